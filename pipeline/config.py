@@ -1,0 +1,161 @@
+"""Configuration and sessions sheet: JSON-schema validation with defaults and one-line errors.
+
+The schemas live in ``workflow/schemas/`` (the workflow validates with them, and so does
+``python -m pipeline``). Every error names the file and the field, e.g.
+``config/config.yaml [preprocessing.bin_size_s]: 'abc' is not of type 'number'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from os import PathLike
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from pipeline.errors import InputError
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
+AREAS = ("M1", "PMd", "S1")
+_INT_COLUMNS = ("window_bins", "window_start_bins")
+
+
+def _load_schema(name: str, schema_dir: Path | None = None) -> dict:
+    with open((schema_dir or SCHEMA_DIR) / name) as fh:
+        return yaml.safe_load(fh)
+
+
+def fill_defaults(instance: dict, schema: dict) -> dict:
+    """Fill ``default`` values of ``schema['properties']`` into ``instance``, recursively, in place.
+
+    Nested objects whose default is ``{}`` are created first and then filled themselves, so a config
+    that omits a whole block still gets every leaf default.
+    """
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict) and sub.get("type") == "object":
+            fill_defaults(instance[key], sub)
+    return instance
+
+
+def _first_error(instance, schema: dict, source) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        field = ".".join(str(p) for p in err.absolute_path) or None
+        if err.validator == "additionalProperties":
+            field = (field + "." if field else "") + "<unknown key>"
+        raise InputError(source, field, err.message)
+
+
+def validate_config(config: dict, source: str | PathLike | None = None,
+                    schema_dir: Path | None = None) -> dict:
+    """Validate ``config`` against ``config.schema.yaml`` and fill defaults (in place).
+
+    Returns:
+        the same dict, with defaults filled.
+
+    Raises:
+        InputError: naming ``source`` and the dotted path of the first bad key.
+    """
+    schema = _load_schema("config.schema.yaml", schema_dir)
+    fill_defaults(config, schema)
+    _first_error(config, schema, source)
+    return config
+
+
+def load_config(path: str | PathLike) -> dict:
+    """Read a YAML config file and validate it (see :func:`validate_config`)."""
+    with open(path) as fh:
+        config = yaml.safe_load(fh) or {}
+    if not isinstance(config, dict):
+        raise InputError(path, None, "the config must be a YAML mapping")
+    return validate_config(config, path)
+
+
+def _coerce_row(row: dict) -> dict:
+    out = {k: v for k, v in row.items() if not (v is None or (isinstance(v, float) and pd.isna(v)))}
+    for col in _INT_COLUMNS:
+        if col in out:
+            try:
+                out[col] = int(out[col])
+            except ValueError:
+                pass  # left as a string: the schema reports the type error with its column
+    return out
+
+
+def load_sheet(path: str | PathLike, schema_dir: Path | None = None) -> pd.DataFrame:
+    """Read and validate the sessions sheet (TSV, ``#`` comments allowed).
+
+    Returns:
+        one row per session, indexed by ``session_id``, with ``year`` (int) and ``area_list``
+        (list of str) derived.
+
+    Raises:
+        InputError: naming the sheet, the session and the column of the first problem (unknown
+        columns, bad dates, unknown formats or areas, duplicate ids).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "sessions sheet not found")
+    frame = pd.read_csv(path, sep="\t", dtype=str, comment="#", skipinitialspace=True)
+    frame.columns = [c.strip() for c in frame.columns]
+    if frame.empty:
+        raise InputError(path, None, "the sessions sheet has no rows")
+    schema = _load_schema("sessions.schema.yaml", schema_dir)
+    rows = []
+    for i, raw in enumerate(frame.to_dict("records")):
+        row = _coerce_row({k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()})
+        label = f"row {i + 1} ({row.get('session_id', '?')})"
+        try:
+            _first_error(row, schema, path)
+        except InputError as exc:
+            raise InputError(path, f"{label}.{exc.field}", exc.problem) from None
+        try:
+            date = dt.date.fromisoformat(row["date"])
+        except ValueError:
+            raise InputError(path, f"{label}.date", f"{row['date']!r} is not a valid date") from None
+        row["year"] = date.year
+        row["area_list"] = row["areas"].split(",")
+        rows.append(row)
+    sheet = pd.DataFrame(rows)
+    dup = sheet["session_id"][sheet["session_id"].duplicated()]
+    if len(dup):
+        raise InputError(path, "session_id", f"duplicate session ids {sorted(set(dup))}")
+    return sheet.set_index("session_id", drop=False).sort_index()
+
+
+def session_row(sheet: pd.DataFrame, session_id: str, source: str | PathLike | None = None) -> dict:
+    """The sheet row of ``session_id`` as a dict.
+
+    Raises:
+        InputError: when the session is not in the sheet (naming the sheet and ``session_id``).
+    """
+    if session_id not in sheet.index:
+        raise InputError(source, "session_id",
+                         f"session {session_id!r} is not in the sheet (known: {list(sheet.index)})")
+    row = _coerce_row(sheet.loc[session_id].to_dict())
+    for col in _INT_COLUMNS:
+        if col in row:
+            row[col] = int(row[col])
+    return row
+
+
+def session_path(row: dict, data_dir: str | PathLike) -> Path:
+    """Absolute-or-relative path of a session's source file (sheet ``path`` joined to ``data_dir``)."""
+    path = Path(row["path"])
+    return path if path.is_absolute() else Path(data_dir) / path
+
+
+def session_preprocessing(config: dict, row: dict) -> dict:
+    """Preprocessing settings of one session: config defaults with the sheet's per-row overrides."""
+    prep = copy.deepcopy(config["preprocessing"])
+    for key in ("window_bins", "window_start_bins", "align_event"):
+        if key in row:
+            prep[key] = row[key]
+    return prep

@@ -1,0 +1,172 @@
+"""Reader for Miller-lab TrialData ``.mat`` files (the ``td`` / ``trial_data`` struct array).
+
+TrialData is already cut into trials and binned (``bin_size``, usually 10 ms); per trial it holds
+``{array}_spikes`` (bins × units counts, e.g. ``M1_spikes``, ``PMd_spikes``, ``LeftS1_spikes``),
+``vel``/``pos`` (bins × 2, cm/s and cm), 1-based event indices (``idx_goCueTime``,
+``idx_movement_on``, ``idx_tgtOnTime``; NaN when the event is outside the window), the target
+direction (``target_direction`` in radians, or ``tgtDir``) and ``result`` ("R" = rewarded).
+Trials may differ in length; they are padded to the longest with ``n_bins`` recording the valid bins.
+MATLAB v7.3 (HDF5) files are not read: re-save them with ``save(..., '-v7')``.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+import xarray as xr
+
+from pipeline.errors import InputError
+from pipeline.io.nwb import normalise_area
+
+_STRUCT_NAMES = ("td", "trial_data", "trialData")
+_EVENT_FIELDS = {
+    "go_cue": ("idx_goCueTime", "idx_go_cue"),
+    "move_onset": ("idx_movement_on", "idx_movementOnset", "idx_movement_onset"),
+    "target_on": ("idx_tgtOnTime", "idx_targetOnTime", "idx_target_on"),
+}
+
+
+def _load_struct(path: Path, variable: str | None):
+    try:
+        mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
+    except NotImplementedError as exc:
+        raise InputError(path, None, "MATLAB v7.3 (HDF5) files are not supported; re-save with -v7") from exc
+    except Exception as exc:
+        raise InputError(path, None, f"not a readable MATLAB file: {exc}") from exc
+    names = [variable] if variable else [n for n in _STRUCT_NAMES if n in mat]
+    if not names:
+        names = [k for k, v in mat.items() if not k.startswith("__") and getattr(v, "dtype", None) == object]
+    if not names or names[0] not in mat:
+        raise InputError(path, variable or "td", "no TrialData struct array found")
+    td = np.atleast_1d(mat[names[0]])
+    if td.size == 0 or not hasattr(td[0], "_fieldnames"):
+        raise InputError(path, names[0], "is not a struct array of trials")
+    return names[0], td
+
+
+def _field(path, name, trial, field, index):
+    if not hasattr(trial, field):
+        raise InputError(path, f"{name}({index + 1}).{field}", "missing field")
+    return getattr(trial, field)
+
+
+def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *,
+                   variable: str | None = None) -> xr.Dataset:
+    """Read a TrialData file into the ``aligned`` ingest layout (see :mod:`pipeline.store`).
+
+    Args:
+        path: the ``.mat`` file.
+        areas: areas to keep; each must have a ``*_spikes`` field.
+        variable: name of the struct array (default: ``td``/``trial_data``, else the only struct).
+
+    Raises:
+        InputError: naming the file and the struct field at fault.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "file not found")
+    name, td = _load_struct(path, variable)
+    fields = td[0]._fieldnames
+    arrays = {f[: -len("_spikes")]: normalise_area(f[: -len("_spikes")]) for f in fields if f.endswith("_spikes")}
+    found = sorted(set(arrays.values()))
+    wanted = areas if areas is not None else found
+    missing = [a for a in wanted if a not in found]
+    if missing:
+        raise InputError(path, "areas", f"area(s) {missing} not in the file (its *_spikes fields give {found})")
+    use = [prefix for prefix, area in arrays.items() if area in wanted]
+
+    n_trials = len(td)
+    lengths = np.array([np.atleast_2d(_field(path, name, t, "vel", i)).shape[0] for i, t in enumerate(td)])
+    n_max = int(lengths.max())
+    bin_sizes = {float(_field(path, name, t, "bin_size", i)) for i, t in enumerate(td)}
+    if len(bin_sizes) != 1:
+        raise InputError(path, f"{name}.bin_size", f"trials disagree on the bin size: {sorted(bin_sizes)}")
+
+    blocks, unit_area, unit_label = [], [], []
+    for prefix in use:
+        first = np.atleast_2d(getattr(td[0], f"{prefix}_spikes"))
+        n_units = first.shape[1]
+        block = np.zeros((n_trials, n_max, n_units), dtype=np.uint16)
+        for i, t in enumerate(td):
+            counts = np.atleast_2d(_field(path, name, t, f"{prefix}_spikes", i))
+            if counts.shape != (lengths[i], n_units):
+                raise InputError(path, f"{name}({i + 1}).{prefix}_spikes",
+                                 f"shape {counts.shape}, expected ({lengths[i]}, {n_units})")
+            block[i, : lengths[i]] = counts
+        blocks.append(block)
+        guide = getattr(td[0], f"{prefix}_unit_guide", None)
+        labels = ([f"{prefix}:{int(e)}.{int(u)}" for e, u in np.atleast_2d(guide)]
+                  if guide is not None and np.size(guide) else [f"{prefix}:{k}" for k in range(n_units)])
+        unit_area += [arrays[prefix]] * n_units
+        unit_label += labels
+    counts = np.concatenate(blocks, axis=2)
+
+    def kinematic(field):
+        if not hasattr(td[0], field):
+            return None
+        out = np.full((n_trials, n_max, 2), np.nan)
+        for i, t in enumerate(td):
+            out[i, : lengths[i]] = np.atleast_2d(getattr(t, field))[:, :2]
+        return out
+
+    velocity = kinematic("vel")
+    if velocity is None:
+        raise InputError(path, f"{name}.vel", "no hand velocity field")
+    position = kinematic("pos")
+
+    events = {}
+    for event, candidates in _EVENT_FIELDS.items():
+        field = next((f for f in candidates if f in fields), None)
+        idx = np.full(n_trials, -1, dtype=np.int64)
+        if field is not None:
+            raw = np.array([np.nan if np.size(getattr(t, field)) == 0 else float(np.atleast_1d(getattr(t, field))[0])
+                            for t in td])
+            ok = np.isfinite(raw)
+            idx[ok] = raw[ok].astype(np.int64) - 1  # 1-based MATLAB index -> 0-based bin
+        events[f"{event}_bin"] = idx
+
+    if "target_direction" in fields:
+        direction = np.degrees(np.array([float(t.target_direction) for t in td]))
+        direction_source = "target_direction (rad)"
+    elif "tgtDir" in fields:
+        raw = np.array([float(t.tgtDir) for t in td])
+        is_rad = np.all(np.abs(raw[np.isfinite(raw)]) <= 2 * np.pi + 1e-6)
+        direction, direction_source = (np.degrees(raw), "tgtDir (rad)") if is_rad else (raw, "tgtDir (deg)")
+    else:
+        raise InputError(path, f"{name}.target_direction", "no target direction field (target_direction/tgtDir)")
+    result = (np.array([str(t.result).strip() for t in td], dtype=object) if "result" in fields else None)
+    trial_ids = (np.array([int(t.trial_id) for t in td], dtype=np.int64) if "trial_id" in fields
+                 else np.arange(n_trials, dtype=np.int64))
+    if len(np.unique(trial_ids)) != n_trials:
+        raise InputError(path, f"{name}.trial_id", "trial ids are not unique")
+
+    ds = xr.Dataset(
+        {
+            "counts": (("trial", "bin", "unit"), counts),
+            "n_bins": ("trial", lengths.astype(np.int64)),
+            "velocity": (("trial", "bin", "axis"), velocity),
+            **{k: ("trial", v) for k, v in events.items()},
+            "direction": ("trial", np.mod(direction, 360.0)),
+            "rewarded": ("trial", result == "R" if result is not None else np.ones(n_trials, bool)),
+        },
+        coords={
+            "trial": ("trial", trial_ids),
+            "unit": ("unit", np.array(unit_label, dtype=object)),
+            "area": ("unit", np.array(unit_area, dtype=object)),
+            "axis": ("axis", np.array(["x", "y"], dtype=object)),
+        },
+    )
+    if position is not None:
+        ds["position"] = (("trial", "bin", "axis"), position)
+        ds["position"].attrs["units"] = "cm"
+    if result is not None:
+        ds["result"] = ("trial", result)
+    ds["velocity"].attrs["units"] = "cm/s"
+    ds["direction"].attrs.update(units="deg", source=direction_source)
+    meta = {f"trialdata_{k}": str(getattr(td[0], k)) for k in ("monkey", "date", "task") if k in fields}
+    ds.attrs.update(layout="aligned", reader="trialdata", bin_size_s=bin_sizes.pop(), smoothed=False,
+                    has_behavior=True, trialdata_variable=name, **meta)
+    return ds
