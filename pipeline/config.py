@@ -139,7 +139,9 @@ def session_row(sheet: pd.DataFrame, session_id: str, source: str | PathLike | N
     if session_id not in sheet.index:
         raise InputError(source, "session_id",
                          f"session {session_id!r} is not in the sheet (known: {list(sheet.index)})")
-    row = _coerce_row(sheet.loc[session_id].to_dict())
+    row = {k: (v.item() if hasattr(v, "item") and not isinstance(v, (list, str)) else v)
+           for k, v in sheet.loc[session_id].to_dict().items()}
+    row = _coerce_row(row)
     for col in _INT_COLUMNS:
         if col in row:
             row[col] = int(row[col])

@@ -1,0 +1,21 @@
+# Neural Embeddings Rank (NER) pipeline: readers -> prepared stores -> methods -> decoding -> statistics -> report.
+# Run `snakemake --cores 8 --resources gpu=2` (see README.md). The default target must live in this file.
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/prepare.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True
+    localrule: True

@@ -1,0 +1,100 @@
+"""Shared fixtures: the real data folder beside the project, small NWB factories, snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = Path(os.environ.get("NER_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+PAPER = REAL / "ner_paper_preprocessed"
+MAZE_TEST_NWB = REAL / "mc_maze_small_test" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+CHIPS = REAL / "limblab_chips_area2_trialdata"
+
+requires_real = pytest.mark.skipif(
+    not REAL.is_dir(), reason=f"real data folder {REAL} is absent (set NER_REAL_DATA to point at it)"
+)
+
+
+def snakemake(*args, cwd=ROOT, check=True, timeout=1200):
+    """Run the snakemake CLI of this environment; returns the CompletedProcess."""
+    exe = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def write_nwb(path, *, trials=True, behavior=True, nan_velocity=False, lab="Miller", n_trials=12,
+              areas=("M1", "PMd"), seed=0):
+    """A small but complete NWB file in the DANDI 000688 layout, with parts left out on request.
+
+    Trials of 2 s every 2.5 s, go cue 0.5 s after start, reaches along the target direction peaking
+    0.5 s after the go cue; units tuned to velocity.
+    """
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.behavior import BehavioralTimeSeries
+
+    rng = np.random.default_rng(seed)
+    nwb = NWBFile(session_description="test", identifier=f"test-{seed}", lab=lab,
+                  session_start_time=datetime(2016, 10, 7, tzinfo=timezone.utc))
+    device = nwb.create_device("array")
+    for area in areas:
+        group = nwb.create_electrode_group(f"electrode_group_{area}", description=area, location=area, device=device)
+        for _ in range(4):
+            nwb.add_electrode(location=area, group=group, group_name=group.name)
+    duration = 2.5 * n_trials + 1
+    rate = 500.0
+    tt = np.arange(int(duration * rate)) / rate
+    vel = np.zeros((len(tt), 2))
+    starts = 0.5 + 2.5 * np.arange(n_trials)
+    dirs = np.deg2rad(45.0 * (np.arange(n_trials) % 8))
+    for s, d in zip(starts, dirs):
+        speed = 20 * np.exp(-0.5 * ((tt - (s + 1.0)) / 0.12) ** 2)
+        vel += speed[:, None] * np.array([np.cos(d), np.sin(d)])
+    if nan_velocity:
+        vel[(tt > starts[3] + 0.8) & (tt < starts[3] + 0.9)] = np.nan
+    n_units = 4 * len(areas)
+    for u in range(n_units):
+        pd = rng.uniform(0, 2 * np.pi)
+        lam = 5 + 0.8 * np.clip(vel @ np.array([np.cos(pd), np.sin(pd)]), 0, None)
+        lam = np.nan_to_num(lam, nan=5.0)
+        spikes = tt[rng.random(len(tt)) < lam / rate] + rng.uniform(0, 1 / rate)
+        nwb.add_unit(spike_times=np.sort(spikes), electrodes=[u])
+    if trials:
+        nwb.add_trial_column("result", "outcome")
+        nwb.add_trial_column("go_cue_time", "go cue")
+        nwb.add_trial_column("target_dir", "radians")
+        for i, (s, d) in enumerate(zip(starts, dirs)):
+            nwb.add_trial(start_time=s, stop_time=s + 2.0, result="R" if i != 5 else "A",
+                          go_cue_time=s + 0.5, target_dir=d)
+    if behavior:
+        module = nwb.create_processing_module("behavior", "kinematics")
+        container = BehavioralTimeSeries(name="Velocity")
+        container.add_timeseries(TimeSeries(name="cursor_vel", data=vel, unit="cm/s", rate=rate, starting_time=0.0))
+        module.add(container)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+@pytest.fixture
+def session_row():
+    """A sheet row as the workflow passes it to the stages."""
+    return {"session_id": "T-1", "subject": "T", "date": "2016-10-07", "year": 2016, "hemisphere": "left",
+            "task": "center_out", "format": "nwb", "path": "t.nwb", "areas": "M1,PMd", "area_list": ["M1", "PMd"]}
+
+
+@pytest.fixture
+def prep_config():
+    """The default preprocessing block (schema defaults)."""
+    from pipeline.config import validate_config
+
+    return validate_config({"sessions": "x", "data_dir": "y"})["preprocessing"]

@@ -1,0 +1,90 @@
+# Shared helpers: config + sheet validation (defaults filled), wildcard constraints, targets,
+# per-stage code fingerprints. The logic lives in the `pipeline` package; nothing here computes data.
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)  # the `pipeline` package sits beside the Snakefile
+
+from pipeline.config import (
+    load_sheet,
+    session_path,
+    session_preprocessing,
+    session_row,
+    validate_config,
+)
+from pipeline.errors import InputError
+from pipeline.provenance import code_fingerprint
+
+validate_config(config, source=", ".join(map(str, workflow.configfiles)) or "config")
+SHEET = load_sheet(config["sessions"])
+SESSIONS = list(SHEET.index)
+DATA_DIR = config["data_dir"].rstrip("/")
+SIMULATED = config["simulation"]["enabled"]
+
+if SIMULATED:
+    for _sid, _row in SHEET.iterrows():
+        if _row["format"] != "nwb" or _row["path"] != f"{_sid}.nwb":
+            raise InputError(
+                config["sessions"],
+                f"{_sid}.path",
+                f"simulated sessions must have format nwb and path {_sid}.nwb",
+            )
+
+
+wildcard_constraints:
+    session="|".join(re.escape(s) for s in SESSIONS),
+
+
+# Package modules each stage imports: a change to one of them reruns exactly the stages listing it.
+STAGE_MODULES = {
+    "simulate": ["pipeline.simulate", "pipeline.errors"],
+    "ingest": [
+        "pipeline.io",
+        "pipeline.store",
+        "pipeline.provenance",
+        "pipeline.errors",
+    ],
+    "prepare": [
+        "pipeline.prepare",
+        "pipeline.store",
+        "pipeline.provenance",
+        "pipeline.errors",
+    ],
+}
+_FINGERPRINTS = {stage: code_fingerprint(mods) for stage, mods in STAGE_MODULES.items()}
+
+
+def fingerprint(stage):
+    """Fingerprint of the package modules a stage imports (passed through params)."""
+    return _FINGERPRINTS[stage]
+
+
+def row(wildcards):
+    """The sessions-sheet row of {session}, as plain JSON-serialisable values."""
+    return session_row(SHEET, wildcards.session, config["sessions"])
+
+
+def source_file(wildcards):
+    """The recording file of {session} (sheet `path` under config `data_dir`)."""
+    return str(session_path(row(wildcards), DATA_DIR))
+
+
+def reader_options(wildcards):
+    """Keyword options of the session's reader."""
+    r = row(wildcards)
+    if r["format"] == "nwb":
+        return {"direction_units": config["readers"]["direction_units"]}
+    if r["format"] == "nermat":
+        return {"trial_bins": session_preprocessing(config, r)["window_bins"]}
+    return {}
+
+
+def preprocessing(wildcards):
+    """The preprocessing block with the session's sheet overrides applied."""
+    return session_preprocessing(config, row(wildcards))
+
+
+def final_targets():
+    """Everything `rule all` builds for the configured sessions."""
+    return collect("results/prepared/{session}.zarr", session=SESSIONS)
