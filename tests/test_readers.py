@@ -34,6 +34,9 @@ def test_mc_maze_small_test_nwb():
     assert dict(zip(areas, counts)) == {"PMd": 52, "M1": 55}
     ids = ds["unit"].values
     assert np.all((ids // 1000 == 1) == (ds["area"].values == "PMd"))  # id prefix is authoritative
+    # units/electrodes holds the row within each 96-channel array; M1 rows are moved to 96-191
+    rows = ds["electrode"].values
+    assert rows[ids // 1000 == 1].max() < 96 and rows[ids // 1000 == 2].min() >= 96
     t = ds["spike_time"].values
     assert np.all(np.diff(t) >= 0) and 0 < t[0] and t[-1] < 80.0
     np.testing.assert_allclose(ds["move_onset_time"] - ds["start_time"], 0.25, atol=1e-6)

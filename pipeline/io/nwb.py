@@ -158,11 +158,13 @@ def read_nwb(path: str | PathLike, areas: list[str] | None = None, *, direction_
         flat_times = np.asarray(units.spike_times.data[:], dtype=np.float64)  # bulk read 1
         ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)    # bulk read 2
         if "electrodes" in units.colnames:
-            region = units["electrodes"]
-            rows = np.asarray(region.data[:], dtype=np.int64)
-            if "electrodes_index" in units.colnames:  # ragged: first electrode of each unit
-                e_ends = np.asarray(units["electrodes_index"].data[:], dtype=np.int64)
-                rows = rows[np.concatenate([[0], e_ends[:-1]])]
+            column = units["electrodes"]  # a VectorIndex when ragged (one electrode list per unit)
+            if hasattr(column, "target"):
+                e_ends = np.asarray(column.data[:], dtype=np.int64)
+                flat_rows = np.asarray(column.target.data[:], dtype=np.int64)
+                rows = flat_rows[np.concatenate([[0], e_ends[:-1]])]  # first electrode of each unit
+            else:
+                rows = np.asarray(column.data[:], dtype=np.int64)
         else:
             rows = np.full(len(unit_ids), -1, dtype=np.int64)
         locations = (np.asarray(nwb.electrodes["location"].data[:]).astype(str)
