@@ -15,7 +15,7 @@ include: "workflow/rules/prepare.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True
     localrule: True

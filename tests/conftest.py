@@ -98,3 +98,22 @@ def prep_config():
     from pipeline.config import validate_config
 
     return validate_config({"sessions": "x", "data_dir": "y"})["preprocessing"]
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    """A private working copy of the workflow (so runs write results/ and logs/ under tmp_path).
+
+    profiles/ and envs/ are symlinked; the Snakefile, workflow/, config/ and pipeline/ are copied so
+    that the copy imports and fingerprints its own package, and a test may edit any of them.
+    """
+    import shutil
+
+    work = tmp_path / "wf"
+    work.mkdir()
+    for name in ("profiles", "envs"):
+        (work / name).symlink_to(ROOT / name)
+    shutil.copy(ROOT / "Snakefile", work / "Snakefile")
+    for name in ("workflow", "config", "pipeline"):
+        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return work

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import yaml
 
@@ -141,13 +139,9 @@ def test_workflow_reports_bad_config_with_file_and_field(tmp_path):
     assert "bad.yaml" in out and "[preprocessing.bin_size_s]" in out and "is not of type 'number'" in out
 
 
-def test_failed_ingest_job_leaves_no_output(tmp_path):
+def test_failed_ingest_job_leaves_no_output(workflow_copy):
     """A real workflow run on a file without trials fails cleanly: no store, a log that says why."""
-    work = tmp_path / "wf"
-    shutil.copytree(ROOT / "workflow", work / "workflow")
-    shutil.copy(ROOT / "Snakefile", work)
-    (work / "pipeline").symlink_to(ROOT / "pipeline")
-    (work / "config").mkdir()
+    work = workflow_copy
     (work / "data").mkdir()
     write_nwb(work / "data" / "X-1.nwb", trials=False)
     (work / "config" / "s.tsv").write_text(
