@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +66,15 @@ def _compressors(dtype: np.dtype) -> list:
 
 
 def _chunks(var: xr.Variable) -> tuple[int, ...]:
-    """Chunk only along the leading dimension, sized to about :data:`CHUNK_BYTES`."""
+    """Chunk only along the leading dimension, sized to about :data:`CHUNK_BYTES`.
+
+    A dask-backed variable keeps its dask chunks (one zarr chunk per task, so tasks write in parallel
+    without sharing a chunk).
+    """
     if var.ndim == 0:
         return ()
+    if var.chunks is not None:
+        return tuple(int(max(c)) for c in var.chunks)
     row = int(np.prod(var.shape[1:], dtype=np.int64)) * var.dtype.itemsize
     lead = max(1, min(var.shape[0], CHUNK_BYTES // max(row, 1)))
     return (lead, *var.shape[1:])
@@ -137,7 +144,9 @@ def open_store(path: str | os.PathLike, layout: str | tuple[str, ...] | None = N
     """
     path = Path(path)
     try:
-        ds = xr.open_zarr(path, consolidated=CONSOLIDATED, chunks={}, zarr_format=ZARR_FORMAT)
+        with warnings.catch_warnings():  # Snakemake's .snakemake_timestamp inside directory outputs
+            warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr hierarchy")
+            ds = xr.open_zarr(path, consolidated=CONSOLIDATED, chunks={}, zarr_format=ZARR_FORMAT)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError) as exc:
         raise InputError(path, None, f"not a readable zarr v3 store ({exc})") from exc
     if layout is not None:

@@ -110,11 +110,15 @@ def test_prepare_chips_trialdata_rebins_and_smooths(tmp_path, session_row, prep_
     assert np.argmax(speed) > 3  # the reach comes after the go cue
 
 
-def test_prepare_continuous_nwb(tmp_path, session_row, prep_config):
+def test_prepare_continuous_nwb(tmp_path, session_row, prep_config, monkeypatch):
+    import pipeline.prepare
+
+    monkeypatch.setattr(pipeline.prepare, "TRIAL_CHUNK", 4)  # several dask tasks, several zarr chunks
     nwb = write_nwb(tmp_path / "t.nwb")
     prep = dict(prep_config, window_bins=40)
     ds = _prepare(tmp_path, nwb, "nwb", ["M1", "PMd"], session_row, prep)
     assert ds.sizes["trial"] == 11  # trial 5 was not rewarded
+    assert ds["rates"].encoding["chunks"] == (4, 40, 8)
     assert ds.attrs["trials_dropped"] == {"not rewarded": 1}
     assert 5 not in ds["trial"].values
     assert set(ds["direction"].values) <= set(range(0, 360, 45))

@@ -7,10 +7,13 @@ import pytest
 from pynwb import NWBHDF5IO
 
 from pipeline import simulate
+from pipeline.errors import InputError
 from pipeline.simulate import DEFAULT_PARAMS, simulate_session
 
 CO_PARAMS = {"center_out": {"n_trials": 96, "units": {"M1": 24, "PMd": 16, "S1": 16}}}
-MAZE_PARAMS = {"maze": {"n_trials": 36, "n_conditions": 4, "units": {"M1": 14, "PMd": 12}}}
+MAZE_PARAMS = {
+    "maze": {"n_trials": 36, "n_conditions": 4, "units": {"M1": 14, "PMd": 12}}
+}
 CO_ARGS = dict(
     session_id="sim_co_A",
     subject="Chewie",
@@ -18,7 +21,7 @@ CO_ARGS = dict(
     hemisphere="left",
     task="center_out",
     areas=["M1", "PMd", "S1"],
-    seed=3,
+    seed=7,
     params=CO_PARAMS,
 )
 MAZE_ARGS = dict(
@@ -28,7 +31,7 @@ MAZE_ARGS = dict(
     hemisphere="right",
     task="maze",
     areas=["PMd", "M1"],
-    seed=3,
+    seed=7,
     params=MAZE_PARAMS,
 )
 
@@ -49,7 +52,9 @@ def _read_center_out(path):
             "start": nwb.session_start_time,
             "subject_id": nwb.subject.subject_id,
             "species": nwb.subject.species,
-            "groups": {k: (g.location, g.description) for k, g in nwb.electrode_groups.items()},
+            "groups": {
+                k: (g.location, g.description) for k, g in nwb.electrode_groups.items()
+            },
             "notes": nwb.notes,
             "elec_location": elec["location"].to_numpy(),
             "elec_group_name": elec["group_name"].to_numpy(),
@@ -128,6 +133,7 @@ def maze(tmp_path_factory):
 
 
 def _angle_error_deg(a, b):
+    """Absolute wrapped angular difference in degrees."""
     return np.abs((np.asarray(a) - np.asarray(b) + 180.0) % 360.0 - 180.0)
 
 
@@ -146,24 +152,36 @@ def _fitted_pd(spikes, starts, stops, direction_deg):
 
 
 def test_center_out_metadata_and_electrodes(co):
+    """Miller layout: metadata, electrode groups/rows, units -> own electrode row."""
     nwb, truth, _ = co
     assert nwb["identifier"] == "sim_co_A"
     assert nwb["lab"] == "Miller"
-    assert nwb["start"].tzinfo is not None and nwb["start"].isoformat().startswith("2016-10-07T00:00")
+    assert nwb["start"].tzinfo is not None and nwb["start"].isoformat().startswith(
+        "2016-10-07T00:00"
+    )
     assert nwb["subject_id"] == "Chewie" and nwb["species"] == "Macaca mulatta"
-    assert set(nwb["groups"]) == {"electrode_group_M1", "electrode_group_PMd", "electrode_group_S1"}
+    assert set(nwb["groups"]) == {
+        "electrode_group_M1",
+        "electrode_group_PMd",
+        "electrode_group_S1",
+    }
     for name, (location, description) in nwb["groups"].items():
         assert location == name.removeprefix("electrode_group_")
         assert "left hemisphere" in description
     assert "left" in nwb["notes"]
     for area in ("M1", "PMd", "S1"):
         assert np.sum(nwb["elec_location"] == area) == 96
-        assert np.all(nwb["elec_group_name"][nwb["elec_location"] == area] == f"electrode_group_{area}")
+        assert np.all(
+            nwb["elec_group_name"][nwb["elec_location"] == area]
+            == f"electrode_group_{area}"
+        )
     # Units: spike_times + electrodes only; each unit points at its own area's row.
     assert nwb["unit_cols"] == {"spike_times", "electrodes"}
     np.testing.assert_array_equal(nwb["unit_ids"], truth["unit_id"])
     np.testing.assert_array_equal(nwb["unit_rows"], truth["unit_electrode_row"])
-    np.testing.assert_array_equal(nwb["elec_location"][nwb["unit_rows"]], truth["unit_area"])
+    np.testing.assert_array_equal(
+        nwb["elec_location"][nwb["unit_rows"]], truth["unit_area"]
+    )
     np.testing.assert_array_equal(nwb["unit_elec_location"], truth["unit_area"])
     assert len(np.unique(nwb["unit_ids"])) == len(nwb["unit_ids"])
     assert np.any(np.diff(nwb["unit_ids"]) != 1)  # non-sequential ids
@@ -172,14 +190,24 @@ def test_center_out_metadata_and_electrodes(co):
 
 
 def test_center_out_trials_and_truth(co):
+    """Trial columns and timing match the truth; both failure kinds occur."""
     nwb, truth, _ = co
     tr = nwb["trials"]
-    assert {"start_time", "stop_time", "result", "target_on_time", "go_cue_time",
-            "target_dir", "target_id"} <= nwb["trial_cols"]
+    assert {
+        "start_time",
+        "stop_time",
+        "result",
+        "target_on_time",
+        "go_cue_time",
+        "target_dir",
+        "target_id",
+    } <= nwb["trial_cols"]
     assert len(tr) == 96 == len(truth["go_cue_time"])
     assert set(tr["target_id"]) == set(range(8))
     assert np.all((tr["target_dir"] > -np.pi) & (tr["target_dir"] <= np.pi + 1e-12))
-    np.testing.assert_allclose(np.rad2deg(tr["target_dir"]) % 360, truth["direction_deg"], atol=1e-9)
+    np.testing.assert_allclose(
+        np.rad2deg(tr["target_dir"]) % 360, truth["direction_deg"], atol=1e-9
+    )
     np.testing.assert_allclose(tr["go_cue_time"], truth["go_cue_time"])
     np.testing.assert_allclose(tr["target_on_time"], truth["target_on_time"])
     np.testing.assert_array_equal(tr["result"].to_numpy().astype(str), truth["result"])
@@ -188,23 +216,41 @@ def test_center_out_trials_and_truth(co):
     assert np.all(tr["target_on_time"] < tr["go_cue_time"])
     assert np.all(tr["stop_time"] >= tr["go_cue_time"] + 1.3)
     assert np.all(tr["start_time"].to_numpy()[1:] > tr["stop_time"].to_numpy()[:-1])
-    np.testing.assert_allclose(truth["move_onset_time"] - truth["go_cue_time"], truth["reaction_time"])
+    np.testing.assert_allclose(
+        truth["move_onset_time"] - truth["go_cue_time"], truth["reaction_time"]
+    )
     assert np.all((truth["reaction_time"] >= 0.25) & (truth["reaction_time"] <= 0.35))
     # Failures: both kinds, about 9 %.
     results = truth["result"]
     assert set(results) == {"R", "A", "F"}
     assert 0.05 <= np.mean(results != "R") <= 0.15
     # Truth keys.
-    required = {"unit_id", "unit_area", "preferred_direction_deg", "gain", "baseline_hz", "lag_s",
-                "direction_deg", "go_cue_time", "move_onset_time", "reaction_time",
-                "reach_duration", "result", "seed", "session_id"}
+    required = {
+        "unit_id",
+        "unit_area",
+        "preferred_direction_deg",
+        "gain",
+        "baseline_hz",
+        "lag_s",
+        "direction_deg",
+        "go_cue_time",
+        "move_onset_time",
+        "reaction_time",
+        "reach_duration",
+        "result",
+        "seed",
+        "session_id",
+    }
     assert required <= set(truth)
-    assert int(truth["seed"]) == CO_ARGS["seed"] and str(truth["session_id"]) == "sim_co_A"
+    assert (
+        int(truth["seed"]) == CO_ARGS["seed"] and str(truth["session_id"]) == "sim_co_A"
+    )
     assert all(v.dtype != object for v in truth.values())
     assert 5.0 <= np.mean(truth["mean_rate_hz"]) <= 20.0
 
 
 def test_center_out_behaviour(co):
+    """Cursor series units, derivative consistency and reach end points."""
     nwb, truth, _ = co
     assert nwb["units_meta"] == ("cm", "cm/s", "cm/s^2")
     assert nwb["rate"] == 500.0 and nwb["starting_time"] == 0.0
@@ -214,7 +260,9 @@ def test_center_out_behaviour(co):
     np.testing.assert_allclose(vel, np.gradient(pos, 1 / 500.0, axis=0), atol=1e-9)
     # Successful reaches end ~8 cm from the center in the target direction.
     ok = truth["result"] == "R"
-    idx = np.rint((truth["move_onset_time"] + truth["reach_duration"] + 0.05) * 500).astype(int)
+    idx = np.rint(
+        (truth["move_onset_time"] + truth["reach_duration"] + 0.05) * 500
+    ).astype(int)
     end = pos[idx[ok]]
     assert np.allclose(np.hypot(end[:, 0], end[:, 1]), 8.0, atol=0.2)
     ang = np.rad2deg(np.arctan2(end[:, 1], end[:, 0]))
@@ -226,6 +274,7 @@ def test_center_out_behaviour(co):
 
 
 def test_speed_peaks_15_to_19_bins_after_go(co):
+    """Trial-averaged speed in 30 ms bins peaks 15-19 bins after the go cue."""
     nwb, truth, _ = co
     speed = np.hypot(nwb["vel"][:, 0], nwb["vel"][:, 1])
     per_bin = int(0.03 * 500)
@@ -240,6 +289,7 @@ def test_speed_peaks_15_to_19_bins_after_go(co):
 
 
 def test_m1_and_pmd_cosine_tuning(co):
+    """Cosine fits of window spike counts recover the true preferred directions."""
     nwb, truth, _ = co
     ok = truth["result"] == "R"
     direction = truth["direction_deg"][ok]
@@ -260,6 +310,7 @@ def test_m1_and_pmd_cosine_tuning(co):
 
 
 def test_m1_leads_and_s1_lags_movement(co):
+    """Population-rate/speed cross-correlation: M1 leads, S1 lags."""
     nwb, truth, _ = co
     assert np.all(truth["lag_s"][truth["unit_area"] == "M1"] > 0.05)
     assert np.all(truth["lag_s"][truth["unit_area"] == "S1"] < -0.01)
@@ -269,12 +320,16 @@ def test_m1_leads_and_s1_lags_movement(co):
     lags = np.arange(-25, 26)
 
     def best_lag(area):
+        """Lag (s) maximising corr(pop rate(t), speed(t + lag))."""
         idx = np.flatnonzero(truth["unit_area"] == area)
         pop = sum(np.histogram(nwb["spikes"][u], edges)[0] for u in idx).astype(float)
         a, b = pop - pop.mean(), speed10 - speed10.mean()
         n = len(a)
         # cc[l] = corr(pop(t), speed(t + l))
-        cc = [np.dot(a[max(0, -l) : n - max(0, l)], b[max(0, l) : n - max(0, -l)]) for l in lags]
+        cc = [
+            np.dot(a[max(0, -l) : n - max(0, l)], b[max(0, l) : n - max(0, -l)])
+            for l in lags
+        ]
         return lags[int(np.argmax(cc))] * 0.01
 
     assert 0.05 <= best_lag("M1") <= 0.15
@@ -282,6 +337,7 @@ def test_m1_leads_and_s1_lags_movement(co):
 
 
 def test_reproducible_and_session_specific(co, tmp_path):
+    """Same inputs give identical arrays; another session_id gives other units."""
     nwb, truth, _ = co
     simulate_session(tmp_path / "again.nwb", tmp_path / "again.npz", **CO_ARGS)
     again = _read_center_out(tmp_path / "again.nwb")
@@ -295,7 +351,9 @@ def test_reproducible_and_session_specific(co, tmp_path):
     other_args = dict(CO_ARGS, session_id="sim_co_B")
     simulate_session(tmp_path / "other.nwb", tmp_path / "other.npz", **other_args)
     other = np.load(tmp_path / "other.npz", allow_pickle=False)
-    assert not np.array_equal(other["preferred_direction_deg"], truth["preferred_direction_deg"])
+    assert not np.array_equal(
+        other["preferred_direction_deg"], truth["preferred_direction_deg"]
+    )
     assert not np.array_equal(other["unit_id"], truth["unit_id"])
     assert not np.array_equal(other["go_cue_time"], truth["go_cue_time"])
 
@@ -306,11 +364,14 @@ def test_reproducible_and_session_specific(co, tmp_path):
 
 
 def test_maze_layout_and_electrodes_caveat(maze):
+    """NLB layout incl. the units.electrodes within-array-row caveat."""
     nwb, truth, _ = maze
     assert nwb["lab"] == "Shenoy"
     assert nwb["subject_id"] == "Jenkins" and nwb["species"] == "Macaca mulatta"
     assert len(nwb["elec_location"]) == 192
-    assert np.all(nwb["elec_location"][:96] == "PMd") and np.all(nwb["elec_location"][96:] == "M1")
+    assert np.all(nwb["elec_location"][:96] == "PMd") and np.all(
+        nwb["elec_location"][96:] == "M1"
+    )
     assert np.all(nwb["elec_group_name"][:96] == "electrode_group_PMd")
     assert np.all(nwb["elec_group_name"][96:] == "electrode_group_M1")
     assert nwb["unit_cols"] == {"spike_times", "obs_intervals", "heldout", "electrodes"}
@@ -324,26 +385,57 @@ def test_maze_layout_and_electrodes_caveat(maze):
     # The caveat: every stored row is within 0-95, so M1 units resolve to PMd rows.
     assert np.all((nwb["unit_rows"] >= 0) & (nwb["unit_rows"] < 96))
     assert set(np.array(nwb["unit_elec_location"])[is_m1]) == {"PMd"}
-    np.testing.assert_array_equal(nwb["unit_rows"] + 96 * is_m1, truth["unit_electrode_row"])
-    np.testing.assert_array_equal(nwb["elec_location"][truth["unit_electrode_row"]], truth["unit_area"])
+    np.testing.assert_array_equal(
+        nwb["unit_rows"] + 96 * is_m1, truth["unit_electrode_row"]
+    )
+    np.testing.assert_array_equal(
+        nwb["elec_location"][truth["unit_electrode_row"]], truth["unit_area"]
+    )
     windows = nwb["trials"][["start_time", "stop_time"]].to_numpy()
     for obs in nwb["obs"]:
         np.testing.assert_allclose(obs, windows)
 
 
 def test_maze_trials_and_truth(maze):
+    """NLB trial columns (ragged target_pos) agree with the truth."""
     nwb, truth, _ = maze
     tr = nwb["trials"]
-    expected = {"start_time", "stop_time", "split", "go_cue_time", "target_on_time",
-                "move_onset_time", "rt", "delay", "maze_id", "trial_type", "trial_version",
-                "active_target", "target_pos", "num_targets", "num_barriers", "success"}
+    expected = {
+        "start_time",
+        "stop_time",
+        "split",
+        "go_cue_time",
+        "target_on_time",
+        "move_onset_time",
+        "rt",
+        "delay",
+        "maze_id",
+        "trial_type",
+        "trial_version",
+        "active_target",
+        "target_pos",
+        "num_targets",
+        "num_barriers",
+        "success",
+    }
     assert expected <= set(tr.columns)
     assert len(tr) == 36
-    for key in ("trial_type", "trial_version", "maze_id", "num_targets", "active_target",
-                "num_barriers", "go_cue_time", "move_onset_time", "success"):
+    for key in (
+        "trial_type",
+        "trial_version",
+        "maze_id",
+        "num_targets",
+        "active_target",
+        "num_barriers",
+        "go_cue_time",
+        "move_onset_time",
+        "success",
+    ):
         np.testing.assert_array_equal(tr[key].to_numpy(), truth[key])
     np.testing.assert_allclose(tr["rt"] / 1000.0, truth["reaction_time"])
-    np.testing.assert_allclose(tr["move_onset_time"] - tr["go_cue_time"], tr["rt"] / 1000.0)
+    np.testing.assert_allclose(
+        tr["move_onset_time"] - tr["go_cue_time"], tr["rt"] / 1000.0
+    )
     np.testing.assert_array_equal(truth["straight"], truth["trial_version"] == 0)
     np.testing.assert_array_equal(tr["num_barriers"] == 0, truth["straight"])
     assert set(tr["split"]) <= {"train", "val", "test"} and "train" in set(tr["split"])
@@ -351,24 +443,50 @@ def test_maze_trials_and_truth(maze):
     for i, targets in enumerate(tr["target_pos"]):
         targets = np.asarray(targets)
         assert targets.shape == (tr["num_targets"].iloc[i], 2)
-        np.testing.assert_allclose(targets[tr["active_target"].iloc[i]], 10 * truth["target_pos_cm"][i])
-        ang = np.rad2deg(np.arctan2(targets[tr["active_target"].iloc[i], 1],
-                                    targets[tr["active_target"].iloc[i], 0]))
+        np.testing.assert_allclose(
+            targets[tr["active_target"].iloc[i]], 10 * truth["target_pos_cm"][i]
+        )
+        ang = np.rad2deg(
+            np.arctan2(
+                targets[tr["active_target"].iloc[i], 1],
+                targets[tr["active_target"].iloc[i], 0],
+            )
+        )
         assert _angle_error_deg(ang, truth["direction_deg"][i]) < 1e-6
     # Every condition has straight and curved versions.
     for cond in np.unique(truth["trial_type"]):
         versions = set(truth["trial_version"][truth["trial_type"] == cond])
         assert 0 in versions and versions & {1, 2}
-    required = {"straight", "trial_type", "trial_version", "direction_deg", "go_cue_time",
-                "move_onset_time", "reaction_time", "reach_duration", "result", "seed",
-                "session_id", "unit_id", "unit_area", "preferred_direction_deg", "gain",
-                "baseline_hz", "lag_s"}
+    required = {
+        "straight",
+        "trial_type",
+        "trial_version",
+        "direction_deg",
+        "go_cue_time",
+        "move_onset_time",
+        "reaction_time",
+        "reach_duration",
+        "result",
+        "seed",
+        "session_id",
+        "unit_id",
+        "unit_area",
+        "preferred_direction_deg",
+        "gain",
+        "baseline_hz",
+        "lag_s",
+    }
     assert required <= set(truth)
 
 
 def test_maze_behaviour_curved_paths(maze):
+    """Hand kinematics in mm; curved reaches leave the straight line, straight ones do not."""
     nwb, truth, _ = maze
-    assert (nwb["hand_pos_unit"], nwb["hand_vel_unit"], nwb["cursor_pos_unit"]) == ("mm", "mm/s", "mm")
+    assert (nwb["hand_pos_unit"], nwb["hand_vel_unit"], nwb["cursor_pos_unit"]) == (
+        "mm",
+        "mm/s",
+        "mm",
+    )
     rate = nwb["rate"]
     pos, vel = nwb["hand_pos"], nwb["hand_vel"]
     np.testing.assert_allclose(vel, np.gradient(pos, 1 / rate, axis=0), atol=1e-9)
@@ -397,13 +515,16 @@ def test_maze_behaviour_curved_paths(maze):
 
 
 def test_default_params_documented_shape():
+    """DEFAULT_PARAMS has the documented blocks and the merge does not mutate it."""
     assert set(DEFAULT_PARAMS) == {"center_out", "maze", "neural"}
     assert DEFAULT_PARAMS["center_out"]["units"] == {"M1": 48, "PMd": 40, "S1": 32}
     assert DEFAULT_PARAMS["center_out"]["n_trials"] == 160
     assert DEFAULT_PARAMS["maze"]["units"] == {"M1": 48, "PMd": 40}
     assert DEFAULT_PARAMS["maze"]["n_conditions"] == 6
     merged = simulate.resolve_params({"maze": {"n_trials": 30}})
-    assert merged["maze"]["n_trials"] == 30 and DEFAULT_PARAMS["maze"]["n_trials"] == 120
+    assert (
+        merged["maze"]["n_trials"] == 30 and DEFAULT_PARAMS["maze"]["n_trials"] == 120
+    )
 
 
 @pytest.mark.parametrize(
@@ -415,29 +536,46 @@ def test_default_params_documented_shape():
         (dict(date="07/10/2016"), "date"),
         (dict(seed=-1), "seed"),
         (dict(areas=["M1", "V1"]), "areas"),
-        (dict(params={"center_out": {"n_trails": 10}}), "n_trails"),
-        (dict(params={"centre_out": {}}), "centre_out"),
+        (dict(params={"center_out": {"n_trails": 10}}), "params.center_out.n_trails"),
+        (dict(params={"centre_out": {}}), "params.centre_out"),
         (dict(params={"center_out": {"units": {"M1": 4}}}), "params.center_out.units"),
-        (dict(params={"neural": {"modulation_depth": [2.0, 1.0]}}), "params.neural.modulation_depth"),
-        (dict(task="maze", areas=["M1"], params={"maze": {"n_trials": 5}}), "params.maze.n_trials"),
+        (
+            dict(params={"neural": {"modulation_depth": [2.0, 1.0]}}),
+            "params.neural.modulation_depth",
+        ),
+        (
+            dict(task="maze", areas=["M1"], params={"maze": {"n_trials": 5}}),
+            "params.maze.n_trials",
+        ),
     ],
 )
 def test_bad_arguments_raise_and_leave_nothing(tmp_path, overrides, field):
+    """Invalid input raises ValueError naming the field and writes nothing."""
     args = dict(CO_ARGS, **overrides)
     if args["task"] == "maze" and "params" not in overrides:
         args["params"] = MAZE_PARAMS
-    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")) as excinfo:
         simulate_session(tmp_path / "x.nwb", tmp_path / "x.npz", **args)
+    assert isinstance(excinfo.value, InputError)
+    assert field.startswith(excinfo.value.field) or excinfo.value.field.startswith(
+        field
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
+    """An error after the NWB is written leaves no output or temporary file."""
+
     def boom(*args, **kwargs):
+        """Simulate a failing write."""
         raise OSError("disk full")
 
     monkeypatch.setattr(simulate.np, "savez_compressed", boom)
     small = {"center_out": {"n_trials": 8, "units": {"M1": 3}}}
     with pytest.raises(OSError, match="disk full"):
-        simulate_session(tmp_path / "x.nwb", tmp_path / "x.npz",
-                         **dict(CO_ARGS, areas=["M1"], params=small))
+        simulate_session(
+            tmp_path / "x.nwb",
+            tmp_path / "x.npz",
+            **dict(CO_ARGS, areas=["M1"], params=small),
+        )
     assert list(tmp_path.iterdir()) == []
