@@ -92,3 +92,12 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
     path.write_text(path.read_text() + "\n# a comment that changes the fingerprint\n")
     counts = _job_counts(snakemake("-n", "--cores", "2", cwd=work).stdout)
     assert counts.get("prepare") == len(sheet) and "ingest" not in counts and "simulate" not in counts
+
+
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml", "config/dandi.yaml"])
+def test_shipped_configs_and_sheets_validate(config):
+    from pipeline.config import load_config
+
+    cfg = load_config(ROOT / config)
+    sheet = load_sheet(ROOT / cfg["sessions"])
+    assert len(sheet) >= 2 and set(sheet["format"]) <= {"nwb", "trialdata", "nermat"}
