@@ -359,7 +359,7 @@ def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, 
                              f"NaN hand velocity inside the window of {int(bad.sum())} trial(s) "
                              f"(first: trial {first_bad}); set preprocessing.nan_policy: drop_trial to drop them")
         dropped["NaN velocity"] = int(bad.sum())
-        sel, velocity, n_nan = sel[~bad], velocity[~bad], n_nan[~bad]
+        sel, velocity = sel[~bad], velocity[~bad]
         position = position[~bad] if position is not None else None
         if rates is not None:
             rates = rates[~bad]
@@ -372,6 +372,7 @@ def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, 
 
     n = len(sel)
     n_train = int(preprocessing["train_fraction"] * n)
+    source_smoothed = bool(ds.attrs.get("smoothed", False))
     direction_raw = ds["direction"].values[sel]
     task = session["task"]
     if task == "center_out" and not np.isfinite(direction_raw).all():
@@ -414,8 +415,8 @@ def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, 
         year=int(session["year"]), hemisphere=session["hemisphere"], task=task,
         areas=sorted(set(out_ds["area"].values)),
         bin_size_s=plan.bin_size,
-        smoothing_sd_s=float(ds.attrs.get("smoothing_sd_s", plan.sd_s)) if ds.attrs.get("smoothed") else plan.sd_s,
-        smoothing_half_width_bins=plan.margin, smoothed_by=("source" if ds.attrs.get("smoothed") else "prepare"),
+        smoothing_sd_s=float(ds.attrs["smoothing_sd_s"]) if source_smoothed else plan.sd_s,
+        smoothing_half_width_bins=plan.margin, smoothed_by="source" if source_smoothed else "prepare",
         align_event=event, window_start_bins=plan.start_bins, window_bins=plan.n_win,
         train_fraction=float(preprocessing["train_fraction"]), rewarded_only=bool(preprocessing["rewarded_only"]),
         n_trials_source=int(ds.sizes["trial"]), trials_dropped=dropped,

@@ -68,16 +68,14 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
     work = workflow_copy
     snakemake("--cores", "2", cwd=work, timeout=1500)
     sheet = load_sheet(work / "config/sessions.tsv")
-    import xarray as xr
-
-    from pipeline.store import validate_prepared
+    from pipeline.store import as_object_strings, open_store, validate_prepared
 
     for sid, row in sheet.iterrows():
         assert (work / "resources/simulated" / f"{sid}.nwb").is_file()
         assert (work / "resources/simulated" / f"{sid}_truth.npz").is_file()
-        ds = xr.open_zarr(work / "results/prepared" / f"{sid}.zarr", consolidated=False)
+        ds = open_store(work / "results/prepared" / f"{sid}.zarr", layout="prepared")
         validate_prepared(ds, sid)
-        assert sorted(set(ds["area"].values.astype(str))) == sorted(row["area_list"])
+        assert sorted(set(as_object_strings(ds["area"].values))) == sorted(row["area_list"])
         assert ds.attrs["hemisphere"] == row["hemisphere"] and ds.attrs["year"] == row["year"]
         assert ds.sizes["bin"] == session_row(sheet, sid).get("window_bins", 40)
         if row["task"] == "maze":
