@@ -99,3 +99,19 @@ def test_shipped_configs_and_sheets_validate(config):
     cfg = load_config(ROOT / config)
     sheet = load_sheet(ROOT / cfg["sessions"])
     assert len(sheet) >= 2 and set(sheet["format"]) <= {"nwb", "trialdata", "nermat"}
+
+
+@requires_real
+@pytest.mark.slow
+def test_paper_config_prepares_the_seven_real_sessions(workflow_copy):
+    work = workflow_copy
+    snakemake("--cores", "2", "--configfile", "config/paper.yaml", "--config", f"data_dir={PAPER}", cwd=work)
+    from pipeline.store import open_store
+
+    expected = {"Chewie-20150629": (137, 40, 49), "Chewie-20160929": (166, 40, 188), "Han-20171207": (195, 35, 72)}
+    for sid, (n_train, n_bins, n_units) in expected.items():
+        ds = open_store(work / "results/prepared" / f"{sid}.zarr", layout="prepared")
+        assert int((ds["split"] == "train").sum()) == n_train
+        assert ds.sizes["bin"] == n_bins and ds.sizes["unit"] == n_units
+        assert ds.attrs["smoothed_by"] == "source"
+    assert len(list((work / "results/prepared").glob("*.zarr"))) == 7
