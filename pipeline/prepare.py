@@ -304,15 +304,12 @@ def _from_aligned(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict
         rates = counts.astype(np.float32)
     else:
         rates = smooth_trials(counts, plan.kernel)[:, margin : margin + plan.n_win].astype(np.float32)
+    # behaviour: means of the f native samples of each window bin (the window lies inside the trial)
     inner = (slice(None), slice(margin, margin + plan.n_win))
-
-    def coarse_mean(var):
-        v = ds[var].values[rows, clipped][inner]
-        return v.mean(axis=2)
-
-    velocity = coarse_mean("velocity")
-    n_nan = np.isnan(ds["velocity"].values[rows, clipped][inner]).any(axis=-1).sum(axis=2)
-    position = coarse_mean("position") if "position" in ds else None
+    fine_velocity = ds["velocity"].values[rows, clipped][inner]  # (trial, bin, f, axis)
+    velocity = fine_velocity.mean(axis=2)
+    n_nan = np.isnan(fine_velocity).any(axis=-1).sum(axis=2)
+    position = ds["position"].values[rows, clipped][inner].mean(axis=2) if "position" in ds else None
     return sel, rates, velocity, n_nan, position
 
 
