@@ -141,11 +141,7 @@ def session_row(sheet: pd.DataFrame, session_id: str, source: str | PathLike | N
                          f"session {session_id!r} is not in the sheet (known: {list(sheet.index)})")
     row = {k: (v.item() if hasattr(v, "item") and not isinstance(v, (list, str)) else v)
            for k, v in sheet.loc[session_id].to_dict().items()}
-    row = _coerce_row(row)
-    for col in _INT_COLUMNS:
-        if col in row:
-            row[col] = int(row[col])
-    return row
+    return _coerce_row(row)  # drops the NaN of absent optional columns, casts 35.0 -> 35
 
 
 def session_path(row: dict, data_dir: str | PathLike) -> Path:

@@ -93,7 +93,8 @@ def test_prepare_chips_trialdata_rebins_and_smooths(tmp_path, session_row, prep_
     # unsmoothed 30-ms window equal the native counts of native bins 11..58
     from pipeline.io.trialdata import read_trialdata
 
-    native = read_trialdata(CHIPS / "tdGo2Fac.mat")["counts"].values
+    source = read_trialdata(CHIPS / "tdGo2Fac.mat")
+    native = source["counts"].values
     no_smooth = dict(prep, smoothing={"sd_s": 0.0, "half_width_s": 0.0})
     raw = _prepare(tmp_path / "raw", CHIPS / "tdGo2Fac.mat", "trialdata", ["S1"], row, no_smooth)
     np.testing.assert_array_equal(raw["rates"].values[0, 0], native[0, 11:14].sum(axis=0))
@@ -101,9 +102,7 @@ def test_prepare_chips_trialdata_rebins_and_smooths(tmp_path, session_row, prep_
     # smoothing moves spikes between bins but (away from trial edges) not across the whole trial
     assert ds["rates"].values.sum() == pytest.approx(raw["rates"].values.sum(), rel=0.05)
     # velocity: 30 ms means of the 10 ms samples; recorded position kept beside the integrated one
-    from pipeline.io.trialdata import read_trialdata as rt
-
-    vel = rt(CHIPS / "tdGo2Fac.mat")["velocity"].values
+    vel = source["velocity"].values
     np.testing.assert_allclose(ds["velocity"].values[0, 4], vel[0, 23:26].mean(axis=0), rtol=1e-5)
     assert "recorded_position" in ds and ds["position"].values[:, 2].std() < 1e-3  # ~0 just before the cue
     speed = np.linalg.norm(ds["velocity"].values, axis=-1).mean(axis=0)
