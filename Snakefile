@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/prepare.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

@@ -179,3 +179,32 @@ def validate_prepared(ds: xr.Dataset, source: str | os.PathLike | None = None) -
     splits = set(as_object_strings(ds["split"].values))
     if not splits <= {"train", "test"}:
         raise InputError(source, "split", f"unexpected values {sorted(splits)}")
+
+
+EMBEDDING_COORDS = ("trial", "direction", "split", "bin_time", "dim")
+EMBEDDING_ATTRS = (
+    "method", "session", "area", "seed", "params", "device", "iterations", "training_seconds",
+    "uses_labels_at_transform", "n_units", "source_sha256", "package_version", "code_fingerprint", "versions",
+)
+
+
+def validate_embedding(ds: xr.Dataset, source: str | os.PathLike | None = None) -> None:
+    """Check the embedding-store schema: ``latent(trial, bin, dim)`` float32, coords and attrs.
+
+    Raises:
+        InputError: naming the first missing or malformed field.
+    """
+    if ds.attrs.get("layout") != "embedding":
+        raise InputError(source, "attrs.layout", f"expected 'embedding', found {ds.attrs.get('layout')!r}")
+    if "latent" not in ds.data_vars:
+        raise InputError(source, "latent", "missing variable of the embedding store")
+    if ds["latent"].dims != ("trial", "bin", "dim"):
+        raise InputError(source, "latent", f"dims {ds['latent'].dims}, expected ('trial', 'bin', 'dim')")
+    if ds["latent"].dtype != np.float32:
+        raise InputError(source, "latent", f"dtype {ds['latent'].dtype}, expected float32")
+    for name in EMBEDDING_COORDS:
+        if name not in ds.coords:
+            raise InputError(source, name, "missing coordinate of the embedding store")
+    for name in EMBEDDING_ATTRS:
+        if name not in ds.attrs:
+            raise InputError(source, f"attrs.{name}", "missing attribute of the embedding store")

@@ -58,6 +58,7 @@ through ``sqrt(clamp(squared distance, min=eps))``.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -196,12 +197,9 @@ def rank_loss(
 
 
 def _check_rank_inputs(z: Any, d: Any, temperature: Any, groups: Any) -> None:
-    if not isinstance(z, Tensor) or not isinstance(d, Tensor):
+    _check_embeddings(z, temperature)
+    if not isinstance(d, Tensor):
         raise ValueError("embeddings and label_dist must be torch.Tensors")
-    if z.dim() != 2 or z.shape[0] < 2:
-        raise ValueError(f"embeddings must have shape (M, d) with M >= 2, got {tuple(z.shape)}")
-    if not z.dtype.is_floating_point:
-        raise ValueError(f"embeddings must be floating point, got {z.dtype}")
     m = z.shape[0]
     if tuple(d.shape) != (m, m):
         raise ValueError(f"label_dist must have shape ({m}, {m}), got {tuple(d.shape)}")
@@ -209,15 +207,24 @@ def _check_rank_inputs(z: Any, d: Any, temperature: Any, groups: Any) -> None:
         raise ValueError(f"embeddings are on {z.device} but label_dist is on {d.device}")
     if d.dtype.is_complex or d.dtype == torch.bool:
         raise ValueError(f"label_dist must be real-valued, got {d.dtype}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise ValueError(f"temperature must be a number, got {temperature!r}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
     if groups is not None:
         if not isinstance(groups, Tensor) or groups.dtype.is_floating_point or groups.dtype == torch.bool:
             raise ValueError("groups must be an integer tensor")
         if tuple(groups.shape) != (m,):
             raise ValueError(f"groups must have shape ({m},), got {tuple(groups.shape)}")
+
+
+def _check_embeddings(z: Any, temperature: Any) -> None:
+    if not isinstance(z, Tensor):
+        raise ValueError("embeddings and label_dist must be torch.Tensors")
+    if z.dim() != 2 or z.shape[0] < 2:
+        raise ValueError(f"embeddings must have shape (M, d) with M >= 2, got {tuple(z.shape)}")
+    if not z.dtype.is_floating_point:
+        raise ValueError(f"embeddings must be floating point, got {z.dtype}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise ValueError(f"temperature must be a number, got {temperature!r}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
 
 
 def _duplicate_groups(d: Tensor) -> Tensor:
@@ -265,10 +272,36 @@ def _slot_layout(ids: Tensor) -> tuple[int, Tensor | None]:
 
 
 def _argsort_rows(x: Tensor) -> Tensor:
-    """Row-wise ascending argsort, NaN last (numpy's SIMD sort on CPU: ~2.5x faster than torch's)."""
+    """Row-wise ascending argsort, NaN last.
+
+    On the CPU numpy's SIMD sort is ~1.5x faster than torch's, and it releases the GIL, so the
+    rows are split over torch's intra-op thread count (about 1.7x faster again on 2 cores at
+    ``U = 512``).
+    """
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64, torch.int32, torch.int64):
-        return torch.from_numpy(np.argsort(x.numpy(), axis=1))
+        arr = x.numpy()
+        n_parts = min(torch.get_num_threads(), arr.shape[0] // 128)
+        if n_parts < 2:
+            return torch.from_numpy(np.argsort(arr, axis=1))
+        out = np.empty(arr.shape, dtype=np.int64)
+        bounds = np.linspace(0, arr.shape[0], n_parts + 1).astype(int)
+
+        def part(i: int) -> None:
+            out[bounds[i]:bounds[i + 1]] = np.argsort(arr[bounds[i]:bounds[i + 1]], axis=1)
+
+        list(_sort_pool(n_parts).map(part, range(n_parts)))
+        return torch.from_numpy(out)
     return torch.argsort(x, dim=1)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _sort_pool(n: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``n`` threads for :func:`_argsort_rows` (created once)."""
+    if n not in _POOLS:
+        _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="rank-sort")
+    return _POOLS[n]
 
 
 class _RankStructure:
@@ -300,11 +333,30 @@ class _RankStructure:
     """
 
     def __init__(self, d: Tensor, groups: Tensor | None) -> None:
-        m, dev = d.shape[0], d.device
-        ids = _duplicate_groups(d) if groups is None else groups.to(device=dev, dtype=torch.int64)
+        ids = _duplicate_groups(d) if groups is None else groups.to(device=d.device, dtype=torch.int64)
         self.k, self.perm = _slot_layout(ids)
-        self.u = u = m // self.k
+        u = d.shape[0] // self.k
         du = d if self.perm is None else d.index_select(0, self.perm[:u]).index_select(1, self.perm[:u])
+        self._build(du)
+
+    @classmethod
+    def from_labels(cls, labels: Tensor, angle_column: int | None) -> _RankStructure:
+        """The structure of ``label_distance(labels)`` computed on one representative per sub-group.
+
+        Equal label rows have equal distance rows, so only the ``U x U`` distances between
+        sub-group representatives are needed (``k^2`` times less work than ``M x M``).
+        """
+        self = cls.__new__(cls)
+        self.k, self.perm = _slot_layout(_label_groups(labels))
+        u = labels.shape[0] // self.k
+        rep = labels if self.perm is None else labels.index_select(0, self.perm[:u])
+        self._build(label_distance(rep, angle_column=angle_column))
+        return self
+
+    def _build(self, du: Tensor) -> None:
+        """Sort the ``(U, U)`` sub-group distances and derive the tie-group weights."""
+        dev = du.device
+        self.u = u = du.shape[0]
         order = _argsort_rows(du.contiguous()).to(dev)
         d_sorted = du.gather(1, order)
         # NaN sorts last. With k = 1 all of d is checked; with k > 1 from detected groups d has no
@@ -337,10 +389,11 @@ class _RankLossFunction(torch.autograd.Function):
     """Autograd function of :func:`rank_loss` (forward and hand-written backward)."""
 
     @staticmethod
-    def forward(ctx: Any, z: Tensor, d: Tensor, tau: float, groups: Tensor | None) -> Tensor:
+    def forward(ctx: Any, z: Tensor, d: Tensor | None, tau: float, groups: Tensor | None,
+                structure: _RankStructure | None = None) -> Tensor:
         """Loss value; saves the distances, ``exp(s)`` (or ``s``) and the denominators."""
         m = z.shape[0]
-        st = _RankStructure(d.detach(), groups)
+        st = structure if structure is not None else _RankStructure(d.detach(), groups)
         k, u = st.k, st.u
         zw = z.detach().to(_WORK_DTYPE)
         if st.perm is not None:
@@ -373,10 +426,10 @@ class _RankLossFunction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None, None]:
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None, None, None]:
         """Gradient with respect to the embeddings only."""
         if not ctx.needs_input_grad[0]:
-            return None, None, None, None
+            return None, None, None, None, None
         zw, dist, a, b = ctx.saved_tensors
         st, tau = ctx.st, ctx.tau
         k, u, m = st.k, st.u, zw.shape[0]
@@ -407,7 +460,7 @@ class _RankLossFunction(torch.autograd.Function):
         grad = (both[:, -1:] * zw - both[:, :-1]) * scale
         if st.perm is not None:
             grad = torch.empty_like(grad).index_copy_(0, st.perm, grad)
-        return grad.to(ctx.z_dtype), None, None, None
+        return grad.to(ctx.z_dtype), None, None, None, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,10 +543,21 @@ class RankLoss(nn.Module):
         self.angle_column = angle_column
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        """Rank loss of ``(M, d)`` embeddings with ``(M, C)`` labels (one row per embedding)."""
-        d = label_distance(labels, angle_column=self.angle_column)
-        # Equal label rows give bitwise-equal rows and columns of d, so the groups are exact.
-        return rank_loss(embeddings, d, self.temperature, groups=_label_groups(labels))
+        """Rank loss of ``(M, d)`` embeddings with ``(M, C)`` labels (one row per embedding).
+
+        Equal label rows give bitwise-equal rows and columns of the label distances, so samples
+        are grouped by identical labels and the distances are computed between one representative
+        per group only (in an NER batch, 512 x 512 instead of 1024 x 1024).
+        """
+        _check_embeddings(embeddings, self.temperature)
+        labels = _as_label_matrix(labels, "labels")
+        if labels.shape[0] != embeddings.shape[0] or labels.device != embeddings.device:
+            raise ValueError(f"labels must be (M, C) on the embeddings' device; got {tuple(labels.shape)} on "
+                             f"{labels.device} for embeddings {tuple(embeddings.shape)} on {embeddings.device}")
+        if labels.dtype.is_floating_point and bool(torch.isnan(labels).any()):
+            raise ValueError("labels contain NaN")
+        structure = _RankStructure.from_labels(labels, self.angle_column)
+        return _RankLossFunction.apply(embeddings, None, self.temperature, None, structure)
 
     def extra_repr(self) -> str:
         """Shown by ``repr(module)``."""

@@ -32,8 +32,15 @@ if SIMULATED:
             )
 
 
+ENABLED_METHODS = [m for m, block in config["methods"].items() if block["enabled"]]
+SEEDS = config["seeds"]
+
+
 wildcard_constraints:
     session="|".join(re.escape(s) for s in SESSIONS),
+    method="|".join(re.escape(m) for m in config["methods"]),
+    area="M1|PMd|S1",
+    seed=r"\d+",
 
 
 # Package modules each stage imports: a change to one of them reruns exactly the stages listing it.
@@ -51,13 +58,43 @@ STAGE_MODULES = {
         "pipeline.provenance",
         "pipeline.errors",
     ],
+    "train": [
+        "pipeline.training",
+        "pipeline.methods.__init__",
+        "pipeline.methods.base",
+        "pipeline.labels",
+        "pipeline.device",
+        "pipeline.store",
+        "pipeline.provenance",
+        "pipeline.errors",
+    ],
+}
+# Modules of each method on top of the "train" stage's: editing one method reruns only its jobs.
+METHOD_MODULES = {
+    "ner": ["pipeline.methods.ner", "pipeline.nn"],
 }
 _FINGERPRINTS = {stage: code_fingerprint(mods) for stage, mods in STAGE_MODULES.items()}
+_FINGERPRINTS.update(
+    {
+        f"train:{method}": code_fingerprint(STAGE_MODULES["train"] + mods)
+        for method, mods in METHOD_MODULES.items()
+    }
+)
 
 
 def fingerprint(stage):
     """Fingerprint of the package modules a stage imports (passed through params)."""
     return _FINGERPRINTS[stage]
+
+
+def train_fingerprint(wildcards):
+    """Fingerprint of the training stage plus the modules of {method}."""
+    return _FINGERPRINTS[f"train:{wildcards.method}"]
+
+
+def method_params(wildcards):
+    """Constructor arguments of {method} from the config (seed and device are added by the job)."""
+    return config["methods"][wildcards.method]["params"]
 
 
 def row(wildcards):
@@ -85,6 +122,20 @@ def preprocessing(wildcards):
     return session_preprocessing(config, row(wildcards))
 
 
+def embedding_targets():
+    """One embedding store per enabled method x session x area (from the sheet) x seed."""
+    return [
+        f"results/embeddings/{method}/{sid}/{area}/seed{seed}.zarr"
+        for sid in SESSIONS
+        for area in SHEET.loc[sid, "area_list"]
+        for method in ENABLED_METHODS
+        for seed in SEEDS
+    ]
+
+
 def final_targets():
     """Everything `rule all` builds for the configured sessions."""
-    return collect("results/prepared/{session}.zarr", session=SESSIONS)
+    return (
+        collect("results/prepared/{session}.zarr", session=SESSIONS)
+        + embedding_targets()
+    )

@@ -1,0 +1,45 @@
+"""Embedding methods behind one registry: a config names a method, :func:`build_method` makes it.
+
+Every method follows :class:`pipeline.methods.base.EmbeddingMethod`: parameters stored by
+``__init__`` only, ``fit(X, y, lengths=...)``, ``transform(X, y=..., lengths=...)``,
+``save(folder)`` and ``load(folder)``. Modules are imported on first use, so asking for PCA never
+imports torch-heavy code it does not need.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pipeline.methods.base import EmbeddingMethod
+
+__all__ = ["METHODS", "EmbeddingMethod", "build_method", "get_method", "method_names"]
+
+#: method name (as written in configs and output paths) -> "module:Class"
+METHODS: dict[str, str] = {
+    "ner": "pipeline.methods.ner:NER",
+}
+
+
+def method_names() -> list[str]:
+    """The registered method names, sorted."""
+    return sorted(METHODS)
+
+
+def get_method(name: str) -> type[EmbeddingMethod]:
+    """The class registered under ``name``.
+
+    Raises:
+        ValueError: ``name`` is not registered; the message lists every registered name.
+    """
+    try:
+        target = METHODS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown method {name!r}; registered methods: {', '.join(method_names())}") from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def build_method(name: str, **params: Any) -> EmbeddingMethod:
+    """Instantiate method ``name`` with ``params`` (its constructor's keyword arguments)."""
+    return get_method(name)(**params)

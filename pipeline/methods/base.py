@@ -1,0 +1,215 @@
+"""The interface every embedding method follows, and its checkpoint format.
+
+A method is a small sklearn-style estimator:
+
+* ``__init__`` only stores its keyword arguments (no work, no validation beyond types), so
+  :meth:`EmbeddingMethod.get_params` returns exactly what the config asked for;
+* ``fit(X, y=None, *, lengths=None)`` learns from ``(T, N)`` inputs of the training bins (trials
+  concatenated, ``lengths`` bins per trial) and ``(T, C)`` labels, and returns ``self``;
+* ``transform(X, *, y=None, lengths=None)`` returns ``(T, d)`` float32 embeddings (``y`` only for
+  methods that use labels at test time, flagged by ``uses_labels_at_transform``);
+* ``save(folder)`` / ``load(folder)`` write and read a checkpoint folder.
+
+Checkpoint folder: ``model.json`` (method name, constructor parameters, what ``fit`` learned that is
+not an array, versions, and the sha256 of every payload file) plus the payload files the method
+writes (``model.pt`` for torch models, a state dict only, read back with ``weights_only=True``).
+:func:`read_checkpoint` verifies the checksums first, so a truncated or modified file gives one
+clear error naming it instead of a deserialisation traceback.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pipeline.errors import InputError
+from pipeline.provenance import sha256_file, versions
+
+__all__ = ["CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "read_checkpoint", "write_checkpoint"]
+
+CHECKPOINT_FORMAT = 1
+SIDECAR = "model.json"
+
+
+class NotFittedError(RuntimeError):
+    """``transform`` or ``save`` was called before ``fit``."""
+
+
+class EmbeddingMethod:
+    """Base class of the embedding methods (see the module docstring for the contract).
+
+    Class attributes:
+        name: registry name (also the folder name of its outputs).
+        uses_labels_at_transform: the embedding of test data needs its labels (piVAE's posterior,
+            supervised UMAP refits); recorded in every output so decoders can say so.
+        trainable_on_gpu: the method can use a CUDA device (GPU-tagged training rule).
+    """
+
+    name: ClassVar[str] = ""
+    uses_labels_at_transform: ClassVar[bool] = False
+    trainable_on_gpu: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ sklearn-style parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as stored by ``__init__``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ interface
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None, *, lengths=None) -> EmbeddingMethod:
+        """Learn the embedding from training bins; returns ``self``."""
+        raise NotImplementedError
+
+    def transform(self, X: np.ndarray, *, y: np.ndarray | None = None, lengths=None) -> np.ndarray:
+        """Embed bins with the fitted model; ``(T, d)`` float32."""
+        raise NotImplementedError
+
+    def fit_transform(self, X: np.ndarray, y: np.ndarray | None = None, *, lengths=None) -> np.ndarray:
+        """``fit`` then ``transform`` of the same bins."""
+        return self.fit(X, y, lengths=lengths).transform(X, y=y, lengths=lengths)
+
+    def save(self, folder: str | os.PathLike, *, extra: dict | None = None) -> Path:
+        """Write a checkpoint folder (see :func:`write_checkpoint`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, *, device: str = "cpu") -> EmbeddingMethod:
+        """Read a checkpoint folder written by :meth:`save`."""
+        raise NotImplementedError
+
+    def _check_fitted(self, attribute: str) -> None:
+        if not hasattr(self, attribute):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit() first")
+
+
+def check_inputs(X: Any, y: Any = None, *, name: str = "X", need_y: bool = False,
+                 n_features: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate ``(T, N)`` inputs and optional ``(T, C)`` labels; float32 / float64 copies.
+
+    Raises:
+        ValueError: wrong dimensions, mismatched lengths, non-finite values, missing labels, or a
+            feature count other than ``n_features``.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[0] < 1:
+        raise ValueError(f"{name} must be a non-empty 2-D array (bins, features), got shape {X.shape}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features but the model was fitted on {n_features}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains {int((~np.isfinite(X)).sum())} NaN/inf values")
+    if y is None:
+        if need_y:
+            raise ValueError("labels y are required by this method")
+        return X, None
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must be (bins, label columns) with {X.shape[0]} bins, got shape {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError(f"y contains {int((~np.isfinite(y)).sum())} NaN/inf values")
+    return X, y
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain-JSON form of numpy scalars, arrays and tuples (recursively)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_checkpoint(folder: str | os.PathLike, sidecar: dict, payload: dict[str, Callable[[Path], None]]) -> Path:
+    """Write a checkpoint folder atomically (temp folder, then rename).
+
+    Args:
+        folder: the checkpoint folder (replaced if it exists).
+        sidecar: JSON-serialisable description (method, params, state); ``format``, ``versions``
+            and ``files`` (sha256 per payload file) are added.
+        payload: file name -> function writing that file to the given path.
+
+    Returns:
+        ``folder`` as a Path.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        files = {}
+        for fname, writer in payload.items():
+            writer(tmp / fname)
+            files[fname] = sha256_file(tmp / fname)
+        meta = {"format": CHECKPOINT_FORMAT, **_jsonable(sidecar), "versions": versions(), "files": files}
+        (tmp / SIDECAR).write_text(json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_checkpoint(folder: str | os.PathLike, method: str) -> dict:
+    """Read and verify a checkpoint folder's sidecar.
+
+    Args:
+        folder: the checkpoint folder.
+        method: the method name the checkpoint must belong to.
+
+    Returns:
+        The sidecar dict.
+
+    Raises:
+        InputError: the sidecar is missing, not JSON, of another method or format, or a payload
+            file is missing or its sha256 differs (corrupted or modified); the message names the
+            file and the field.
+    """
+    folder = Path(folder)
+    path = folder / SIDECAR
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, None, "checkpoint sidecar not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, None, f"not valid JSON ({exc}); the checkpoint is corrupted") from None
+    if not isinstance(meta, dict):
+        raise InputError(path, None, "checkpoint sidecar must be a JSON object")
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(path, "format", f"unsupported checkpoint format {meta.get('format')!r}")
+    if meta.get("method") != method:
+        raise InputError(path, "method", f"checkpoint of method {meta.get('method')!r}, expected {method!r}")
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        raise InputError(path, "files", "missing checksums of the payload files")
+    for fname, digest in files.items():
+        fpath = folder / fname
+        if not fpath.is_file():
+            raise InputError(fpath, None, "payload file of the checkpoint is missing")
+        if sha256_file(fpath) != digest:
+            raise InputError(fpath, None, f"sha256 differs from the one recorded in {SIDECAR}: "
+                                          "the file is corrupted or was modified")
+    return meta

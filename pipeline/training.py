@@ -1,0 +1,162 @@
+"""The training stage: prepared store -> fitted method -> embedding store + checkpoint.
+
+One job trains one ``(method, session, area, seed)`` cell, as the paper (one independent model per
+session and area): fit on the bins of the training trials, embed every trial (train and test) with
+the same model, write ``results/embeddings/{method}/{session}/{area}/seed{seed}.zarr`` and the
+checkpoint folder. GPU-capable methods lease a device first (:mod:`pipeline.device`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import logging
+import time
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pipeline import __version__
+from pipeline.device import acquire_device
+from pipeline.errors import InputError
+from pipeline.labels import LABEL_COLUMNS, movement_labels
+from pipeline.methods import get_method
+from pipeline.provenance import versions
+from pipeline.store import as_object_strings, open_store, validate_embedding, validate_prepared, write_store
+
+__all__ = ["area_inputs", "train_embedding"]
+
+log = logging.getLogger(__name__)
+
+#: prepared coords (on ``trial`` or ``bin``) carried into the embedding store when present
+_CARRIED_COORDS = ("trial", "direction", "target_angle", "split", "bin", "bin_time",
+                   "trial_type", "trial_version", "maze_id", "straight")
+
+
+def area_inputs(ds: xr.Dataset, area: str, source: str | PathLike | None = None) -> np.ndarray:
+    """``(trial, bin, unit)`` float32 rates of the units of ``area``.
+
+    Raises:
+        InputError: the store has no unit of ``area`` (the message lists the areas it has), or the
+            rates contain NaN.
+    """
+    areas = as_object_strings(ds["area"].values)
+    mask = areas == area
+    if not mask.any():
+        raise InputError(source, "area", f"no units of area {area!r}; the store has {sorted(set(areas))}")
+    rates = np.asarray(ds["rates"].isel(unit=np.flatnonzero(mask)).values, dtype=np.float32)
+    if not np.isfinite(rates).all():
+        raise InputError(source, "rates", f"{int((~np.isfinite(rates)).sum())} NaN/inf rates in area {area}")
+    return rates
+
+
+def train_embedding(
+    prepared: str | PathLike,
+    embedding_out: str | PathLike,
+    model_out: str | PathLike,
+    *,
+    method: str,
+    params: dict,
+    area: str,
+    seed: int,
+    labels: dict,
+    device: dict,
+    code_fingerprint: str = "",
+    threads: int = 1,
+) -> xr.Dataset:
+    """Train ``method`` on one session/area and write its embedding store and checkpoint.
+
+    Args:
+        prepared: the prepared store of the session.
+        embedding_out: the embedding store to write (``latent(trial, bin, dim)``).
+        model_out: the checkpoint folder to write.
+        method: registry name (:data:`pipeline.methods.METHODS`).
+        params: the method's constructor arguments from the config (without ``seed``/``device``).
+        area: brain area whose units are the input.
+        seed: the run's seed.
+        labels: the config's ``labels`` block (:func:`pipeline.labels.movement_labels` arguments).
+        device: the config's ``device`` block (``prefer``, ``allow_cpu``, ``wait_s``).
+        code_fingerprint: fingerprint of this stage's modules (recorded).
+        threads: CPU threads for torch.
+
+    Raises:
+        InputError: bad store, area or labels (naming the store and field); nothing is written.
+    """
+    prepared = Path(prepared)
+    ds = open_store(prepared, layout="prepared")
+    validate_prepared(ds, prepared)
+    cls = get_method(method)
+    rates = area_inputs(ds, area, prepared)
+    y = movement_labels(ds, **labels)
+    train = as_object_strings(ds["split"].values) == "train"
+    if train.sum() < 2:
+        raise InputError(prepared, "split", f"{int(train.sum())} training trial(s); need at least 2")
+    n_trials, n_bins, n_units = rates.shape
+    torch.set_num_threads(max(1, int(threads)))
+
+    lease = None
+    if cls.trainable_on_gpu:
+        lease = acquire_device(device.get("prefer", "cuda"), allow_cpu=bool(device.get("allow_cpu", False)),
+                               wait_s=float(device.get("wait_s", 0.0)))
+        run_device = lease.device
+        device_info = lease.describe()
+    else:
+        run_device = torch.device("cpu")
+        device_info = {"device": "cpu", "reason": f"{method} runs on the CPU"}
+    try:
+        init = dict(params, seed=int(seed))
+        if cls.trainable_on_gpu:
+            init["device"] = str(run_device)
+        model = cls(**init)
+        log.info("training %s on %s/%s: %d train trials x %d bins, %d units, seed %d, %s",
+                 method, ds.attrs["session"], area, int(train.sum()), n_bins, n_units, seed, device_info["device"])
+        start = time.perf_counter()
+        model.fit(rates[train].reshape(-1, n_units), y[train].reshape(-1, y.shape[-1]),
+                  lengths=[n_bins] * int(train.sum()))
+        fit_seconds = time.perf_counter() - start
+        latent = model.transform(rates.reshape(-1, n_units),
+                                 y=y.reshape(-1, y.shape[-1]) if cls.uses_labels_at_transform else None,
+                                 lengths=[n_bins] * n_trials)
+    finally:
+        if lease is not None:
+            lease.release()
+    latent = latent.reshape(n_trials, n_bins, -1).astype(np.float32)
+    loss = np.asarray(getattr(model, "loss_", np.empty(0)), dtype=np.float64)
+
+    out = xr.Dataset(
+        {"latent": (("trial", "bin", "dim"), latent)},
+        coords={name: ds[name].variable.load() for name in _CARRIED_COORDS if name in ds.coords},
+    ).assign_coords(dim=np.arange(latent.shape[-1]))
+    if loss.size:
+        out["loss"] = ("iteration", loss)
+        out["loss"].attrs.update(description=f"training loss of every iteration ({method})")
+    out["latent"].attrs.update(description=f"{method} embedding of every bin (train and test trials)")
+    provenance = {
+        "session": ds.attrs["session"], "area": area, "seed": int(seed), "method": method,
+        "code_fingerprint": code_fingerprint,
+    }
+    out.attrs.update(
+        layout="embedding", **provenance,
+        subject=ds.attrs["subject"], date=ds.attrs["date"], year=int(ds.attrs["year"]),
+        hemisphere=ds.attrs["hemisphere"], task=ds.attrs["task"], bin_size_s=float(ds.attrs["bin_size_s"]),
+        params=json.dumps(model.get_params(), sort_keys=True, default=str),
+        labels=json.dumps({"columns": list(LABEL_COLUMNS), **labels}, sort_keys=True),
+        device=json.dumps(device_info, sort_keys=True),
+        iterations=int(loss.size), final_loss=float(loss[-1]) if loss.size else float("nan"),
+        training_seconds=float(fit_seconds), uses_labels_at_transform=bool(cls.uses_labels_at_transform),
+        n_units=int(n_units), source_sha256=ds.attrs["source_sha256"],
+        prepared_code_fingerprint=ds.attrs["code_fingerprint"],
+        package_version=__version__, versions=versions(),
+    )
+    validate_embedding(out, embedding_out)
+    model.save(model_out, extra={**provenance, "device": device_info})
+    try:
+        write_store(out, embedding_out)
+    except BaseException:
+        shutil.rmtree(model_out, ignore_errors=True)
+        raise
+    log.info("wrote %s (%s); %s", embedding_out, dict(out.sizes), f"final loss {out.attrs['final_loss']:.4f}")
+    return out

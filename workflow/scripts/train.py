@@ -1,0 +1,23 @@
+"""rule train: prepared store -> embedding store + checkpoint of one (method, session, area, seed)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
+
+from pipeline.jobs import job_logging  # noqa: E402
+from pipeline.training import train_embedding  # noqa: E402
+
+with job_logging(snakemake.log[0]):  # noqa: F821
+    train_embedding(
+        snakemake.input.store,  # noqa: F821
+        snakemake.output.store,  # noqa: F821
+        snakemake.output.model,  # noqa: F821
+        method=snakemake.wildcards.method,  # noqa: F821
+        params=snakemake.params.method_params,  # noqa: F821
+        area=snakemake.wildcards.area,  # noqa: F821
+        seed=int(snakemake.wildcards.seed),  # noqa: F821
+        labels=snakemake.params.labels,  # noqa: F821
+        device=snakemake.params.device,  # noqa: F821
+        code_fingerprint=snakemake.params.code,  # noqa: F821
+        threads=snakemake.threads,  # noqa: F821
+    )
