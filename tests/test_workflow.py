@@ -56,7 +56,9 @@ def test_code_fingerprints_follow_module_sources():
         assert module_paths([module]), module
     assert code_fingerprint(["pipeline.prepare"]) != code_fingerprint(["pipeline.io"])
     # the scripts import exactly the entry points whose modules the stage lists
-    for stage, entry in {"ingest": "pipeline.io", "prepare": "pipeline.prepare", "simulate": "pipeline.simulate"}.items():
+    entries = {"ingest": "pipeline.io", "prepare": "pipeline.prepare", "simulate": "pipeline.simulate",
+               "train": "pipeline.training"}
+    for stage, entry in entries.items():
         script = (ROOT / f"workflow/scripts/{stage}.py").read_text()
         assert f"from {entry} import" in script
         block = text[text.index(f'"{stage}": ['):]
@@ -82,9 +84,33 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
             assert ds["straight"].values.any() and (~ds["straight"].values).any()
         assert (work / "logs/prepare" / f"{sid}.log").read_text().count("prepared") >= 1
         assert (work / "results/benchmarks/prepare" / f"{sid}.tsv").is_file()
+    # one NER embedding per session x area x seed, trained on the CPU (allowed by the demo config)
+    from pipeline.store import validate_embedding
+
+    cells = [(sid, area) for sid, row in sheet.iterrows() for area in row["area_list"]]
+    for sid, area in cells:
+        store = work / "results/embeddings/ner" / sid / area / "seed0.zarr"
+        emb = open_store(store, layout="embedding")
+        validate_embedding(emb, store)
+        assert emb["latent"].shape[2] == 3 and emb.attrs["iterations"] == 300 and emb["loss"].shape == (300,)
+        assert (work / "results/models/ner" / sid / area / "seed0" / "model.pt").is_file()
+        log = (work / "logs/train/ner" / sid / area / "seed0.log").read_text()
+        assert "300/300" in log and "CPU fallback allowed by config" in log  # tqdm progress in the job log
     # nothing to do on a second run
     again = snakemake("-n", "--cores", "2", cwd=work)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # an NER hyper-parameter reruns training only
+    config = work / "config/config.yaml"
+    original = config.read_text()
+    config.write_text(original.replace("max_iterations: 300", "max_iterations: 301"))
+    counts = _job_counts(snakemake("-n", "--cores", "2", cwd=work).stdout)
+    assert counts == {"train": len(cells), "all": 1, "total": len(cells) + 1}, counts
+    config.write_text(original)
+    # editing the NER module reruns training only
+    path = work / "pipeline/methods/ner.py"
+    path.write_text(path.read_text() + "\n# a comment that changes the fingerprint\n")
+    counts = _job_counts(snakemake("-n", "--cores", "2", cwd=work).stdout)
+    assert counts.get("train") == len(cells) and "prepare" not in counts, counts
     # editing a module that only `prepare` imports reruns prepare, not simulate or ingest
     path = work / "pipeline/prepare.py"
     path.write_text(path.read_text() + "\n# a comment that changes the fingerprint\n")
@@ -105,7 +131,10 @@ def test_shipped_configs_and_sheets_validate(config):
 @pytest.mark.slow
 def test_paper_config_prepares_the_seven_real_sessions(workflow_copy):
     work = workflow_copy
-    snakemake("--cores", "2", "--configfile", "config/paper.yaml", "--config", f"data_dir={PAPER}", cwd=work)
+    sessions = load_sheet(work / "config/paper_sessions.tsv").index
+    targets = [f"results/prepared/{sid}.zarr" for sid in sessions]  # training needs a GPU (paper.yaml)
+    snakemake(*targets, "--cores", "2", "--configfile", "config/paper.yaml", "--config", f"data_dir={PAPER}",
+              cwd=work)
     from pipeline.store import open_store
 
     expected = {"Chewie-20150629": (137, 40, 49), "Chewie-20160929": (166, 40, 188), "Han-20171207": (195, 35, 72)}
