@@ -15,6 +15,7 @@ REAL = Path(os.environ.get("NER_REAL_DATA", ROOT.parent / "shared" / "data" / "r
 PAPER = REAL / "ner_paper_preprocessed"
 MAZE_TEST_NWB = REAL / "mc_maze_small_test" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
 CHIPS = REAL / "limblab_chips_area2_trialdata"
+CHEWIE = PAPER / "Chewie_20161007_neural_con_dis_index.mat"
 
 requires_real = pytest.mark.skipif(
     not REAL.is_dir(), reason=f"real data folder {REAL} is absent (set NER_REAL_DATA to point at it)"
@@ -117,3 +118,22 @@ def workflow_copy(tmp_path):
     for name in ("workflow", "config", "pipeline"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
     return work
+
+
+@pytest.fixture(scope="session")
+def chewie_prepared(tmp_path_factory):
+    """Chewie 2016-10-07 through our nermat reader and `prepare` (the paper's 40-bin window)."""
+    from pipeline.config import validate_config
+    from pipeline.io import ingest
+    from pipeline.prepare import prepare
+
+    if not CHEWIE.is_file():
+        pytest.skip(f"{CHEWIE} is absent")
+    folder = tmp_path_factory.mktemp("chewie")
+    row = {"session_id": "Chewie-20161007", "subject": "Chewie", "date": "2016-10-07", "year": 2016,
+           "hemisphere": "left", "task": "center_out", "format": "nermat", "area_list": ["M1", "PMd"]}
+    ingest(CHEWIE, folder / "ingest.zarr", fmt="nermat", areas=["M1", "PMd"], session=row["session_id"],
+           reader_options={"trial_bins": 40})
+    prep = validate_config({"sessions": "x", "data_dir": "y"})["preprocessing"]
+    prepare(folder / "ingest.zarr", folder / "prepared.zarr", session=row, preprocessing=prep, threads=2)
+    return folder / "prepared.zarr"

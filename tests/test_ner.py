@@ -11,14 +11,13 @@ import torch
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
-from conftest import PAPER, requires_real
+from conftest import requires_real
 from pipeline.errors import InputError
 from pipeline.methods import build_method, get_method, method_names
 from pipeline.methods.base import NotFittedError
 from pipeline.methods.ner import NER, seed_streams
 from pipeline.store import open_store, validate_embedding
 
-CHEWIE = PAPER / "Chewie_20161007_neural_con_dis_index.mat"
 DEVICE_CPU = {"prefer": "cpu", "allow_cpu": True, "wait_s": 0}
 LABELS = {"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0}
 
@@ -124,25 +123,6 @@ def _position_r2(y_true, y_pred, n_bins):
     def integrate(v):
         return np.cumsum(v.reshape(-1, n_bins, 2), axis=1).reshape(-1, 2)
     return r2_score(integrate(y_true), integrate(y_pred))
-
-
-@pytest.fixture(scope="module")
-def chewie_prepared(tmp_path_factory):
-    """Chewie 2016-10-07 through our nermat reader and `prepare` (the paper's 40-bin window)."""
-    from pipeline.config import validate_config
-    from pipeline.io import ingest
-    from pipeline.prepare import prepare
-
-    if not CHEWIE.is_file():
-        pytest.skip(f"{CHEWIE} is absent")
-    folder = tmp_path_factory.mktemp("chewie")
-    row = {"session_id": "Chewie-20161007", "subject": "Chewie", "date": "2016-10-07", "year": 2016,
-           "hemisphere": "left", "task": "center_out", "format": "nermat", "area_list": ["M1", "PMd"]}
-    ingest(CHEWIE, folder / "ingest.zarr", fmt="nermat", areas=["M1", "PMd"], session=row["session_id"],
-           reader_options={"trial_bins": 40})
-    prep = validate_config({"sessions": "x", "data_dir": "y"})["preprocessing"]
-    prepare(folder / "ingest.zarr", folder / "prepared.zarr", session=row, preprocessing=prep, threads=2)
-    return folder / "prepared.zarr"
 
 
 def _decode(store, prepared):
