@@ -15,7 +15,8 @@ from conftest import requires_real
 from pipeline.errors import InputError
 from pipeline.methods import build_method, get_method, method_names
 from pipeline.methods.base import NotFittedError
-from pipeline.methods.ner import NER, seed_streams
+from pipeline.methods.base import seed_streams
+from pipeline.methods.ner import NER
 from pipeline.store import open_store, validate_embedding
 
 DEVICE_CPU = {"prefer": "cpu", "allow_cpu": True, "wait_s": 0}
@@ -220,3 +221,24 @@ def test_cuda_training_matches_the_cpu_closely():
     z_cpu = NER(max_iterations=30, batch_size=64, seed=1).fit(x, y).transform(x)
     z_gpu = NER(max_iterations=30, batch_size=64, seed=1, device="cuda").fit(x, y).transform(x)
     np.testing.assert_allclose(z_gpu, z_cpu, atol=1e-3)
+
+
+def test_config_defaults_are_the_methods_own_defaults():
+    """Every registered method has a config block whose parameter defaults equal its constructor's."""
+    import inspect
+
+    from pipeline.config import validate_config
+
+    config = validate_config({"sessions": "x", "data_dir": "y"})
+    assert sorted(config["methods"]) == method_names()
+    for name in method_names():
+        cls = get_method(name)
+        signature = inspect.signature(cls.__init__).parameters
+        defaults = {k: p.default for k, p in signature.items() if k not in ("self", "seed", "device")}
+        defaults.pop("verbose", None)  # the workflow turns progress bars on (they go to the job log)
+        configured = config["methods"][name]["params"]
+        configured = {k: v for k, v in configured.items() if k != "verbose"}
+        assert set(configured) == set(defaults), name
+        for key, value in configured.items():
+            expected = list(defaults[key]) if isinstance(defaults[key], tuple) else defaults[key]
+            assert value == expected, (name, key)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import PAPER, ROOT, requires_real, snakemake
@@ -68,7 +69,8 @@ def test_code_fingerprints_follow_module_sources():
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
     work = workflow_copy
-    snakemake("--cores", "2", cwd=work, timeout=1500)
+    ner_only = ("--configfile", "config/config.yaml", str(ROOT / "tests/config/ner_only.yaml"))
+    snakemake("--cores", "2", *ner_only, cwd=work, timeout=1500)
     sheet = load_sheet(work / "config/sessions.tsv")
     from pipeline.store import as_object_strings, open_store, validate_prepared
 
@@ -97,25 +99,47 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
         log = (work / "logs/train/ner" / sid / area / "seed0.log").read_text()
         assert "300/300" in log and "CPU fallback allowed by config" in log  # tqdm progress in the job log
     # nothing to do on a second run
-    again = snakemake("-n", "--cores", "2", cwd=work)
+    again = snakemake("-n", "--cores", "2", *ner_only, cwd=work)
     assert "Nothing to be done" in again.stdout + again.stderr
     # an NER hyper-parameter reruns training only
     config = work / "config/config.yaml"
     original = config.read_text()
     config.write_text(original.replace("max_iterations: 300", "max_iterations: 301"))
-    counts = _job_counts(snakemake("-n", "--cores", "2", cwd=work).stdout)
+    counts = _job_counts(snakemake("-n", "--cores", "2", *ner_only, cwd=work).stdout)
     assert counts == {"train": len(cells), "all": 1, "total": len(cells) + 1}, counts
     config.write_text(original)
     # editing the NER module reruns training only
     path = work / "pipeline/methods/ner.py"
     path.write_text(path.read_text() + "\n# a comment that changes the fingerprint\n")
-    counts = _job_counts(snakemake("-n", "--cores", "2", cwd=work).stdout)
+    counts = _job_counts(snakemake("-n", "--cores", "2", *ner_only, cwd=work).stdout)
     assert counts.get("train") == len(cells) and "prepare" not in counts, counts
     # editing a module that only `prepare` imports reruns prepare, not simulate or ingest
     path = work / "pipeline/prepare.py"
     path.write_text(path.read_text() + "\n# a comment that changes the fingerprint\n")
-    counts = _job_counts(snakemake("-n", "--cores", "2", cwd=work).stdout)
+    counts = _job_counts(snakemake("-n", "--cores", "2", *ner_only, cwd=work).stdout)
     assert counts.get("prepare") == len(sheet) and "ingest" not in counts and "simulate" not in counts
+
+
+@pytest.mark.slow
+def test_demo_trains_every_method_on_one_session(workflow_copy):
+    """The demo config's eight methods (NER and the paper's peers) on one simulated session's M1 cell."""
+    from pipeline.methods import get_method
+    from pipeline.store import open_store, validate_embedding
+
+    work = workflow_copy
+    methods = ["ner", "cebra", "cebra16d", "pivae", "pca", "dpca", "umap", "umap_labels"]
+    targets = [f"results/embeddings/{m}/SimC-20161007/M1/seed0.zarr" for m in methods]
+    dry = _job_counts(snakemake("-n", "--cores", "2", cwd=work).stdout)
+    assert dry["train"] == 22 + 7 * 8  # NER on every cell, each peer on the 8 M1 cells
+    snakemake(*targets, "--cores", "2", cwd=work, timeout=1500)
+    for method, target in zip(methods, targets):
+        emb = open_store(work / target, layout="embedding")
+        validate_embedding(emb, target)
+        assert emb.attrs["method"] == method
+        assert bool(emb.attrs["uses_labels_at_transform"]) == get_method(method).uses_labels_at_transform
+        dim = {"cebra16d": 16, "umap": 2, "umap_labels": 2}.get(method, 3)
+        assert emb["latent"].shape[2] == dim and np.isfinite(emb["latent"].values).all()
+        assert (work / "results/models" / method / "SimC-20161007/M1/seed0/model.json").is_file()
 
 
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml", "config/dandi.yaml"])

@@ -18,6 +18,13 @@ __all__ = ["METHODS", "EmbeddingMethod", "build_method", "get_method", "method_n
 #: method name (as written in configs and output paths) -> "module:Class"
 METHODS: dict[str, str] = {
     "ner": "pipeline.methods.ner:NER",
+    "cebra": "pipeline.methods.cebra:CEBRA",
+    "cebra16d": "pipeline.methods.cebra:CEBRA16D",
+    "pivae": "pipeline.methods.pivae:PiVAE",
+    "pca": "pipeline.methods.pca:PCA",
+    "dpca": "pipeline.methods.dpca:DPCA",
+    "umap": "pipeline.methods.umap:UMAP",
+    "umap_labels": "pipeline.methods.umap:UMAPLabels",
 }
 
 

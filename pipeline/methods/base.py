@@ -33,10 +33,20 @@ import numpy as np
 from pipeline.errors import InputError
 from pipeline.provenance import sha256_file, versions
 
-__all__ = ["CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "read_checkpoint", "write_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "read_checkpoint", "seed_streams", "write_checkpoint",
+]
 
 CHECKPOINT_FORMAT = 1
 SIDECAR = "model.json"
+
+
+def seed_streams(seed: int, n: int = 2) -> list[int]:
+    """``n`` independent 63-bit seeds derived from one user seed (weights, sampling, ...)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    state = np.random.SeedSequence(int(seed)).generate_state(n, dtype=np.uint64)
+    return [int(s >> np.uint64(1)) for s in state]
 
 
 class NotFittedError(RuntimeError):

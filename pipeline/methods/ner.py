@@ -26,21 +26,13 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
-from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, write_checkpoint
+from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, seed_streams, write_checkpoint
 from pipeline.nn.encoders import build_encoder
 from pipeline.nn.losses import RankLoss
 from pipeline.nn.sampling import TimeDeltaSampler
 from pipeline.nn.solver import embed, train_rank
 
-__all__ = ["NER", "seed_streams"]
-
-
-def seed_streams(seed: int, n: int = 2) -> list[int]:
-    """``n`` independent 63-bit seeds derived from one user seed (weights, sampling, ...)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    state = np.random.SeedSequence(int(seed)).generate_state(n, dtype=np.uint64)
-    return [int(s >> np.uint64(1)) for s in state]
+__all__ = ["NER"]
 
 
 class NER(EmbeddingMethod):

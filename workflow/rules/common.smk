@@ -72,6 +72,13 @@ STAGE_MODULES = {
 # Modules of each method on top of the "train" stage's: editing one method reruns only its jobs.
 METHOD_MODULES = {
     "ner": ["pipeline.methods.ner", "pipeline.nn"],
+    "cebra": ["pipeline.methods.cebra"],
+    "cebra16d": ["pipeline.methods.cebra"],
+    "pivae": ["pipeline.methods.pivae", "pipeline.nn"],
+    "pca": ["pipeline.methods.pca"],
+    "dpca": ["pipeline.methods.dpca"],
+    "umap": ["pipeline.methods.umap"],
+    "umap_labels": ["pipeline.methods.umap"],
 }
 _FINGERPRINTS = {stage: code_fingerprint(mods) for stage, mods in STAGE_MODULES.items()}
 _FINGERPRINTS.update(
@@ -122,13 +129,19 @@ def preprocessing(wildcards):
     return session_preprocessing(config, row(wildcards))
 
 
+def method_areas(method, sid):
+    """Areas of session {sid} that {method} trains on (the method's `areas`, default all)."""
+    wanted = config["methods"][method]["areas"]
+    return [a for a in SHEET.loc[sid, "area_list"] if wanted is None or a in wanted]
+
+
 def embedding_targets():
     """One embedding store per enabled method x session x area (from the sheet) x seed."""
     return [
         f"results/embeddings/{method}/{sid}/{area}/seed{seed}.zarr"
         for sid in SESSIONS
-        for area in SHEET.loc[sid, "area_list"]
         for method in ENABLED_METHODS
+        for area in method_areas(method, sid)
         for seed in SEEDS
     ]
 
