@@ -242,3 +242,9 @@ def test_config_defaults_are_the_methods_own_defaults():
         for key, value in configured.items():
             expected = list(defaults[key]) if isinstance(defaults[key], tuple) else defaults[key]
             assert value == expected, (name, key)
+
+
+def test_gpu_methods_are_the_gpu_capable_classes():
+    from pipeline.methods import GPU_METHODS
+
+    assert GPU_METHODS == {name for name in method_names() if get_method(name).trainable_on_gpu}

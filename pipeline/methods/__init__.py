@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.methods.base import EmbeddingMethod
 
-__all__ = ["METHODS", "EmbeddingMethod", "build_method", "get_method", "method_names"]
+__all__ = ["GPU_METHODS", "METHODS", "EmbeddingMethod", "build_method", "get_method", "method_names"]
 
 #: method name (as written in configs and output paths) -> "module:Class"
 METHODS: dict[str, str] = {
@@ -26,6 +26,10 @@ METHODS: dict[str, str] = {
     "umap": "pipeline.methods.umap:UMAP",
     "umap_labels": "pipeline.methods.umap:UMAPLabels",
 }
+
+#: methods that train on a GPU when one is leased (their classes set ``trainable_on_gpu``); kept here
+#: so the workflow can tag its jobs without importing torch-heavy modules (a test checks it)
+GPU_METHODS = frozenset({"ner", "cebra", "cebra16d", "pivae"})
 
 
 def method_names() -> list[str]:

@@ -33,13 +33,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import cebra as cebra_lib
-from cebra.distributions.base import HasGenerator
 import numpy as np
 import torch
+from cebra.distributions.base import HasGenerator
 
 from pipeline.errors import InputError
-from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, write_checkpoint
-from pipeline.methods.base import seed_streams
+from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, seed_streams, write_checkpoint
 
 __all__ = ["CEBRA", "CEBRA16D", "SEEDING"]
 

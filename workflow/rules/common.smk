@@ -14,6 +14,7 @@ from pipeline.config import (
     validate_config,
 )
 from pipeline.errors import InputError
+from pipeline.methods import GPU_METHODS
 from pipeline.provenance import code_fingerprint
 
 validate_config(config, source=", ".join(map(str, workflow.configfiles)) or "config")
@@ -97,6 +98,11 @@ def fingerprint(stage):
 def train_fingerprint(wildcards):
     """Fingerprint of the training stage plus the modules of {method}."""
     return _FINGERPRINTS[f"train:{wildcards.method}"]
+
+
+def method_gpus(wildcards):
+    """1 for methods that train on a GPU (gpu-tagged jobs), 0 for the CPU-only ones."""
+    return int(wildcards.method in GPU_METHODS)
 
 
 def method_params(wildcards):

@@ -1,4 +1,5 @@
 # Methods: one training job per (method, session, area, seed) -> embedding store + checkpoint.
+# GPU-capable methods (NER, CEBRA, piVAE) are gpu-tagged jobs; PCA, dPCA and UMAP take no GPU slot.
 
 
 rule train:
@@ -15,7 +16,7 @@ rule train:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        gpu=1,
+        gpu=method_gpus,
         mem_mb=8000,
         runtime=240,
     params:
