@@ -130,7 +130,8 @@ def test_demo_trains_every_method_on_one_session(workflow_copy):
     methods = ["ner", "cebra", "cebra16d", "pivae", "pca", "dpca", "umap", "umap_labels"]
     targets = [f"results/embeddings/{m}/SimC-20161007/M1/seed0.zarr" for m in methods]
     dry = _job_counts(snakemake("-n", "--cores", "2", cwd=work).stdout)
-    assert dry["train"] == 22 + 7 * 8  # NER on every cell, each peer on the 8 M1 cells
+    # NER on every cell; each peer on the 8 M1 cells, dPCA and supervised UMAP on the 6 center-out ones
+    assert dry["train"] == 22 + 5 * 8 + 2 * 6
     snakemake(*targets, "--cores", "2", cwd=work, timeout=1500)
     for method, target in zip(methods, targets):
         emb = open_store(work / target, layout="embedding")
