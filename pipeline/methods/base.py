@@ -34,7 +34,8 @@ from pipeline.errors import InputError
 from pipeline.provenance import sha256_file, versions
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "read_checkpoint", "seed_streams", "write_checkpoint",
+    "CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "array_writer", "load_array", "read_checkpoint",
+    "seed_streams", "state_dict_writer", "write_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -223,3 +224,30 @@ def read_checkpoint(folder: str | os.PathLike, method: str) -> dict:
             raise InputError(fpath, None, f"sha256 differs from the one recorded in {SIDECAR}: "
                                           "the file is corrupted or was modified")
     return meta
+
+
+def state_dict_writer(module: Any) -> Callable[[Path], None]:
+    """Payload writer of a torch module's state dict (CPU tensors only, for ``weights_only`` loads)."""
+    import torch
+
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    return lambda path: torch.save(state, path)
+
+
+def array_writer(values: Any) -> Callable[[Path], None]:
+    """Payload writer of a float64 ``.npy`` array (no pickle)."""
+    array = np.asarray(values, dtype=np.float64)
+    return lambda path: np.save(path, array, allow_pickle=False)
+
+
+def load_array(path: str | os.PathLike) -> np.ndarray:
+    """Read a ``.npy`` payload written by :func:`array_writer`.
+
+    Raises:
+        InputError: the file is unreadable (naming it).
+    """
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(path, None, f"unreadable array ({exc})") from None
+

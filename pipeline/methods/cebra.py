@@ -38,7 +38,16 @@ import torch
 from cebra.distributions.base import HasGenerator
 
 from pipeline.errors import InputError
-from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, seed_streams, write_checkpoint
+from pipeline.methods.base import (
+    EmbeddingMethod,
+    array_writer,
+    check_inputs,
+    load_array,
+    read_checkpoint,
+    seed_streams,
+    state_dict_writer,
+    write_checkpoint,
+)
 
 __all__ = ["CEBRA", "CEBRA16D", "SEEDING"]
 
@@ -222,7 +231,6 @@ class CEBRA(EmbeddingMethod):
             extra: additional JSON-serialisable provenance (session, area, code fingerprint, ...).
         """
         self._check_fitted("model_")
-        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
@@ -234,10 +242,9 @@ class CEBRA(EmbeddingMethod):
             "seeding": self.seeding_,
             "extra": extra or {},
         }
-        loss = np.asarray(self.loss_, dtype=np.float64)
         return write_checkpoint(folder, sidecar, {
-            "model.pt": lambda path: torch.save(state, path),
-            "loss.npy": lambda path: np.save(path, loss, allow_pickle=False),
+            "model.pt": state_dict_writer(self.model_),
+            "loss.npy": array_writer(self.loss_),
         })
 
     @classmethod
@@ -264,10 +271,7 @@ class CEBRA(EmbeddingMethod):
         model.n_features_in_ = int(meta["fit"]["n_features_in"])
         model.training_seconds_ = float(meta["fit"]["training_seconds"])
         model.seeding_ = meta["seeding"]
-        try:
-            model.loss_ = np.load(folder / "loss.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(folder / "loss.npy", None, f"unreadable loss history ({exc})") from None
+        model.loss_ = load_array(folder / "loss.npy")
         return model
 
 

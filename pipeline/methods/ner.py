@@ -26,7 +26,16 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
-from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, seed_streams, write_checkpoint
+from pipeline.methods.base import (
+    EmbeddingMethod,
+    array_writer,
+    check_inputs,
+    load_array,
+    read_checkpoint,
+    seed_streams,
+    state_dict_writer,
+    write_checkpoint,
+)
 from pipeline.nn.encoders import build_encoder
 from pipeline.nn.losses import RankLoss
 from pipeline.nn.sampling import TimeDeltaSampler
@@ -158,7 +167,6 @@ class NER(EmbeddingMethod):
             extra: additional JSON-serialisable provenance (session, area, code fingerprint, ...).
         """
         self._check_fitted("encoder_")
-        state = {k: v.detach().cpu() for k, v in self.encoder_.state_dict().items()}
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
@@ -169,10 +177,9 @@ class NER(EmbeddingMethod):
                     "trained_on": str(next(self.encoder_.parameters()).device)},
             "extra": extra or {},
         }
-        loss = np.asarray(self.loss_, dtype=np.float64)
         return write_checkpoint(folder, sidecar, {
-            "model.pt": lambda path: torch.save(state, path),
-            "loss.npy": lambda path: np.save(path, loss, allow_pickle=False),
+            "model.pt": state_dict_writer(self.encoder_),
+            "loss.npy": array_writer(self.loss_),
         })
 
     @classmethod
@@ -198,8 +205,5 @@ class NER(EmbeddingMethod):
         model.encoder_ = encoder.to(torch.device(device)).eval()
         model.n_features_in_ = int(meta["fit"]["n_features_in"])
         model.training_seconds_ = float(meta["fit"]["training_seconds"])
-        try:
-            model.loss_ = np.load(folder / "loss.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(folder / "loss.npy", None, f"unreadable loss history ({exc})") from None
+        model.loss_ = load_array(folder / "loss.npy")
         return model

@@ -58,8 +58,16 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pipeline.errors import InputError
-from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, write_checkpoint
-from pipeline.methods.base import seed_streams
+from pipeline.methods.base import (
+    EmbeddingMethod,
+    array_writer,
+    check_inputs,
+    load_array,
+    read_checkpoint,
+    seed_streams,
+    state_dict_writer,
+    write_checkpoint,
+)
 from pipeline.nn.encoders import Offset10Encoder, windows
 
 __all__ = [
@@ -511,7 +519,6 @@ class PiVAE(EmbeddingMethod):
             extra: additional JSON-serialisable provenance (session, area, code fingerprint, ...).
         """
         self._check_fitted("network_")
-        state = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
@@ -521,11 +528,10 @@ class PiVAE(EmbeddingMethod):
                     "trained_on": str(next(self.network_.parameters()).device)},
             "extra": extra or {},
         }
-        loss, val_loss = np.asarray(self.loss_, dtype=np.float64), np.asarray(self.val_loss_, dtype=np.float64)
         return write_checkpoint(folder, sidecar, {
-            "model.pt": lambda path: torch.save(state, path),
-            "loss.npy": lambda path: np.save(path, loss, allow_pickle=False),
-            "val_loss.npy": lambda path: np.save(path, val_loss, allow_pickle=False),
+            "model.pt": state_dict_writer(self.network_),
+            "loss.npy": array_writer(self.loss_),
+            "val_loss.npy": array_writer(self.val_loss_),
         })
 
     @classmethod
@@ -552,9 +558,6 @@ class PiVAE(EmbeddingMethod):
         model.n_labels_in_ = int(fit["n_labels_in"])
         model.best_epoch_ = int(fit["best_epoch"])
         model.training_seconds_ = float(fit["training_seconds"])
-        try:
-            model.loss_ = np.load(folder / "loss.npy", allow_pickle=False)
-            model.val_loss_ = np.load(folder / "val_loss.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(folder, "loss", f"unreadable loss history ({exc})") from None
+        model.loss_ = load_array(folder / "loss.npy")
+        model.val_loss_ = load_array(folder / "val_loss.npy")
         return model
