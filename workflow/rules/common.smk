@@ -137,11 +137,16 @@ def preprocessing(wildcards):
 
 def method_areas(method, sid):
     """Areas of session {sid} that {method} trains on (its `areas`, default all; none when the
-    session's task is not in its `tasks`, e.g. dPCA needs the target directions of center-out)."""
+    session's task is not in its `tasks`, e.g. dPCA needs the target directions of center-out).
+    """
     block = config["methods"][method]
     if SHEET.loc[sid, "task"] not in block["tasks"]:
         return []
-    return [a for a in SHEET.loc[sid, "area_list"] if block["areas"] is None or a in block["areas"]]
+    return [
+        a
+        for a in SHEET.loc[sid, "area_list"]
+        if block["areas"] is None or a in block["areas"]
+    ]
 
 
 def embedding_targets():
