@@ -34,8 +34,8 @@ from pipeline.errors import InputError
 from pipeline.provenance import sha256_file, versions
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "array_writer", "load_array", "read_checkpoint",
-    "seed_streams", "state_dict_writer", "write_checkpoint",
+    "CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "array_writer", "load_array", "load_npz",
+    "load_weights", "npz_writer", "read_checkpoint", "seed_streams", "state_dict_writer", "write_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -250,4 +250,47 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(path, None, f"unreadable array ({exc})") from None
+
+
+def load_weights(path: str | os.PathLike, build: Callable[[], Any], what: str) -> Any:
+    """Build a torch module and load a :func:`state_dict_writer` payload into it (``weights_only``).
+
+    Args:
+        path: the ``model.pt`` payload.
+        build: makes the recorded architecture (may raise on a malformed sidecar).
+        what: the module's name in the error message.
+
+    Raises:
+        InputError: the architecture cannot be built from the sidecar or the weights do not fit it.
+    """
+    import torch
+
+    try:
+        module = build()
+        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
+        raise InputError(path, None, f"weights do not load into the recorded {what} ({exc})") from None
+    return module
+
+
+def npz_writer(arrays: dict[str, np.ndarray]) -> Callable[[Path], None]:
+    """Payload writer of named arrays as one ``.npz`` file (no pickle)."""
+    return lambda path: np.savez(path, **arrays)
+
+
+def load_npz(path: str | os.PathLike, what: str, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Every array of a :func:`npz_writer` payload.
+
+    Raises:
+        InputError: the file is unreadable, or one of ``required`` is missing (naming it).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(path, None, f"unreadable {what} arrays ({exc})") from None
+    for name in required:
+        if name not in arrays:
+            raise InputError(path, name, f"missing array of the {what} checkpoint")
+    return arrays
 

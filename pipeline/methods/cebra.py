@@ -37,12 +37,12 @@ import numpy as np
 import torch
 from cebra.distributions.base import HasGenerator
 
-from pipeline.errors import InputError
 from pipeline.methods.base import (
     EmbeddingMethod,
     array_writer,
     check_inputs,
     load_array,
+    load_weights,
     read_checkpoint,
     seed_streams,
     state_dict_writer,
@@ -258,15 +258,12 @@ class CEBRA(EmbeddingMethod):
         folder = Path(folder)
         meta = read_checkpoint(folder, cls.name)
         model = cls(**dict(meta["params"], device=device))
-        pt = folder / "model.pt"
-        try:
-            state = torch.load(pt, map_location="cpu", weights_only=True)
+        def build():
             spec = meta["model"]
-            net = cebra_lib.models.init(spec["architecture"], num_neurons=int(spec["num_neurons"]),
-                                        num_units=int(spec["num_units"]), num_output=int(spec["num_output"]))
-            net.load_state_dict(state, strict=True)
-        except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
-            raise InputError(pt, None, f"weights do not load into the recorded cebra model ({exc})") from None
+            return cebra_lib.models.init(spec["architecture"], num_neurons=int(spec["num_neurons"]),
+                                         num_units=int(spec["num_units"]), num_output=int(spec["num_output"]))
+
+        net = load_weights(folder / "model.pt", build, "cebra model")
         model.model_ = net.to(torch.device(device)).eval()
         model.n_features_in_ = int(meta["fit"]["n_features_in"])
         model.training_seconds_ = float(meta["fit"]["training_seconds"])

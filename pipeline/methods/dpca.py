@@ -30,7 +30,14 @@ from typing import ClassVar
 import numpy as np
 
 from pipeline.errors import InputError
-from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, write_checkpoint
+from pipeline.methods.base import (
+    EmbeddingMethod,
+    check_inputs,
+    load_npz,
+    npz_writer,
+    read_checkpoint,
+    write_checkpoint,
+)
 
 __all__ = ["DPCA"]
 
@@ -166,7 +173,7 @@ class DPCA(EmbeddingMethod):
                     "explained_variance_ratio": self.explained_variance_ratio_},
             "extra": extra or {},
         }
-        return write_checkpoint(folder, sidecar, {"dpca.npz": lambda path: np.savez(path, **arrays)})
+        return write_checkpoint(folder, sidecar, {"dpca.npz": npz_writer(arrays)})
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, device: str = "cpu") -> DPCA:
@@ -181,11 +188,8 @@ class DPCA(EmbeddingMethod):
         npz = folder / "dpca.npz"
         fit = meta["fit"]
         n_features = int(fit["n_features_in"])
-        try:
-            with np.load(npz, allow_pickle=False) as data:
-                decoder, mean, directions = data["decoder"], data["mean"], data["directions"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(npz, None, f"unreadable dPCA arrays ({exc})") from None
+        arrays = load_npz(npz, "dPCA", ("decoder", "mean", "directions"))
+        decoder, mean, directions = arrays["decoder"], arrays["mean"], arrays["directions"]
         if decoder.shape != (n_features, int(model.n_components)) or mean.shape != (n_features,):
             raise InputError(npz, "decoder", f"shapes {decoder.shape} / {mean.shape} do not match "
                                              f"{model.n_components} components of {n_features} features")

@@ -25,12 +25,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from pipeline.errors import InputError
 from pipeline.methods.base import (
     EmbeddingMethod,
     array_writer,
     check_inputs,
     load_array,
+    load_weights,
     read_checkpoint,
     seed_streams,
     state_dict_writer,
@@ -195,13 +195,8 @@ class NER(EmbeddingMethod):
         params = dict(meta["params"], device=device)
         params["search_columns"] = tuple(params["search_columns"])
         model = cls(**params)
-        pt = folder / "model.pt"
-        try:
-            state = torch.load(pt, map_location="cpu", weights_only=True)
-            encoder = build_encoder(meta["encoder"]["name"], **meta["encoder"]["config"])
-            encoder.load_state_dict(state, strict=True)
-        except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
-            raise InputError(pt, None, f"weights do not load into the recorded encoder ({exc})") from None
+        encoder = load_weights(folder / "model.pt",
+                               lambda: build_encoder(meta["encoder"]["name"], **meta["encoder"]["config"]), "encoder")
         model.encoder_ = encoder.to(torch.device(device)).eval()
         model.n_features_in_ = int(meta["fit"]["n_features_in"])
         model.training_seconds_ = float(meta["fit"]["training_seconds"])

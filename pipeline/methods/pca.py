@@ -15,7 +15,14 @@ import numpy as np
 from sklearn.decomposition import PCA as SklearnPCA
 
 from pipeline.errors import InputError
-from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, write_checkpoint
+from pipeline.methods.base import (
+    EmbeddingMethod,
+    check_inputs,
+    load_npz,
+    npz_writer,
+    read_checkpoint,
+    write_checkpoint,
+)
 
 __all__ = ["PCA"]
 
@@ -77,7 +84,7 @@ class PCA(EmbeddingMethod):
                     "explained_variance_ratio": self.explained_variance_ratio_},
             "extra": extra or {},
         }
-        return write_checkpoint(folder, sidecar, {"pca.npz": lambda path: np.savez(path, **arrays)})
+        return write_checkpoint(folder, sidecar, {"pca.npz": npz_writer(arrays)})
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, device: str = "cpu") -> PCA:
@@ -91,11 +98,8 @@ class PCA(EmbeddingMethod):
         model = cls(**meta["params"])
         npz = folder / "pca.npz"
         n_features = int(meta["fit"]["n_features_in"])
-        try:
-            with np.load(npz, allow_pickle=False) as data:
-                components, mean, ratio = data["components"], data["mean"], data["explained_variance_ratio"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(npz, None, f"unreadable PCA arrays ({exc})") from None
+        arrays = load_npz(npz, "PCA", ("components", "mean", "explained_variance_ratio"))
+        components, mean, ratio = arrays["components"], arrays["mean"], arrays["explained_variance_ratio"]
         if components.shape != (int(model.n_components), n_features) or mean.shape != (n_features,):
             raise InputError(npz, "components", f"shapes {components.shape} / {mean.shape} do not match "
                                                 f"{model.n_components} components of {n_features} features")

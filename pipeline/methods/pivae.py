@@ -57,12 +57,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from pipeline.errors import InputError
 from pipeline.methods.base import (
     EmbeddingMethod,
     array_writer,
     check_inputs,
     load_array,
+    load_weights,
     read_checkpoint,
     seed_streams,
     state_dict_writer,
@@ -546,13 +546,8 @@ class PiVAE(EmbeddingMethod):
         meta = read_checkpoint(folder, cls.name)
         model = cls(**dict(meta["params"], device=device))
         fit = meta["fit"]
-        pt = folder / "model.pt"
-        try:
-            network = model._build_network(int(fit["n_features_in"]), int(fit["n_labels_in"]),
-                                           seed_streams(model.seed, 3)[0])
-            network.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True), strict=True)
-        except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as exc:
-            raise InputError(pt, None, f"weights do not load into the recorded network ({exc})") from None
+        network = load_weights(folder / "model.pt", lambda: model._build_network(
+            int(fit["n_features_in"]), int(fit["n_labels_in"]), seed_streams(model.seed, 3)[0]), "network")
         model.network_ = network.to(torch.device(device)).eval()
         model.n_features_in_ = int(fit["n_features_in"])
         model.n_labels_in_ = int(fit["n_labels_in"])

@@ -35,7 +35,14 @@ from typing import ClassVar
 import numpy as np
 
 from pipeline.errors import InputError
-from pipeline.methods.base import EmbeddingMethod, check_inputs, read_checkpoint, write_checkpoint
+from pipeline.methods.base import (
+    EmbeddingMethod,
+    check_inputs,
+    load_npz,
+    npz_writer,
+    read_checkpoint,
+    write_checkpoint,
+)
 
 __all__ = ["PROTOCOLS", "UMAP", "UMAPLabels"]
 
@@ -178,7 +185,7 @@ class UMAP(EmbeddingMethod):
                     "supervised": self.train_target_ is not None, "library": library},
             "extra": extra or {},
         }
-        return write_checkpoint(folder, sidecar, {"umap.npz": lambda path: np.savez(path, **arrays)})
+        return write_checkpoint(folder, sidecar, {"umap.npz": npz_writer(arrays)})
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, device: str = "cpu") -> UMAP:
@@ -195,12 +202,8 @@ class UMAP(EmbeddingMethod):
         meta = read_checkpoint(folder, cls.name)
         model = cls(**meta["params"])
         npz = folder / "umap.npz"
-        try:
-            with np.load(npz, allow_pickle=False) as data:
-                train_x, embedding = data["train_x"], data["embedding"]
-                target = data["train_target"] if "train_target" in data.files else None
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(npz, None, f"unreadable UMAP arrays ({exc})") from None
+        arrays = load_npz(npz, "UMAP", ("train_x", "embedding"))
+        train_x, embedding, target = arrays["train_x"], arrays["embedding"], arrays.get("train_target")
         if (train_x.ndim != 2 or embedding.shape != (len(train_x), int(model.n_components))
                 or (target is None) == bool(meta["fit"]["supervised"])):
             raise InputError(npz, "embedding", f"arrays {train_x.shape} / {embedding.shape} do not match the "

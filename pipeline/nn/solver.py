@@ -147,7 +147,7 @@ def train_rank(
         pending.append(loss.detach())
         if len(pending) >= sync_every or step == iterations - 1:
             flush()
-            bar.update(len(history[:done]) - bar.n)
+            bar.update(done - bar.n)
             bar.set_postfix(loss=f"{history[done - 1]:.4f}", refresh=False)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
