@@ -13,6 +13,9 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/decode.smk"
+include: "workflow/rules/stats.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

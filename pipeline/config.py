@@ -157,3 +157,33 @@ def session_preprocessing(config: dict, row: dict) -> dict:
         if key in row:
             prep[key] = row[key]
     return prep
+
+
+def group_cells(sheet: pd.DataFrame, name: str, selectors: dict, source: str | PathLike | None = None
+                ) -> list[tuple[str, str]]:
+    """The ``(session, area)`` cells of comparison group ``name``, in matrix order.
+
+    A session belongs to the group when it matches every selector given (``subjects``, ``sessions``,
+    ``years``, ``hemispheres``, ``tasks`` (default ``[center_out]``)); its cells are its sheet areas, restricted to the group's
+    ``areas`` when given. Order: area (as listed in the group, else M1, PMd, S1), then date, then
+    session id, so that a matrix shows each area's sessions chronologically.
+
+    Raises:
+        InputError: a listed session is not in the sheet, or the group selects no cell.
+    """
+    unknown = sorted(set(selectors.get("sessions") or []) - set(sheet.index))
+    if unknown:
+        raise InputError(source, f"groups.{name}.sessions", f"not in the sessions sheet: {unknown}")
+    columns = {"subjects": "subject", "sessions": "session_id", "years": "year", "hemispheres": "hemisphere",
+               "tasks": "task"}
+    selectors = {"tasks": ["center_out"], **selectors}  # decoding across cells needs target directions
+    chosen = sheet
+    for key, column in columns.items():
+        if selectors.get(key) is not None:
+            chosen = chosen[chosen[column].isin(selectors[key])]
+    areas = selectors.get("areas") or list(AREAS)
+    ordered = sorted(chosen.index, key=lambda sid: (chosen.loc[sid, "date"], sid))
+    cells = [(sid, area) for area in areas for sid in ordered if area in chosen.loc[sid, "area_list"]]
+    if not cells:
+        raise InputError(source, f"groups.{name}", f"selects no (session, area) cell of the sheet ({selectors})")
+    return cells

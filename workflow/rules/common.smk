@@ -7,6 +7,7 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)  # the `pipeline` package sits beside the Snakefile
 
 from pipeline.config import (
+    group_cells,
     load_sheet,
     session_path,
     session_preprocessing,
@@ -42,6 +43,7 @@ wildcard_constraints:
     method="|".join(re.escape(m) for m in config["methods"]),
     area="M1|PMd|S1",
     seed=r"\d+",
+    group="|".join(re.escape(g) for g in config["groups"]) or "(?!)",
 
 
 # Package modules each stage imports: a change to one of them reruns exactly the stages listing it.
@@ -69,6 +71,22 @@ STAGE_MODULES = {
         "pipeline.provenance",
         "pipeline.errors",
     ],
+    "decode": [
+        "pipeline.decoding",
+        "pipeline.alignment",
+        "pipeline.crossdecode",
+        "pipeline.store",
+        "pipeline.errors",
+    ],
+    "stats": ["pipeline.stats", "pipeline.errors"],
+    "figures": [
+        "pipeline.plots",
+        "pipeline.decoding",
+        "pipeline.alignment",
+        "pipeline.store",
+        "pipeline.errors",
+    ],
+    "reproduction": ["pipeline.reproduction", "pipeline.errors"],
 }
 # Modules of each method on top of the "train" stage's: editing one method reruns only its jobs.
 METHOD_MODULES = {
@@ -160,9 +178,88 @@ def embedding_targets():
     ]
 
 
+def method_cells(method):
+    """(session, area) cells that {method} is trained on, in sheet order."""
+    return [(sid, area) for sid in SESSIONS for area in method_areas(method, sid)]
+
+
+GROUPS = {
+    name: group_cells(SHEET, name, sel, config["sessions"])
+    for name, sel in config["groups"].items()
+}
+
+
+def group_methods(group):
+    """Enabled methods cross-decoded in {group}: those with >= 2 trained cells in it."""
+    wanted = config["groups"][group].get("methods") or ENABLED_METHODS
+    return [
+        m
+        for m in ENABLED_METHODS
+        if m in wanted and len(set(GROUPS[group]) & set(method_cells(m))) >= 2
+    ]
+
+
+def cell_inputs(method, cells, seed):
+    """Embedding and prepared stores of {method}'s cells (same order)."""
+    return {
+        "embeddings": [
+            f"results/embeddings/{method}/{sid}/{area}/seed{seed}.zarr"
+            for sid, area in cells
+        ],
+        "prepared": [f"results/prepared/{sid}.zarr" for sid, _ in cells],
+    }
+
+
+def within_inputs(wildcards):
+    return cell_inputs(wildcards.method, method_cells(wildcards.method), wildcards.seed)
+
+
+def cross_inputs(wildcards):
+    cells = [c for c in GROUPS[wildcards.group] if c in method_cells(wildcards.method)]
+    return cell_inputs(wildcards.method, cells, wildcards.seed)
+
+
+def within_tables():
+    return expand(
+        "results/decoding/within/{method}/seed{seed}.scores.tsv",
+        method=ENABLED_METHODS,
+        seed=SEEDS,
+    )
+
+
+def cross_tables(group, kind="scores"):
+    return [
+        f"results/decoding/cross/{group}/{method}/seed{seed}.{kind}.tsv"
+        for method in group_methods(group)
+        for seed in SEEDS
+    ]
+
+
+def group_figures(group):
+    figs = [
+        f"results/figures/{group}/matrix_{target}.png"
+        for target in ("velocity", "position", "direction")
+    ]
+    figs += [
+        f"results/figures/{group}/accuracy_time.png",
+        f"results/figures/{group}/blocks.png",
+    ]
+    return figs + [
+        f"results/figures/{group}/latents_{m}.png" for m in group_methods(group)
+    ]
+
+
 def final_targets():
     """Everything `rule all` builds for the configured sessions."""
-    return (
+    targets = (
         collect("results/prepared/{session}.zarr", session=SESSIONS)
         + embedding_targets()
+        + within_tables()
+        + ["results/stats/within/tests.tsv", "results/figures/within/scores.png"]
     )
+    for group in GROUPS:
+        if group_methods(group):
+            targets += [f"results/stats/{group}/tests.tsv"] + group_figures(group)
+    if config["reproduction"]:
+        targets.append("results/reproduction.md")
+    return targets

@@ -1,0 +1,69 @@
+"""The workflow's figures: read the decode/statistics TSVs (and embedding stores) and draw them with
+:mod:`pipeline.plots`. Every number in a figure comes from a table the report links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from os import PathLike
+
+import pandas as pd
+
+from pipeline import plots
+from pipeline.alignment import align
+from pipeline.decoding import Cell
+
+__all__ = ["group_figures", "latent_figure", "read_tables", "within_figures"]
+
+
+def read_tables(paths: Sequence[str | PathLike]) -> pd.DataFrame:
+    """Concatenate tidy TSVs written by the decoding stage."""
+    frames = [pd.read_csv(p, sep="\t") for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def within_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], scores_out: str | PathLike,
+                   accuracy_out: str | PathLike) -> None:
+    """Per-method score distributions (in-sample, linear) and accuracy over time (held-out)."""
+    plots.plot_score_distributions(read_tables(score_paths), scores_out, evaluation="in_sample",
+                                   pair="diagonal", decoder="linear")
+    plots.plot_accuracy_time(read_tables(accuracy_paths), accuracy_out, decoder="linear",
+                             evaluation="held_out", alignment="none")
+
+
+def group_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], blocks_path: str | PathLike,
+                  outputs: Mapping[str, str | PathLike], *, alignment: str = "paper") -> None:
+    """Decode-matrix heatmaps (velocity, position, direction), accuracy over time and block summary
+    of one comparison group, linear decoders, ``alignment`` variant (the paper's by default)."""
+    scores = read_tables(score_paths)
+    if alignment not in set(scores["alignment"]):
+        alignment = sorted(set(scores["alignment"]))[0]
+    for target in ("velocity", "position", "direction"):
+        plots.plot_decode_matrices(scores, outputs[target], target=target, decoder="linear", alignment=alignment)
+    plots.plot_accuracy_time(read_tables(accuracy_paths), outputs["accuracy"], decoder="linear",
+                             evaluation="held_out", alignment=alignment)
+    blocks = pd.read_csv(blocks_path, sep="\t")
+    plots.plot_block_summary(blocks, outputs["blocks"], decoder="linear", alignment=alignment)
+
+
+def latent_figure(embeddings: Sequence[str], prepared: Sequence[str], out: str | PathLike, *,
+                  anchor: str | None = None, max_trials_per_direction: int = 10) -> None:
+    """3-D latents of a group's cells, each rotated onto the anchor cell's direction averages with the
+    paper's Procrustes pick (as the paper's Figs 3/6/7); training trials and their averages.
+
+    Args:
+        anchor: ``"session/area"`` of the anchor cell; the first cell when None or not in the group.
+    """
+    cells = [Cell.load(e, p) for e, p in zip(embeddings, prepared, strict=True)]
+    ref = next((c for c in cells if c.name == anchor), cells[0])
+    panels = {}
+    for cell in cells:
+        rotation = align(cell.latent, cell.classes, ref.latent, ref.classes, "paper").rotation \
+            if cell is not ref else None
+        train = cell.training_trials()
+        latent = train.latent if rotation is None else train.latent @ rotation
+        label = f"{cell.name} (anchor)" if cell is ref else cell.name
+        panels[label] = (latent, train.classes)
+    method = cells[0].meta.get("method", "")
+    plots.plot_latents(panels, out, single_trials=True, max_trials_per_direction=max_trials_per_direction,
+                       title=f"{method}: training trials aligned to {ref.name}")

@@ -1,0 +1,128 @@
+# Figures (from the decode/statistics TSVs and the embedding stores) and their report entries.
+# `snakemake --report results/report.html` gathers them with the captions of workflow/report/.
+
+
+rule figures_within:
+    input:
+        scores=within_tables(),
+        accuracy=[t.replace(".scores.", ".accuracy.") for t in within_tables()],
+    output:
+        scores=report(
+            "results/figures/within/scores.png",
+            caption="../report/within_scores.rst",
+            category="Within session",
+            labels={"figure": "scores per method"},
+        ),
+        accuracy=report(
+            "results/figures/within/accuracy_time.png",
+            caption="../report/accuracy_time.rst",
+            category="Within session",
+            labels={"figure": "direction accuracy over time"},
+        ),
+    log:
+        "logs/figures/within.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=fingerprint("figures"),
+    script:
+        "../scripts/figures_within.py"
+
+
+rule figures_group:
+    input:
+        scores=lambda wc: cross_tables(wc.group),
+        accuracy=lambda wc: cross_tables(wc.group, "accuracy"),
+        blocks="results/stats/{group}/blocks.tsv",
+    output:
+        velocity=report(
+            "results/figures/{group}/matrix_velocity.png",
+            caption="../report/matrix.rst",
+            category="{group}",
+            labels={"figure": "velocity matrix"},
+        ),
+        position=report(
+            "results/figures/{group}/matrix_position.png",
+            caption="../report/matrix.rst",
+            category="{group}",
+            labels={"figure": "position matrix"},
+        ),
+        direction=report(
+            "results/figures/{group}/matrix_direction.png",
+            caption="../report/matrix.rst",
+            category="{group}",
+            labels={"figure": "direction matrix"},
+        ),
+        accuracy=report(
+            "results/figures/{group}/accuracy_time.png",
+            caption="../report/accuracy_time.rst",
+            category="{group}",
+            labels={"figure": "direction accuracy over time"},
+        ),
+        blocks=report(
+            "results/figures/{group}/blocks.png",
+            caption="../report/blocks.rst",
+            category="{group}",
+            labels={"figure": "block summary"},
+        ),
+    log:
+        "logs/figures/{group}.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=fingerprint("figures"),
+    script:
+        "../scripts/figures_group.py"
+
+
+rule figures_latents:
+    input:
+        unpack(
+            lambda wc: cell_inputs(
+                wc.method,
+                [c for c in GROUPS[wc.group] if c in method_cells(wc.method)],
+                SEEDS[0],
+            )
+        ),
+    output:
+        report(
+            "results/figures/{group}/latents_{method}.png",
+            caption="../report/latents.rst",
+            category="{group}",
+            labels={"figure": "latents {method}"},
+        ),
+    log:
+        "logs/figures/{group}/latents_{method}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        anchor=config["figures"]["anchor"],
+        max_trials=config["figures"]["max_trials_per_direction"],
+        code=fingerprint("figures"),
+    script:
+        "../scripts/figures_latents.py"
+
+
+rule reproduction:
+    input:
+        within=within_tables(),
+        blocks=[f"results/stats/{g}/blocks.tsv" for g in GROUPS if group_methods(g)],
+    output:
+        tsv=report(
+            "results/reproduction.tsv",
+            caption="../report/reproduction.rst",
+            category="Reproduction of the paper",
+            labels={"table": "ours vs paper"},
+        ),
+        md="results/reproduction.md",
+    log:
+        "logs/reproduction.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=fingerprint("reproduction"),
+    script:
+        "../scripts/reproduction.py"

@@ -1,0 +1,51 @@
+# Statistics over the decode tables: paired t-tests between methods, RM-ANOVA, Friedman,
+# diagonal vs off-diagonal, and block summaries (cross-area / -hemisphere / -year).
+
+
+rule stats_within:
+    input:
+        within_tables(),
+    output:
+        tests=report(
+            "results/stats/within/tests.tsv",
+            caption="../report/stats.rst",
+            category="Within session",
+            labels={"table": "statistics"},
+        ),
+        blocks="results/stats/within/blocks.tsv",
+    log:
+        "logs/stats/within.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=fingerprint("stats"),
+    script:
+        "../scripts/stats.py"
+
+
+rule stats_group:
+    input:
+        lambda wc: cross_tables(wc.group),
+    output:
+        tests=report(
+            "results/stats/{group}/tests.tsv",
+            caption="../report/stats.rst",
+            category="{group}",
+            labels={"table": "statistics"},
+        ),
+        blocks=report(
+            "results/stats/{group}/blocks.tsv",
+            caption="../report/blocks.rst",
+            category="{group}",
+            labels={"table": "block summary"},
+        ),
+    log:
+        "logs/stats/{group}.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=fingerprint("stats"),
+    script:
+        "../scripts/stats.py"

@@ -1,0 +1,18 @@
+"""rule cross_decode: the (train cell, test cell) decode matrices of one group, method and seed."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
+
+from pipeline.crossdecode import cross_decode_stores  # noqa: E402
+from pipeline.jobs import job_logging  # noqa: E402
+
+with job_logging(snakemake.log[0]):  # noqa: F821
+    cross_decode_stores(
+        snakemake.input.embeddings,  # noqa: F821
+        snakemake.input.prepared,  # noqa: F821
+        snakemake.params.decoding,  # noqa: F821
+        snakemake.wildcards.group,  # noqa: F821
+        snakemake.output.scores,  # noqa: F821
+        snakemake.output.accuracy,  # noqa: F821
+    )

@@ -1,0 +1,17 @@
+"""rule decode_within: in-sample and held-out scores of every cell of one method and seed."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
+
+from pipeline.crossdecode import decode_within_stores  # noqa: E402
+from pipeline.jobs import job_logging  # noqa: E402
+
+with job_logging(snakemake.log[0]):  # noqa: F821
+    decode_within_stores(
+        snakemake.input.embeddings,  # noqa: F821
+        snakemake.input.prepared,  # noqa: F821
+        snakemake.params.decoding,  # noqa: F821
+        snakemake.output.scores,  # noqa: F821
+        snakemake.output.accuracy,  # noqa: F821
+    )

@@ -1,0 +1,16 @@
+"""rule figures_group: decode matrices, accuracy over time and block summary of one group."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
+
+from pipeline.figures import group_figures  # noqa: E402
+from pipeline.jobs import job_logging  # noqa: E402
+
+with job_logging(snakemake.log[0]):  # noqa: F821
+    group_figures(
+        snakemake.input.scores,  # noqa: F821
+        snakemake.input.accuracy,  # noqa: F821
+        snakemake.input.blocks,  # noqa: F821
+        dict(snakemake.output.items()),  # noqa: F821
+    )
