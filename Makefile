@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo report test lint bench clean venv system-packages
 
 venv: $(STAMP)
 
@@ -18,10 +18,24 @@ $(STAMP): pyproject.toml envs/constraints.txt
 	$(BIN)/python -m pip install --quiet -c envs/constraints.txt -e ".[workflow,test]"
 	touch $(STAMP)
 
+# Debian packages of the tests (headless chromium for the report check), installed when missing.
+system-packages:
+	@missing=$$(for p in $$(grep -v '^#' envs/apt.txt); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "install for the report test: sudo apt-get install $$missing" >&2; fi; \
+	fi
+
+# The whole pipeline on the built-in simulated data, ending with the HTML report.
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+	@echo "report: results/report.html"
 
-test: $(STAMP)
+report: $(STAMP)
+	$(BIN)/snakemake --report results/report.html
+
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -159,8 +159,8 @@ def session_preprocessing(config: dict, row: dict) -> dict:
     return prep
 
 
-def group_cells(sheet: pd.DataFrame, name: str, selectors: dict, source: str | PathLike | None = None
-                ) -> list[tuple[str, str]]:
+def group_cells(sheet: pd.DataFrame, name: str, selectors: dict, source: str | PathLike | None = None,
+                *, required: bool = True) -> list[tuple[str, str]]:
     """The ``(session, area)`` cells of comparison group ``name``, in matrix order.
 
     A session belongs to the group when it matches every selector given (``subjects``, ``sessions``,
@@ -169,7 +169,8 @@ def group_cells(sheet: pd.DataFrame, name: str, selectors: dict, source: str | P
     session id, so that a matrix shows each area's sessions chronologically.
 
     Raises:
-        InputError: a listed session is not in the sheet, or the group selects no cell.
+        InputError: a listed session is not in the sheet, or the group selects no cell (when
+            ``required``; otherwise an empty list: ``--configfile`` merges groups of several configs).
     """
     unknown = sorted(set(selectors.get("sessions") or []) - set(sheet.index))
     if unknown:
@@ -184,6 +185,6 @@ def group_cells(sheet: pd.DataFrame, name: str, selectors: dict, source: str | P
     areas = selectors.get("areas") or list(AREAS)
     ordered = sorted(chosen.index, key=lambda sid: (chosen.loc[sid, "date"], sid))
     cells = [(sid, area) for area in areas for sid in ordered if area in chosen.loc[sid, "area_list"]]
-    if not cells:
+    if not cells and required:
         raise InputError(source, f"groups.{name}", f"selects no (session, area) cell of the sheet ({selectors})")
     return cells

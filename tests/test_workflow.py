@@ -98,15 +98,19 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
         assert (work / "results/models/ner" / sid / area / "seed0" / "model.pt").is_file()
         log = (work / "logs/train/ner" / sid / area / "seed0.log").read_text()
         assert "300/300" in log and "CPU fallback allowed by config" in log  # tqdm progress in the job log
+    _check_decoding_and_report(work, cells)
     # nothing to do on a second run
     again = snakemake("-n", "--cores", "2", *ner_only, cwd=work)
     assert "Nothing to be done" in again.stdout + again.stderr
-    # an NER hyper-parameter reruns training only
+    # an NER hyper-parameter reruns NER training and its downstream only
     config = work / "config/config.yaml"
     original = config.read_text()
     config.write_text(original.replace("max_iterations: 300", "max_iterations: 301"))
     counts = _job_counts(snakemake("-n", "--cores", "2", *ner_only, cwd=work).stdout)
-    assert counts == {"train": len(cells), "all": 1, "total": len(cells) + 1}, counts
+    downstream = {"decode_within": 1, "cross_decode": 3, "stats_within": 1, "stats_group": 3,
+                  "figures_within": 1, "figures_group": 3, "figures_latents": 3}
+    assert counts == {"train": len(cells), **downstream, "all": 1,
+                      "total": len(cells) + sum(downstream.values()) + 1}, counts
     config.write_text(original)
     # editing the NER module reruns training only
     path = work / "pipeline/methods/ner.py"
@@ -169,3 +173,34 @@ def test_paper_config_prepares_the_seven_real_sessions(workflow_copy):
         assert ds.sizes["bin"] == n_bins and ds.sizes["unit"] == n_units
         assert ds.attrs["smoothed_by"] == "source"
     assert len(list((work / "results/prepared").glob("*.zarr"))) == 7
+
+
+def _check_decoding_and_report(work, cells):
+    """Decode tables, statistics and figures of the NER-only demo, and its HTML report in a browser."""
+    import pandas as pd
+    from browser import chromium_path, render_report
+
+    within = pd.read_csv(work / "results/decoding/within/ner/seed0.scores.tsv", sep="\t")
+    assert set(within.train_cell) == {f"{sid}/{area}" for sid, area in cells}
+    assert set(within.evaluation) == {"in_sample", "held_out"} and set(within.decoder) == {"linear", "knn"}
+    ins = within[(within.evaluation == "in_sample") & (within.decoder == "linear") & (within.target == "velocity")
+                 & (within.train_area == "M1")]
+    assert ins.value.median() > 0.3  # the simulated M1 encodes velocity; 300 iterations recover part of it
+    cross = pd.read_csv(work / "results/decoding/cross/m1_pmd_simc_2016/ner/seed0.scores.tsv", sep="\t")
+    assert cross.train_cell.nunique() == 6 and cross.groupby("alignment").test_cell.nunique().eq(6).all()
+    assert cross.cross_area.any() and not cross.cross_year.any()
+    tests = pd.read_csv(work / "results/stats/m1_simc/tests.tsv", sep="\t")
+    assert "welch_diag_vs_offdiag" in set(tests.test) and tests.p.between(0, 1).all()
+    blocks = pd.read_csv(work / "results/stats/m1_simc/blocks.tsv", sep="\t")
+    assert {"cross_hemisphere", "cross_year", "2015->2016", "2016->2015"} <= set(blocks.block)
+    snakemake("--report", "results/report.html", "--configfile", "config/config.yaml",
+              str(ROOT / "tests/config/ner_only.yaml"), cwd=work)
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (make test installs envs/apt.txt): report not opened")
+    render = render_report(work / "results/report.html", timeout_s=240)
+    expected = {f"results/figures/{g}/{name}.png" for g in ("m1_simc", "m1_pmd_simc_2016", "s1_simc")
+                for name in ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks",
+                             "latents_ner")}
+    expected |= {"results/figures/within/scores.png", "results/figures/within/accuracy_time.png"}
+    assert expected <= set(render.figures), sorted(expected - set(render.figures))
+    assert render.ok, render.summary()

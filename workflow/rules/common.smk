@@ -183,10 +183,17 @@ def method_cells(method):
     return [(sid, area) for sid in SESSIONS for area in method_areas(method, sid)]
 
 
-GROUPS = {
-    name: group_cells(SHEET, name, sel, config["sessions"])
-    for name, sel in config["groups"].items()
-}
+# Groups that select no cell of this sheet are skipped (--configfile merges the demo's groups
+# into another config's), with a note on stderr.
+GROUPS = {}
+for _name, _sel in config["groups"].items():
+    GROUPS[_name] = group_cells(SHEET, _name, _sel, config["sessions"], required=False)
+    if not GROUPS[_name]:
+        print(
+            f"note: group {_name} selects no cell of {config['sessions']}; skipped",
+            file=sys.stderr,
+        )
+        del GROUPS[_name]
 
 
 def group_methods(group):
