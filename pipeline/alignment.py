@@ -129,17 +129,18 @@ def paper_pick(rotations: np.ndarray, latent: np.ndarray, classes: np.ndarray) -
         members = classes == a
         aligned[members] = latent[members] @ rotations[a]
         usable |= members
-    l1 = {a: float(np.abs(latent[usable] @ rotations[a] - aligned[usable]).sum()) for a in valid}
+    det = {a: np.linalg.det(rotations[a]) for a in valid}
     winners = []
     for sign in (1.0, -1.0):
-        group = [a for a in valid if np.sign(np.linalg.det(rotations[a])) == sign]
-        if not group:
-            continue
-        gap = {a: abs(abs(np.linalg.det(rotations[a])) - 1.0) for a in group}
-        best_gap = min(gap.values())
-        tied = [a for a in group if gap[a] - best_gap <= DET_TIE_TOL]
-        winners.append(max(tied))
-    return min(winners, key=lambda a: (l1[a], a))
+        gap = {a: abs(abs(d) - 1.0) for a, d in det.items() if np.sign(d) == sign}
+        if gap:
+            best_gap = min(gap.values())
+            winners.append(max(a for a, g in gap.items() if g - best_gap <= DET_TIE_TOL))
+
+    def l1(a: int) -> float:  # distance of the whole source moved by R_a to the per-direction aligned one
+        return float(np.abs(latent[usable] @ rotations[a] - aligned[usable]).sum())
+
+    return min(winners, key=lambda a: (l1(a), a))
 
 
 def align(source_latent: np.ndarray, source_classes: np.ndarray, target_latent: np.ndarray,

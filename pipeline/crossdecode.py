@@ -14,16 +14,15 @@ need nothing but the table. Column meanings: ``docs/tables.md``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline.alignment import ALIGNMENTS, Alignment, align
 from pipeline.decoding import Cell, DecoderSpec, Scores, fit, score, within_session
+from pipeline.tables import write_table
 
 __all__ = ["KEY_COLUMNS", "cross_decode", "cross_decode_stores", "decode_within_stores", "decoder_specs",
            "within_table", "write_tables"]
@@ -165,12 +164,8 @@ def decoder_specs(decoding: Mapping) -> list[DecoderSpec]:
 def write_tables(scores: pd.DataFrame, accuracy: pd.DataFrame, scores_out: str | PathLike,
                  accuracy_out: str | PathLike) -> None:
     """Write both tidy tables as TSV (via a temporary name, so a failed job leaves no partial file)."""
-    for frame, out in ((scores, scores_out), (accuracy, accuracy_out)):
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        frame.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
-        os.replace(tmp, out)
+    write_table(scores, scores_out)
+    write_table(accuracy, accuracy_out)
 
 
 def decode_within_stores(embeddings: Sequence[str], prepared: Sequence[str], decoding: Mapping,

@@ -7,19 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from os import PathLike
 
-import pandas as pd
-
 from pipeline import plots
 from pipeline.alignment import align
 from pipeline.decoding import Cell
+from pipeline.tables import read_tables
 
-__all__ = ["group_figures", "latent_figure", "read_tables", "within_figures"]
-
-
-def read_tables(paths: Sequence[str | PathLike]) -> pd.DataFrame:
-    """Concatenate tidy TSVs written by the decoding stage."""
-    frames = [pd.read_csv(p, sep="\t") for p in paths]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+__all__ = ["group_figures", "latent_figure", "within_figures"]
 
 
 def within_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], scores_out: str | PathLike,
@@ -42,7 +35,7 @@ def group_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], blo
         plots.plot_decode_matrices(scores, outputs[target], target=target, decoder="linear", alignment=alignment)
     plots.plot_accuracy_time(read_tables(accuracy_paths), outputs["accuracy"], decoder="linear",
                              evaluation="held_out", alignment=alignment)
-    blocks = pd.read_csv(blocks_path, sep="\t")
+    blocks = read_tables([blocks_path], "blocks")
     plots.plot_block_summary(blocks, outputs["blocks"], decoder="linear", alignment=alignment)
 
 

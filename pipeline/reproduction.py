@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import InputError
+from pipeline.tables import read_tables, write_table
 
 __all__ = ["PAPER_VALUES", "paper_values", "reproduction_table", "reproduction_files", "to_markdown"]
 
@@ -149,17 +148,11 @@ def to_markdown(table: pd.DataFrame) -> str:
 def reproduction_files(within_paths: Sequence[str], block_paths: Sequence[str], tsv_out: str | os.PathLike,
                        md_out: str | os.PathLike) -> pd.DataFrame:
     """rule reproduction: read the decode/summary tables, write the table as TSV and markdown."""
-    if not within_paths:
-        raise InputError(None, "reproduction", "no within-session tables (is any method enabled?)")
-    within = pd.concat([pd.read_csv(p, sep="\t") for p in within_paths], ignore_index=True)
-    blocks = pd.concat([pd.read_csv(p, sep="\t") for p in block_paths], ignore_index=True) if block_paths \
+    within = read_tables(within_paths, "within-session tables (is any method enabled?)")
+    blocks = read_tables(block_paths, "block summaries") if block_paths \
         else pd.DataFrame(columns=["group", "method", "decoder", "target", "metric", "evaluation", "alignment",
                                    "block", "seed", "mean"])
     table = reproduction_table(within, blocks)
-    for text, out in ((table.to_csv(sep="\t", index=False, float_format="%.6g"), tsv_out), (to_markdown(table), md_out)):
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, out)
+    write_table(table, tsv_out, float_format="%.6g")
+    write_table(to_markdown(table), md_out)
     return table

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from itertools import combinations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.anova import AnovaRM
 
 from pipeline.errors import InputError
+from pipeline.tables import read_tables, write_table
 
 __all__ = ["KEYS", "TEST_COLUMNS", "BLOCK_COLUMNS", "method_tests", "diagonal_vs_off_diagonal", "statistics_files",
            "block_summary", "all_statistics"]
@@ -275,17 +273,10 @@ def statistics_files(score_paths, tests_out, blocks_out) -> pd.DataFrame:
 
     Written via temporary names, so a failed job leaves no partial table.
     """
-    frames = [pd.read_csv(p, sep="\t") for p in score_paths]
-    if not frames:
-        raise InputError(None, "scores", "no decode tables to summarise")
-    scores = pd.concat(frames, ignore_index=True)
+    scores = read_tables(score_paths, "scores")
     source = ", ".join(map(str, score_paths))
     tests = all_statistics(scores, source=source)
     blocks = block_summary(scores, source=source)
-    for frame, out in ((tests, tests_out), (blocks, blocks_out)):
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        frame.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
-        os.replace(tmp, out)
+    write_table(tests, tests_out)
+    write_table(blocks, blocks_out)
     return tests

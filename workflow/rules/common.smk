@@ -75,18 +75,20 @@ STAGE_MODULES = {
         "pipeline.decoding",
         "pipeline.alignment",
         "pipeline.crossdecode",
+        "pipeline.tables",
         "pipeline.store",
         "pipeline.errors",
     ],
-    "stats": ["pipeline.stats", "pipeline.errors"],
+    "stats": ["pipeline.stats", "pipeline.tables", "pipeline.errors"],
     "figures": [
         "pipeline.plots",
+        "pipeline.tables",
         "pipeline.decoding",
         "pipeline.alignment",
         "pipeline.store",
         "pipeline.errors",
     ],
-    "reproduction": ["pipeline.reproduction", "pipeline.errors"],
+    "reproduction": ["pipeline.reproduction", "pipeline.tables", "pipeline.errors"],
 }
 # Modules of each method on top of the "train" stage's: editing one method reruns only its jobs.
 METHOD_MODULES = {
@@ -196,13 +198,19 @@ for _name, _sel in config["groups"].items():
         del GROUPS[_name]
 
 
+def group_method_cells(group, method):
+    """The cells of {group} that {method} is trained on, in matrix order."""
+    trained = set(method_cells(method))
+    return [c for c in GROUPS[group] if c in trained]
+
+
 def group_methods(group):
     """Enabled methods cross-decoded in {group}: those with >= 2 trained cells in it."""
     wanted = config["groups"][group].get("methods") or ENABLED_METHODS
     return [
         m
         for m in ENABLED_METHODS
-        if m in wanted and len(set(GROUPS[group]) & set(method_cells(m))) >= 2
+        if m in wanted and len(group_method_cells(group, m)) >= 2
     ]
 
 
@@ -222,13 +230,14 @@ def within_inputs(wildcards):
 
 
 def cross_inputs(wildcards):
-    cells = [c for c in GROUPS[wildcards.group] if c in method_cells(wildcards.method)]
+    cells = group_method_cells(wildcards.group, wildcards.method)
     return cell_inputs(wildcards.method, cells, wildcards.seed)
 
 
-def within_tables():
+def within_tables(kind="scores"):
     return expand(
-        "results/decoding/within/{method}/seed{seed}.scores.tsv",
+        "results/decoding/within/{method}/seed{seed}.{kind}.tsv",
+        kind=kind,
         method=ENABLED_METHODS,
         seed=SEEDS,
     )

@@ -5,7 +5,7 @@
 rule figures_within:
     input:
         scores=within_tables(),
-        accuracy=[t.replace(".scores.", ".accuracy.") for t in within_tables()],
+        accuracy=within_tables("accuracy"),
     output:
         scores=report(
             "results/figures/within/scores.png",
@@ -81,9 +81,7 @@ rule figures_latents:
     input:
         unpack(
             lambda wc: cell_inputs(
-                wc.method,
-                [c for c in GROUPS[wc.group] if c in method_cells(wc.method)],
-                SEEDS[0],
+                wc.method, group_method_cells(wc.group, wc.method), SEEDS[0]
             )
         ),
     output:
