@@ -33,6 +33,29 @@ class DeviceUnavailable(RuntimeError):
 
 
 @dataclass
+class SlotLease:
+    """One of N interchangeable slots (GPUs), held through an ``flock`` on its lock file.
+
+    Attributes:
+        index: position of the slot in the list it was leased from (the ``cuda:<index>`` ordinal).
+        slot_id: the slot's name (the physical GPU id); the lock file is ``gpu-<slot_id>.lock``.
+        path: the lock file.
+    """
+
+    index: int
+    slot_id: str
+    path: Path
+    _fd: int | None = field(default=None, repr=False)
+
+    def release(self) -> None:
+        """Drop the lock (idempotent)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
 class DeviceLease:
     """A device held by this process. Release it explicitly or let the process end.
 
@@ -46,14 +69,12 @@ class DeviceLease:
     device: torch.device
     physical_id: str | None
     reason: str
-    _fd: int | None = field(default=None, repr=False)
+    slot: SlotLease | None = field(default=None, repr=False)
 
     def release(self) -> None:
         """Drop the lock (idempotent)."""
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self.slot is not None:
+            self.slot.release()
 
     def describe(self) -> dict:
         """JSON-serialisable description recorded with trained models."""
@@ -97,6 +118,39 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
+def lease_slot(slot_ids: list[str], *, folder: Path | None = None, wait_s: float = 0.0,
+               poll_s: float = 0.5) -> SlotLease:
+    """Lease the first free slot of ``slot_ids`` for this process (no torch involved).
+
+    The device count is whatever the caller passes: :func:`acquire_device` passes the visible GPUs;
+    tests pass any number. Concurrent processes never get the same slot; a slot held by a process
+    that exits or is killed is free again at once (the kernel drops its ``flock``).
+
+    Args:
+        slot_ids: names of the slots (GPU ids), in preference order.
+        folder: folder of the lock files (default :func:`lock_dir`).
+        wait_s: how long to wait for a slot to become free before giving up.
+        poll_s: polling interval while waiting.
+
+    Raises:
+        DeviceUnavailable: every slot stayed leased for ``wait_s`` seconds.
+    """
+    if not slot_ids:
+        raise DeviceUnavailable("no GPU slots to lease from (empty device list)")
+    folder = folder or lock_dir()
+    deadline = time.monotonic() + wait_s
+    while True:
+        for index, slot_id in enumerate(slot_ids):
+            path = folder / f"gpu-{slot_id}.lock"
+            fd = _try_lock(path)
+            if fd is not None:
+                return SlotLease(index, slot_id, path, fd)
+        if time.monotonic() >= deadline:
+            raise DeviceUnavailable(f"all {len(slot_ids)} visible GPU(s) {slot_ids} are leased by other jobs "
+                                    f"(lock files in {folder}); run with --resources gpu=<number of GPUs>")
+        time.sleep(poll_s)
+
+
 def acquire_device(prefer: str = "cuda", *, allow_cpu: bool = False, wait_s: float = 0.0,
                    poll_s: float = 0.5) -> DeviceLease:
     """Lease a device for this process.
@@ -122,18 +176,8 @@ def acquire_device(prefer: str = "cuda", *, allow_cpu: bool = False, wait_s: flo
         lease = DeviceLease(torch.device("cpu"), None, "CUDA not available; CPU fallback allowed by config")
         log.warning("%s", lease.reason)
         return lease
-    ids = _physical_ids(torch.cuda.device_count())
-    folder = lock_dir()
-    deadline = time.monotonic() + wait_s
-    while True:
-        for ordinal, physical in enumerate(ids):
-            fd = _try_lock(folder / f"gpu-{physical}.lock")
-            if fd is not None:
-                lease = DeviceLease(torch.device("cuda", ordinal), physical,
-                                    f"leased GPU {physical} (cuda:{ordinal} of {len(ids)} visible)", fd)
-                log.info("%s", lease.reason)
-                return lease
-        if time.monotonic() >= deadline:
-            raise DeviceUnavailable(f"all {len(ids)} visible GPU(s) {ids} are leased by other jobs "
-                                    f"(lock files in {folder}); run with --resources gpu=<number of GPUs>")
-        time.sleep(poll_s)
+    slot = lease_slot(_physical_ids(torch.cuda.device_count()), wait_s=wait_s, poll_s=poll_s)
+    lease = DeviceLease(torch.device("cuda", slot.index), slot.slot_id,
+                        f"leased GPU {slot.slot_id} (cuda:{slot.index}; lock {slot.path})", slot)
+    log.info("%s", lease.reason)
+    return lease

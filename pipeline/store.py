@@ -111,11 +111,15 @@ def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
 def write_store(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` atomically: into a sibling temp folder, then rename.
 
-    A failure at any point leaves nothing at ``path`` (and removes the temp folder).
+    A failure at any point leaves nothing at ``path`` (and removes the temp folder). A job killed
+    outright (SIGKILL, node failure) can leave its temp folder behind; since each store has a single
+    writer, any such leftover beside ``path`` is stale and removed before this write starts.
     Dask-backed variables are computed chunk by chunk by the active dask scheduler.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     ds = _plain_strings(ds.drop_encoding())
     try:

@@ -22,10 +22,11 @@ requires_real = pytest.mark.skipif(
 )
 
 
-def snakemake(*args, cwd=ROOT, check=True, timeout=1200):
-    """Run the snakemake CLI of this environment; returns the CompletedProcess."""
+def snakemake(*args, cwd=ROOT, check=True, timeout=1200, env=None):
+    """Run the snakemake CLI of this environment (``env`` adds variables); returns the CompletedProcess."""
     exe = Path(sys.executable).with_name("snakemake")
-    proc = subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
@@ -137,3 +138,35 @@ def chewie_prepared(tmp_path_factory):
     prep = validate_config({"sessions": "x", "data_dir": "y"})["preprocessing"]
     prepare(folder / "ingest.zarr", folder / "prepared.zarr", session=row, preprocessing=prep, threads=2)
     return folder / "prepared.zarr"
+
+
+# --- the tiny workflow of the operations tests (tests/config/tiny.yaml) ---------------------------
+TINY_CONFIG = ("--configfile", "config/config.yaml", "config/tiny.yaml")
+TINY_SIMULATION = {"center_out": {"n_trials": 48, "units": {"M1": 12, "PMd": 10}}}
+
+
+def write_tiny_recording(work, session_id, *, seed=7, hemisphere=None, date=None, areas=("M1", "PMd")):
+    """Write one short center-out recording of the tiny sheet as a real NWB file (the lab's data)."""
+    from pipeline.simulate import simulate_session
+
+    date = date or f"{session_id[-8:-4]}-{session_id[-4:-2]}-{session_id[-2:]}"
+    folder = Path(work) / "resources/tiny"
+    folder.mkdir(parents=True, exist_ok=True)
+    simulate_session(folder / f"{session_id}.nwb", folder / f"{session_id}_truth.npz", session_id=session_id,
+                     subject="Tiny", date=date, hemisphere=hemisphere or ("right" if date < "2016" else "left"),
+                     task="center_out", areas=list(areas), seed=seed, params=TINY_SIMULATION)
+    return folder / f"{session_id}.nwb"
+
+
+@pytest.fixture
+def tiny_workflow(workflow_copy):
+    """A working copy configured with tests/config/tiny.yaml and its three recordings written."""
+    import shutil
+
+    from pipeline.config import load_sheet
+
+    for name in ("tiny.yaml", "tiny_sessions.tsv"):
+        shutil.copy(ROOT / "tests/config" / name, workflow_copy / "config" / name)
+    for sid in load_sheet(workflow_copy / "config/tiny_sessions.tsv").index:
+        write_tiny_recording(workflow_copy, sid)
+    return workflow_copy

@@ -88,3 +88,52 @@ def test_lock_is_released_when_a_job_is_killed(fake_gpus, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from pipeline.device import DeviceUnavailable, lease_slot
+n, folder, wait = int(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+try:
+    slot = lease_slot([str(i) for i in range(n)], folder=folder, wait_s=wait, poll_s=0.05)
+except DeviceUnavailable:
+    print("none", flush=True)
+    sys.exit(3)
+print(slot.slot_id, flush=True)
+sys.stdin.readline()  # hold the slot until the parent closes stdin (or kills us)
+"""
+
+
+def _holder(n, folder, wait_s=0.0):
+    return subprocess.Popen([sys.executable, "-c", _HOLDER, str(n), str(folder), str(wait_s)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+@pytest.mark.parametrize("n_devices", [2, 3])
+def test_concurrent_processes_lease_distinct_slots(tmp_path, n_devices):
+    """n processes started at once over n devices each get a different one; one more finds none;
+    killing a holder frees its slot for a waiting process."""
+    holders = [_holder(n_devices, tmp_path) for _ in range(n_devices)]
+    try:
+        got = [h.stdout.readline().strip() for h in holders]
+        assert sorted(got) == [str(i) for i in range(n_devices)]
+        extra = _holder(n_devices, tmp_path)
+        assert extra.stdout.readline().strip() == "none" and extra.wait(timeout=30) == 3
+        waiting = _holder(n_devices, tmp_path, wait_s=30)
+        victim = holders[1]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        assert waiting.stdout.readline().strip() == got[1]  # the killed holder's slot, no other
+        waiting.stdin.close()
+        assert waiting.wait(timeout=30) == 0
+    finally:
+        for h in holders:
+            h.kill()
+            h.wait()
+
+
+def test_lease_slot_needs_devices(tmp_path):
+    with pytest.raises(dev.DeviceUnavailable, match="empty device list"):
+        dev.lease_slot([], folder=tmp_path)

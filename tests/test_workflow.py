@@ -85,7 +85,6 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
         if row["task"] == "maze":
             assert ds["straight"].values.any() and (~ds["straight"].values).any()
         assert (work / "logs/prepare" / f"{sid}.log").read_text().count("prepared") >= 1
-        assert (work / "results/benchmarks/prepare" / f"{sid}.tsv").is_file()
     # one NER embedding per session x area x seed, trained on the CPU (allowed by the demo config)
     from pipeline.store import validate_embedding
 
@@ -96,6 +95,7 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
         validate_embedding(emb, store)
         assert emb["latent"].shape[2] == 3 and emb.attrs["iterations"] == 300 and emb["loss"].shape == (300,)
         assert (work / "results/models/ner" / sid / area / "seed0" / "model.pt").is_file()
+        assert (work / "results/benchmarks/train/ner" / sid / area / "seed0.tsv").is_file()
         log = (work / "logs/train/ner" / sid / area / "seed0.log").read_text()
         assert "300/300" in log and "CPU fallback allowed by config" in log  # tqdm progress in the job log
     _check_decoding_and_report(work, cells)

@@ -21,6 +21,9 @@ from pipeline.provenance import code_fingerprint
 validate_config(config, source=", ".join(map(str, workflow.configfiles)) or "config")
 SHEET = load_sheet(config["sessions"])
 SESSIONS = list(SHEET.index)
+# Plain dicts for the per-job lookups (pandas .loc per call dominated DAG construction at scale).
+_TASK = SHEET["task"].to_dict()
+_AREA_LIST = SHEET["area_list"].to_dict()
 DATA_DIR = config["data_dir"].rstrip("/")
 SIMULATED = config["simulation"]["enabled"]
 
@@ -160,13 +163,9 @@ def method_areas(method, sid):
     session's task is not in its `tasks`, e.g. dPCA needs the target directions of center-out).
     """
     block = config["methods"][method]
-    if SHEET.loc[sid, "task"] not in block["tasks"]:
+    if _TASK[sid] not in block["tasks"]:
         return []
-    return [
-        a
-        for a in SHEET.loc[sid, "area_list"]
-        if block["areas"] is None or a in block["areas"]
-    ]
+    return [a for a in _AREA_LIST[sid] if block["areas"] is None or a in block["areas"]]
 
 
 def embedding_targets():

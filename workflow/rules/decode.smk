@@ -8,6 +8,7 @@ rule decode_within:
     output:
         scores="results/decoding/within/{method}/seed{seed}.scores.tsv",
         accuracy="results/decoding/within/{method}/seed{seed}.accuracy.tsv",
+        provenance="results/decoding/within/{method}/seed{seed}.provenance.json",
     log:
         "logs/decode_within/{method}/seed{seed}.log",
     benchmark:
@@ -31,6 +32,7 @@ rule cross_decode:
     output:
         scores="results/decoding/cross/{group}/{method}/seed{seed}.scores.tsv",
         accuracy="results/decoding/cross/{group}/{method}/seed{seed}.accuracy.tsv",
+        provenance="results/decoding/cross/{group}/{method}/seed{seed}.provenance.json",
     log:
         "logs/cross_decode/{group}/{method}/seed{seed}.log",
     benchmark:

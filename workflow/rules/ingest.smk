@@ -1,4 +1,7 @@
 # Readers: one source recording -> results/ingest/{session}.zarr (what the reader found).
+# Cacheable between workflows (`--cache ingest prepare`) for the reasons given in prepare.smk; the
+# cache key includes the recording's checksum. Snakemake still produces a cached job's inputs, so
+# caching both stages is what saves reading and binning the recording again.
 
 
 rule ingest:
@@ -8,8 +11,7 @@ rule ingest:
         store=directory("results/ingest/{session}.zarr"),
     log:
         "logs/ingest/{session}.log",
-    benchmark:
-        "results/benchmarks/ingest/{session}.tsv"
+    cache: True
     conda:
         "../../envs/data.yaml"
     threads: 1

@@ -19,6 +19,7 @@ rule figures_within:
             category="Within session",
             labels={"figure": "direction accuracy over time"},
         ),
+        provenance="results/figures/within/figures.provenance.json",
     log:
         "logs/figures/within.log",
     localrule: True
@@ -66,6 +67,7 @@ rule figures_group:
             category="{group}",
             labels={"figure": "block summary"},
         ),
+        provenance="results/figures/{group}/figures.provenance.json",
     log:
         "logs/figures/{group}.log",
     localrule: True
@@ -85,12 +87,13 @@ rule figures_latents:
             )
         ),
     output:
-        report(
+        figure=report(
             "results/figures/{group}/latents_{method}.png",
             caption="../report/latents.rst",
             category="{group}",
             labels={"figure": "latents {method}"},
         ),
+        provenance="results/figures/{group}/latents_{method}.provenance.json",
     log:
         "logs/figures/{group}/latents_{method}.log",
     conda:
@@ -115,6 +118,7 @@ rule reproduction:
             labels={"table": "ours vs paper"},
         ),
         md="results/reproduction.md",
+        provenance="results/reproduction.provenance.json",
     log:
         "logs/reproduction.log",
     localrule: True

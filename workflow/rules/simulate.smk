@@ -5,6 +5,7 @@ if SIMULATED:
         output:
             nwb=f"{DATA_DIR}/{{session}}.nwb",
             truth=f"{DATA_DIR}/{{session}}_truth.npz",
+            provenance=f"{DATA_DIR}/{{session}}.provenance.json",
         log:
             "logs/simulate/{session}.log",
         benchmark:

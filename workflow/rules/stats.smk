@@ -13,6 +13,7 @@ rule stats_within:
             labels={"table": "statistics"},
         ),
         blocks="results/stats/within/blocks.tsv",
+        provenance="results/stats/within/stats.provenance.json",
     log:
         "logs/stats/within.log",
     localrule: True
@@ -40,6 +41,7 @@ rule stats_group:
             category="{group}",
             labels={"table": "block summary"},
         ),
+        provenance="results/stats/{group}/stats.provenance.json",
     log:
         "logs/stats/{group}.log",
     localrule: True

@@ -5,13 +5,13 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
 
 from pipeline.figures import latent_figure  # noqa: E402
-from pipeline.jobs import job_logging  # noqa: E402
+from pipeline.jobs import workflow_job  # noqa: E402
 
-with job_logging(snakemake.log[0]):  # noqa: F821
+with workflow_job(snakemake):  # noqa: F821
     latent_figure(
         snakemake.input.embeddings,  # noqa: F821
         snakemake.input.prepared,  # noqa: F821
-        snakemake.output[0],  # noqa: F821
+        snakemake.output.figure,  # noqa: F821
         anchor=snakemake.params.anchor,  # noqa: F821
         max_trials_per_direction=snakemake.params.max_trials,  # noqa: F821
     )

@@ -5,9 +5,9 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
 
 from pipeline.io import ingest  # noqa: E402
-from pipeline.jobs import job_logging  # noqa: E402
+from pipeline.jobs import workflow_job  # noqa: E402
 
-with job_logging(snakemake.log[0]):  # noqa: F821
+with workflow_job(snakemake):  # noqa: F821
     row = snakemake.params.session  # noqa: F821
     ingest(
         snakemake.input.source,  # noqa: F821
