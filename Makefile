@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml envs/constraints.txt
 	$(BIN)/python -m pip install --quiet -c envs/constraints.txt -e ".[workflow,test]"
 	touch $(STAMP)
 
-# Debian packages of the tests (headless chromium for the report check), installed when missing.
+# Debian packages of the tests (headless chromium for the report check, slurm-wlm + munge for the
+# real SLURM cluster of tests/test_slurm.py), installed when missing.
 system-packages:
 	@missing=$$(for p in $$(grep -v '^#' envs/apt.txt); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
-	  else echo "install for the report test: sudo apt-get install $$missing" >&2; fi; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "the report and SLURM tests will skip; to run them: sudo apt-get install $$missing" >&2; fi; \
 	fi
 
 # The whole pipeline on the built-in simulated data, ending with the HTML report.

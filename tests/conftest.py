@@ -102,16 +102,15 @@ def prep_config():
     return validate_config({"sessions": "x", "data_dir": "y"})["preprocessing"]
 
 
-@pytest.fixture
-def workflow_copy(tmp_path):
-    """A private working copy of the workflow (so runs write results/ and logs/ under tmp_path).
+def make_workflow_copy(parent: Path) -> Path:
+    """A private working copy of the workflow in ``parent/wf`` (so runs write results/ and logs/ there).
 
     profiles/ and envs/ are symlinked; the Snakefile, workflow/, config/ and pipeline/ are copied so
     that the copy imports and fingerprints its own package, and a test may edit any of them.
     """
     import shutil
 
-    work = tmp_path / "wf"
+    work = Path(parent) / "wf"
     work.mkdir()
     for name in ("profiles", "envs"):
         (work / name).symlink_to(ROOT / name)
@@ -119,6 +118,12 @@ def workflow_copy(tmp_path):
     for name in ("workflow", "config", "pipeline"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
     return work
+
+
+@pytest.fixture
+def workflow_copy(tmp_path):
+    """A private working copy of the workflow (see :func:`make_workflow_copy`)."""
+    return make_workflow_copy(tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -158,15 +163,41 @@ def write_tiny_recording(work, session_id, *, seed=7, hemisphere=None, date=None
     return folder / f"{session_id}.nwb"
 
 
-@pytest.fixture
-def tiny_workflow(workflow_copy):
-    """A working copy configured with tests/config/tiny.yaml and its three recordings written."""
+def install_tiny(work: Path) -> Path:
+    """Configure a working copy with tests/config/tiny.yaml and write its three recordings."""
     import shutil
 
     from pipeline.config import load_sheet
 
     for name in ("tiny.yaml", "tiny_sessions.tsv"):
-        shutil.copy(ROOT / "tests/config" / name, workflow_copy / "config" / name)
-    for sid in load_sheet(workflow_copy / "config/tiny_sessions.tsv").index:
-        write_tiny_recording(workflow_copy, sid)
-    return workflow_copy
+        shutil.copy(ROOT / "tests/config" / name, work / "config" / name)
+    for sid in load_sheet(work / "config/tiny_sessions.tsv").index:
+        write_tiny_recording(work, sid)
+    return work
+
+
+@pytest.fixture
+def tiny_workflow(workflow_copy):
+    """A working copy configured with tests/config/tiny.yaml and its three recordings written."""
+    return install_tiny(workflow_copy)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny workflow run once to completion, locally: (working copy, the run's CompletedProcess).
+
+    Shared by the tests: never modify it; take a private copy with the ``tiny_done`` fixture.
+    """
+    work = install_tiny(make_workflow_copy(tmp_path_factory.mktemp("tiny_run")))
+    return work, snakemake("--cores", "2", *TINY_CONFIG, cwd=work, timeout=1500)
+
+
+@pytest.fixture
+def tiny_done(tiny_run, tmp_path):
+    """A private copy of the completed tiny workflow (timestamps and Snakemake's records kept, so it is
+    up to date exactly as the original)."""
+    import shutil
+
+    work = tmp_path / "wf"
+    shutil.copytree(tiny_run[0], work, symlinks=True)
+    return work

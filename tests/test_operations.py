@@ -66,12 +66,11 @@ def planned(work, *extra):
     return jobs_of(proc)
 
 
-def test_reruns_exactly_the_affected_jobs(tiny_workflow):
-    work = tiny_workflow
+def test_reruns_exactly_the_affected_jobs(tiny_run, tiny_done):
+    work = tiny_done
     everything = set().union(*(session_jobs(s) for s in SESSIONS), within_jobs(),
                              *(group_jobs(g) for g in GROUPS))
-    first = snakemake("--cores", "2", *TINY_CONFIG, cwd=work, timeout=1500)
-    assert jobs_of(first) == everything
+    assert jobs_of(tiny_run[1]) == everything  # the first run, in the shared completed copy
 
     # 1. nothing changed -> nothing reruns
     again = snakemake("-n", "--cores", "2", *TINY_CONFIG, cwd=work)
@@ -123,11 +122,11 @@ def _job_interval(log: Path) -> tuple[datetime, datetime]:
     return parse(stamps[0]), parse(stamps[-1])
 
 
-def test_gpu_resource_sets_how_many_training_jobs_run_at_once(tiny_workflow):
+def test_gpu_resource_sets_how_many_training_jobs_run_at_once(tiny_done):
     """`--resources gpu=2` runs two GPU-tagged training jobs at the same time; the default profile's
     gpu=1 runs them one after the other. (Which card each job gets is the lease's job:
     tests/test_device.py runs it with concurrent processes; CUDA itself is tested on a GPU machine.)"""
-    work = tiny_workflow
+    work = tiny_done
     (work / "config/long.yaml").write_text(LONG)
     targets = [f"results/embeddings/ner/Tiny-20150629/{area}/seed0.zarr" for area in ("M1", "PMd")]
     logs = [work / f"logs/train/ner/Tiny-20150629/{area}/seed0.log" for area in ("M1", "PMd")]
@@ -187,10 +186,10 @@ def _processes_in(folder: Path) -> list[int]:
     return pids
 
 
-def test_killed_run_resumes_to_identical_outputs(tiny_workflow):
+def test_killed_run_resumes_to_identical_outputs(tiny_done):
     from pipeline.store import open_store
 
-    work = tiny_workflow
+    work = tiny_done
     (work / "config/long.yaml").write_text(LONG)
     config = (*TINY_CONFIG, "config/long.yaml")
     target = "results/embeddings/ner/Tiny-20161006/M1/seed0.zarr"

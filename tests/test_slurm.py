@@ -1,0 +1,157 @@
+"""The SLURM profile (profiles/slurm/profile.yaml) on a real single-node SLURM cluster.
+
+`tests/slurm_cluster.py` starts munged, slurmctld and slurmd on this host (root and Debian's slurm-wlm
+and munge are needed; `make system-packages` installs them) with two stand-in GPUs declared as
+``gres/gpu``, so that the training jobs' ``--gpus=1`` is scheduled as on a GPU partition. The tiny
+workflow then runs end to end through Snakemake's SLURM executor with the profile, edited only where
+the README tells a lab to edit it (account, partitions, CPUs per GPU of its nodes). The dry run of
+the profile needs no cluster and always runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import TINY_CONFIG, snakemake
+from slurm_cluster import SingleNodeSlurm, unavailable_reason
+
+pytestmark = pytest.mark.slow
+
+# Jobs the SLURM executor must submit for the tiny workflow (3 sessions x 2 areas, NER + PCA, 3 groups);
+# the statistics and figure aggregations are `localrule: True` and run on the submitting host.
+SUBMITTED = {"ingest": 3, "prepare": 3, "train": 12, "decode_within": 2, "cross_decode": 6, "figures_latents": 6}
+LOCAL = {"stats_within", "stats_group", "figures_within", "figures_group", "all"}
+GPU_RULES = {"train": ("ner",)}  # NER asks for a GPU; PCA trains without one
+# (runtime, mem_mb) each rule asks for (its `resources:`, else the profile's default-resources)
+RESOURCES = {"ingest": ("00:30:00", 4000), "prepare": ("00:30:00", 4000), "train": ("04:00:00", 8000),
+             "decode_within": ("01:00:00", 4000), "cross_decode": ("02:00:00", 4000),
+             "figures_latents": ("01:00:00", 4000)}
+
+
+def site_profile(work: Path, partition: str, cpus: int) -> Path:
+    """profiles/slurm/profile.yaml as a lab adapts it: its account and partitions, CPUs per GPU of its
+    nodes; plus the two settings this accounting-free test cluster needs (squeue for job status, a short
+    first status check)."""
+    profile = yaml.safe_load((work / "profiles/slurm/profile.yaml").read_text())
+    profile["default-resources"].update(slurm_account="pytest", slurm_partition=partition)
+    train = profile["set-resources"]["train"]
+    train.update(slurm_partition=partition, cpus_per_gpu=min(train["cpus_per_gpu"], cpus))
+    profile["slurm-status-command"] = "squeue"
+    profile["slurm-init-seconds-before-status-checks"] = 2
+    folder = work / "site_profile"  # not under profiles/: the working copies link that to the project's
+    folder.mkdir()
+    (folder / "profile.yaml").write_text(yaml.safe_dump(profile))
+    return folder
+
+
+def _planned_resources(text: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+    """(rule, wildcards, resources) of every job block a dry run printed."""
+    jobs = []
+    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", text, re.M):
+        fields = dict(re.findall(r"^    (\w+): (.*)$", match.group(2), re.M))
+        parse = lambda key: dict(kv.split("=", 1) for kv in fields.get(key, "").split(", ") if "=" in kv)  # noqa: E731
+        jobs.append((match.group(1), parse("wildcards"), parse("resources")))
+    return jobs
+
+
+def test_profile_dry_run(tiny_workflow):
+    """The profile parses, selects the SLURM executor (which dry-runs without SLURM) and gives each job
+    the partition, GPUs, CPUs per GPU, memory and runtime that become its sbatch options."""
+    proc = snakemake("-n", "--workflow-profile", "profiles/slurm", *TINY_CONFIG, cwd=tiny_workflow)
+    text = proc.stdout + proc.stderr
+    assert "Using workflow specific profile profiles/slurm" in text
+    jobs = _planned_resources(text)
+    counts = {rule: sum(r == rule for r, _, _ in jobs) for rule in SUBMITTED}
+    assert counts == SUBMITTED
+    for rule, wildcards, res in jobs:
+        if rule in LOCAL:
+            continue
+        runtime, mem_mb = RESOURCES[rule]
+        hours, minutes, _ = map(int, runtime.split(":"))
+        assert res["runtime"] == str(60 * hours + minutes) and res["mem_mb"] == str(mem_mb), (rule, res)
+        assert res["slurm_account"] == "your_account", (rule, res)
+        if rule == "train":
+            gpu = wildcards["method"] in GPU_RULES["train"]
+            assert res["slurm_partition"] == "your_gpu_partition" and res["cpus_per_gpu"] == "4"
+            assert res["gpu"] == ("1" if gpu else "0"), (wildcards, res)
+        else:
+            assert res["slurm_partition"] == "your_partition" and res.get("gpu", "0") == "0", (rule, res)
+
+
+def _rule_of(comment: str) -> str:
+    """Snakemake's SLURM executor comments each job ``rule_<rule>[_wildcards_<values joined by _>]``."""
+    return comment.removeprefix("rule_").split("_wildcards_")[0]
+
+
+def _wildcard_values(comment: str) -> list[str]:
+    return comment.split("_wildcards_")[1].split("_") if "_wildcards_" in comment else []
+
+
+def _job_details(job_id: int) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True, text=True,
+                         check=True).stdout
+    return dict(re.findall(r"(\w+(?:/\w+)?)=(\S*)", out))
+
+
+def test_tiny_workflow_runs_through_sbatch_and_matches_a_local_run(tiny_workflow, tiny_run, tmp_path):
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no SLURM test cluster: {reason}")
+    work, local = tiny_workflow, tiny_run[0]  # local: the same workflow run with --cores 2 (shared, read-only)
+    cpus = os.cpu_count() or 1
+    profile = site_profile(work, "pytest", cpus)
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # jobs' snakemake: this venv
+
+    with SingleNodeSlurm(workdir=tmp_path / "slurm", partition="pytest", gpus=2) as cluster:
+        run = snakemake("--workflow-profile", profile, *TINY_CONFIG, cwd=work, env=env, timeout=2400)
+        jobs = cluster.jobs()
+        details = {job.job_id: _job_details(job.job_id) for job in jobs}
+        submitted = cluster.submitted_job_ids()
+
+    # every non-local job went through sbatch, once, and completed; the local rules did not
+    by_rule: dict[str, list] = {}
+    for job in jobs:
+        by_rule.setdefault(_rule_of(job.comment), []).append(job)
+    assert {rule: len(js) for rule, js in by_rule.items()} == SUBMITTED, run.stderr[-3000:]
+    assert sorted(submitted) == sorted(job.job_id for job in jobs)
+    assert all(job.state == "COMPLETED" for job in jobs), [j for j in jobs if j.state != "COMPLETED"]
+    assert len({job.name for job in jobs}) == 1  # one run: the executor names all jobs after its UUID
+
+    # resources reached sbatch: GPUs for NER training only, the rule's memory and runtime, the partition
+    for job in jobs:
+        info, rule = details[job.job_id], _rule_of(job.comment)
+        assert info["Partition"] == "pytest"
+        wants_gpu = rule in GPU_RULES and _wildcard_values(job.comment)[0] in GPU_RULES[rule]  # {method} first
+        assert (info.get("TresPerJob") == "gres:gpu:1") == wants_gpu, (job, info.get("TresPerJob"))
+        if wants_gpu:
+            assert info["CpusPerTres"] == f"gres:gpu:{min(4, cpus)}", info  # the profile's cpus_per_gpu
+        runtime, mem_mb = RESOURCES[rule]
+        assert info["TimeLimit"] == runtime and info["MinMemoryNode"] == f"{mem_mb}M", (rule, info)
+    train_logs = sorted((work / "logs/train/ner").rglob("*.log"))
+    assert train_logs and all("CPU fallback allowed by config" in p.read_text() for p in train_logs)
+
+    # the same workflow run locally gives the same results
+    from pipeline.store import open_store
+
+    stores = sorted(p.relative_to(work) for p in (work / "results/embeddings").glob("*/*/*/seed0.zarr"))
+    assert len(stores) == SUBMITTED["train"]
+    for rel in stores:
+        ours, theirs = (open_store(w / rel, layout="embedding") for w in (work, local))
+        # same machine, same threads per job, CPU: bit-identical (measured), not merely close
+        np.testing.assert_array_equal(ours["latent"].values, theirs["latent"].values, err_msg=str(rel))
+    tables = sorted(p.relative_to(work) for p in (work / "results").rglob("*.tsv")
+                    if "benchmarks" not in p.parts)
+    assert len(tables) >= 2 + 2 * 6  # within and cross score/accuracy tables, statistics
+    for rel in tables:
+        ours, theirs = (pd.read_csv(w / rel, sep="\t") for w in (work, local))
+        pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-4, atol=1e-6, obj=str(rel))
+    assert (work / "results/figures/m1_tiny/latents_ner.png").is_file()
