@@ -47,15 +47,11 @@ class RunFailed(RuntimeError):
 
 
 def working_copy(parent: Path) -> Path:
-    """A private copy of the workflow, as the ``workflow_copy`` fixture makes it."""
-    work = parent / "wf"
-    work.mkdir()
-    for name in ("profiles", "envs"):
-        (work / name).symlink_to(ROOT / name)
-    shutil.copy(ROOT / "Snakefile", work / "Snakefile")
-    for name in ("workflow", "config", "pipeline"):
-        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return work
+    """A private copy of the workflow, made as the tests' ``workflow_copy`` fixture makes it."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import make_workflow_copy
+
+    return make_workflow_copy(parent)
 
 
 def sheet_rows(n_sessions: int, n_maze: int) -> list[dict]:
