@@ -9,6 +9,12 @@ area over all sessions, one per subject x year, on top of the demo's). ``snakema
 whole fresh DAG: ~6 000 training jobs plus simulate/ingest/prepare/decode/stats/figures) is timed
 as wall time of the CLI, best of ``--repeats``, and its "Job stats:" table is summarised.
 
+Side by side, the **same DAG in bare Snakemake**: every job of that dry run (rule, outputs, inputs)
+becomes a job of a generated Snakefile with one rule per rule, a ``{key}`` wildcard, one input
+function (a dict lookup) and ``shell: "touch {output}"`` -- no params, resources, scripts, logs or
+config. Its dry run is Snakemake's own floor for this many jobs and edges; the ratio says how much
+of the time is ours (input functions, params, fingerprints, resources, script rules, validation).
+
 (b) With ``--demo-dir DIR`` (a working copy where the demo already ran to completion), the no-op
 rerun is timed there: ``snakemake -n --cores 2`` and the real ``snakemake --cores 2`` (which must
 print "Nothing to be done"; it is only run when the dry run says so). Pass the config files the
@@ -99,6 +105,41 @@ def write_inputs(work: Path, n_sessions: int, n_maze: int) -> Path:
     return path
 
 
+def planned_jobs(output: str) -> list[tuple[str, list[str], list[str]]]:
+    """(rule, outputs, inputs) of every job block of a dry run's output."""
+    jobs = []
+    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", output, re.M):
+        fields = dict(re.findall(r"^    (\w+): (.*)$", match.group(2), re.M))
+        split = lambda key: [p for p in fields.get(key, "").split(", ") if p]  # noqa: E731
+        jobs.append((match.group(1), split("output"), split("input")))
+    return jobs
+
+
+def bare_workflow(parent: Path, jobs: list[tuple[str, list[str], list[str]]]) -> Path:
+    """A Snakefile with the same jobs and edges as ``jobs`` and nothing else (see the module docstring)."""
+    import json
+
+    produced = {out: (rule, f"j{i}") for i, (rule, outs, _) in enumerate(jobs) for out in outs}
+    by_rule: dict[str, dict[str, list[str]]] = {}
+    target = None
+    for i, (rule, outs, ins) in enumerate(jobs):
+        deps = [f"{produced[p][0]}/{produced[p][1]}" for p in ins if p in produced]
+        if rule == "all":
+            target = deps
+            continue
+        by_rule.setdefault(rule, {})[f"j{i}"] = deps
+    work = parent / "bare"
+    work.mkdir()
+    (work / "edges.json").write_text(json.dumps(by_rule))
+    lines = ["import json", "EDGES = json.load(open('edges.json'))", "",
+             "rule all:", f"    input: {json.dumps(target)}", ""]
+    for rule in by_rule:
+        lines += [f"rule {rule}:", f"    input: lambda w: EDGES[{rule!r}][w.key]",
+                  f"    output: '{rule}/{{key}}'", "    shell: 'touch {output}'", ""]
+    (work / "Snakefile").write_text("\n".join(lines))
+    return work
+
+
 def snakemake(args: list[str], cwd: Path, timeout: float = 900) -> tuple[float, str]:
     """Run the snakemake CLI; returns (wall seconds, stdout + stderr). Raises RunFailed."""
     t = time.perf_counter()
@@ -137,7 +178,9 @@ def job_stats(output: str) -> dict[str, int]:
     return counts
 
 
-def verdict(seconds: float, goal: float) -> str:
+def verdict(seconds: float, goal: float | None) -> str:
+    if goal is None:
+        return "reference"
     return f"goal met (< {goal:g} s)" if seconds < goal else f"goal missed (>= {goal:g} s)"
 
 
@@ -174,6 +217,16 @@ def main():
         print("Job stats:")
         for name, count in counts.items():
             print(f"  {name:<{width}} {count:6d}")
+        jobs = planned_jobs(out)
+        if len(jobs) != counts["total"]:
+            raise RunFailed(f"parsed {len(jobs)} job blocks, the Job stats table counts {counts['total']}")
+        bare = bare_workflow(tmp, jobs)
+        best_b, times_b, out_b = best_of(["-n", "--cores", str(args.cores)], bare, args.repeats)
+        if job_stats(out_b)["total"] != counts["total"]:
+            raise RunFailed("the bare workflow plans a different number of jobs")
+        results.append((f"same DAG, bare Snakemake (-n --cores {args.cores})", best_b, times_b, None))
+        print(f"ours / bare Snakemake: {best / best_b:.2f}x ({1e3 * best / counts['total']:.1f} vs "
+              f"{1e3 * best_b / counts['total']:.1f} ms per job)")
         if args.quiet:
             best_q, times_q, out_q = best_of(dry + ["--quiet", "rules"], work, args.repeats)
             if job_stats(out_q)["total"] != counts["total"]:
