@@ -102,7 +102,7 @@ class SingleNodeSlurm:
     """
 
     def __init__(self, workdir: str | os.PathLike | None = None, partition: str = "pytest", timeout: float = 60.0,
-                 gpus: int = 0):
+                 gpus: int = 0, cpus: int | None = None):
         """Prepare, but do not start, a cluster.
 
         Args:
@@ -113,9 +113,12 @@ class SingleNodeSlurm:
             gpus: Number of GPUs the node declares as generic resources (``gres/gpu``), so that jobs asking
                 ``--gpus=N`` are scheduled, counted against the node's cards and given ``CUDA_VISIBLE_DEVICES``.
                 They are stand-ins (``/dev/null``-like character devices): nothing runs on them.
+            cpus: CPUs the node declares, when more than it has (``SlurmdParameters=config_overrides``), so
+                that several jobs run at once as on a many-core node; None declares what ``slurmd -C`` finds.
         """
         self.partition = partition
         self.gpus = gpus
+        self.cpus = cpus
         self.node = socket.gethostname().split(".")[0]
         self.timeout = timeout
         self._given_workdir = Path(workdir) if workdir is not None else None
@@ -245,6 +248,7 @@ SlurmdLogFile={log}/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
 {"GresTypes=gpu" if self.gpus else ""}
+{"SlurmdParameters=config_overrides" if self.cpus else ""}
 {self._node_line()}
 PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """
@@ -257,6 +261,8 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         match = re.search(r"^NodeName=\S+ (CPUs=.*?) RealMemory=(\d+)", probe.stdout, re.MULTILINE)
         if match:
             hardware, mem_mb = match[1], min(mem_mb, int(match[2]))
+        if self.cpus:
+            hardware = f"CPUs={self.cpus}"
         gres = f" Gres=gpu:{self.gpus}" if self.gpus else ""
         return (f"NodeName={self.node} NodeAddr=127.0.0.1 {hardware} RealMemory={max(mem_mb * 9 // 10, 1)}{gres} "
                 "State=UNKNOWN")

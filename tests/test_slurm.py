@@ -111,7 +111,9 @@ def test_tiny_workflow_runs_through_sbatch_and_matches_a_local_run(tiny_workflow
     profile = site_profile(work, "pytest", cpus)
     env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # jobs' snakemake: this venv
 
-    with SingleNodeSlurm(workdir=tmp_path / "slurm", partition="pytest", gpus=2) as cluster:
+    # 6 declared CPUs at least (oversubscribed on a 2-core machine): jobs overlap as on a real node, which
+    # hides the per-job start-up (sbatch, a Snakemake per job, imports) that dominates the tiny jobs
+    with SingleNodeSlurm(workdir=tmp_path / "slurm", partition="pytest", gpus=2, cpus=max(6, cpus)) as cluster:
         run = snakemake("--workflow-profile", profile, *TINY_CONFIG, cwd=work, env=env, timeout=2400)
         jobs = cluster.jobs()
         details = {job.job_id: _job_details(job.job_id) for job in jobs}
