@@ -108,19 +108,26 @@ def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def fresh_temp_sibling(path: Path) -> Path:
+    """A new temp name beside ``path`` for an atomic write, after removing stale ones.
+
+    A job killed outright (SIGKILL, node failure) can leave its temp folder behind; since each
+    output has a single writer, any ``.<name>.tmp-*`` beside ``path`` is stale when a write starts.
+    """
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+
+
 def write_store(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` atomically: into a sibling temp folder, then rename.
 
-    A failure at any point leaves nothing at ``path`` (and removes the temp folder). A job killed
-    outright (SIGKILL, node failure) can leave its temp folder behind; since each store has a single
-    writer, any such leftover beside ``path`` is stale and removed before this write starts.
-    Dask-backed variables are computed chunk by chunk by the active dask scheduler.
+    A failure at any point leaves nothing at ``path`` (and removes the temp folder); a temp folder
+    left by a killed writer is removed first (:func:`fresh_temp_sibling`). Dask-backed variables are computed chunk by chunk by the active dask scheduler.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = fresh_temp_sibling(path)
     ds = _plain_strings(ds.drop_encoding())
     try:
         ds.to_zarr(

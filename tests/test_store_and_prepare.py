@@ -145,3 +145,19 @@ def test_prepare_window_outside_trial_is_dropped(tmp_path, session_row, prep_con
     with pytest.raises(InputError, match=r"\[trials\].*window outside trial"):
         prepare(tmp_path / "i.zarr", tmp_path / "p.zarr", session=session_row, preprocessing=prep)
     assert not (tmp_path / "p.zarr").exists()
+
+
+def test_writes_remove_temp_folders_left_by_a_killed_writer(tmp_path):
+    """A SIGKILLed job can leave ``.<name>.tmp-*`` beside its output; the next write of that output
+    (stores and checkpoints alike) removes it, and leaves the siblings of other outputs alone."""
+    import xarray as xr
+
+    from pipeline.methods.base import write_checkpoint
+    from pipeline.store import write_store
+
+    for name in (".emb.zarr.tmp-dead0001", ".seed0.tmp-dead0002", ".other.zarr.tmp-live0003"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "half-written").write_text("x")
+    write_store(xr.Dataset({"a": ("x", np.zeros(3))}), tmp_path / "emb.zarr")
+    write_checkpoint(tmp_path / "seed0", {"method": "test"}, {"w.npy": lambda p: np.save(p, np.ones(2))})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.zarr.tmp-live0003", "emb.zarr", "seed0"]

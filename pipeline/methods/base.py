@@ -23,7 +23,6 @@ import inspect
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +31,7 @@ import numpy as np
 
 from pipeline.errors import InputError
 from pipeline.provenance import sha256_file, versions
+from pipeline.store import fresh_temp_sibling
 
 __all__ = [
     "CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "array_writer", "load_array", "load_npz",
@@ -153,7 +153,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_checkpoint(folder: str | os.PathLike, sidecar: dict, payload: dict[str, Callable[[Path], None]]) -> Path:
-    """Write a checkpoint folder atomically (temp folder, then rename).
+    """Write a checkpoint folder atomically (temp folder, then rename; stale temp folders removed).
 
     Args:
         folder: the checkpoint folder (replaced if it exists).
@@ -166,7 +166,7 @@ def write_checkpoint(folder: str | os.PathLike, sidecar: dict, payload: dict[str
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = fresh_temp_sibling(folder)  # also removes what a killed writer left
     tmp.mkdir()
     try:
         files = {}
