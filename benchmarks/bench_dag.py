@@ -47,17 +47,12 @@ COLUMNS = ("session_id", "subject", "date", "hemisphere", "task", "format", "pat
            "align_event", "window_start_bins", "window_bins")
 DAG_GOAL_S, NOOP_GOAL_S = 15.0, 5.0
 
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import job_blocks, listed, make_workflow_copy  # noqa: E402  (the tests' workflow helpers)
+
 
 class RunFailed(RuntimeError):
     pass
-
-
-def working_copy(parent: Path) -> Path:
-    """A private copy of the workflow, made as the tests' ``workflow_copy`` fixture makes it."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import make_workflow_copy
-
-    return make_workflow_copy(parent)
 
 
 def sheet_rows(n_sessions: int, n_maze: int) -> list[dict]:
@@ -107,12 +102,8 @@ def write_inputs(work: Path, n_sessions: int, n_maze: int) -> Path:
 
 def planned_jobs(output: str) -> list[tuple[str, list[str], list[str]]]:
     """(rule, outputs, inputs) of every job block of a dry run's output."""
-    jobs = []
-    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", output, re.M):
-        fields = dict(re.findall(r"^    (\w+): (.*)$", match.group(2), re.M))
-        split = lambda key: [p for p in fields.get(key, "").split(", ") if p]  # noqa: E731
-        jobs.append((match.group(1), split("output"), split("input")))
-    return jobs
+    return [(rule, listed(fields.get("output", "")), listed(fields.get("input", "")))
+            for rule, fields in job_blocks(output)]
 
 
 def bare_workflow(parent: Path, jobs: list[tuple[str, list[str], list[str]]]) -> Path:
@@ -205,7 +196,7 @@ def main():
     failed = False
     tmp = Path(tempfile.mkdtemp(prefix="bench_dag_"))
     try:
-        work = working_copy(tmp)
+        work = make_workflow_copy(tmp)
         overlay = write_inputs(work, args.sessions, args.maze)
         dry = ["-n", "--cores", str(args.cores), "--configfile", "config/config.yaml", str(overlay.relative_to(work))]
         print(f"working copy {work}: {args.sessions} sessions ({args.maze} maze), methods {', '.join(METHODS)}, "

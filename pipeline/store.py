@@ -123,7 +123,8 @@ def write_store(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` atomically: into a sibling temp folder, then rename.
 
     A failure at any point leaves nothing at ``path`` (and removes the temp folder); a temp folder
-    left by a killed writer is removed first (:func:`fresh_temp_sibling`). Dask-backed variables are computed chunk by chunk by the active dask scheduler.
+    left by a killed writer is removed first (:func:`fresh_temp_sibling`). Dask-backed variables are
+    computed chunk by chunk by the active dask scheduler.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,24 @@ def snakemake(*args, cwd=ROOT, check=True, timeout=1200, env=None):
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+def job_blocks(text: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, {field: value}) of every job block Snakemake printed: a ``rule <name>:`` (or
+    ``localrule``) line and its indented ``field: value`` lines (input, output, wildcards, resources...).
+    Dry runs print them on stdout, real runs on stderr."""
+    return [(m.group(1), dict(re.findall(r"^    (\w+): (.*)$", m.group(2), re.M)))
+            for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", text, re.M)]
+
+
+def listed(value: str) -> list[str]:
+    """A job block's list field (``input``, ``output``) as paths."""
+    return [p for p in value.split(", ") if p]
+
+
+def keyed(value: str) -> dict[str, str]:
+    """A job block's ``k=v, ...`` field (``wildcards``, ``resources``) as a dict."""
+    return dict(kv.split("=", 1) for kv in value.split(", ") if "=" in kv)
 
 
 def write_nwb(path, *, trials=True, behavior=True, nan_velocity=False, lab="Miller", n_trials=12,

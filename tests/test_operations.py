@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY_CONFIG, snakemake, write_tiny_recording
+from conftest import TINY_CONFIG, job_blocks, listed, snakemake, write_tiny_recording
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +29,8 @@ GROUPS = ["m1_tiny", "pmd_tiny", "tiny_2016"]
 # --- which jobs a run plans or ran, keyed by (rule, first output) ----------------------------------
 def jobs_of(proc: subprocess.CompletedProcess) -> set[tuple[str, str]]:
     """The (rule, first output) of every job block Snakemake printed (dry run: stdout; run: stderr)."""
-    jobs = set()
-    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", proc.stdout + proc.stderr, re.M):
-        output = re.search(r"^    output: ([^,\n]+)", match.group(2), re.M)
-        jobs.add((match.group(1), output.group(1) if output else ""))
-    return jobs
+    return {(rule, (listed(fields.get("output", "")) or [""])[0])
+            for rule, fields in job_blocks(proc.stdout + proc.stderr)}
 
 
 def session_jobs(sid, areas=("M1", "PMd"), methods=METHODS):

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY_CONFIG, snakemake
+from conftest import TINY_CONFIG, job_blocks, keyed, snakemake
 from slurm_cluster import SingleNodeSlurm, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -55,12 +55,8 @@ def site_profile(work: Path, partition: str, cpus: int) -> Path:
 
 def _planned_resources(text: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     """(rule, wildcards, resources) of every job block a dry run printed."""
-    jobs = []
-    for match in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", text, re.M):
-        fields = dict(re.findall(r"^    (\w+): (.*)$", match.group(2), re.M))
-        parse = lambda key: dict(kv.split("=", 1) for kv in fields.get(key, "").split(", ") if "=" in kv)  # noqa: E731
-        jobs.append((match.group(1), parse("wildcards"), parse("resources")))
-    return jobs
+    return [(rule, keyed(fields.get("wildcards", "")), keyed(fields.get("resources", "")))
+            for rule, fields in job_blocks(text)]
 
 
 def test_profile_dry_run(tiny_workflow):
