@@ -188,3 +188,64 @@ def group_cells(sheet: pd.DataFrame, name: str, selectors: dict, source: str | P
     if not cells and required:
         raise InputError(source, f"groups.{name}", f"selects no (session, area) cell of the sheet ({selectors})")
     return cells
+
+
+# --------------------------------------------------------------------------- maze analysis
+def maze_sessions(config: dict, sheet: pd.DataFrame, source: str | PathLike | None = None) -> list[str]:
+    """Sheet rows of the maze analysis: ``maze.sessions``, or every maze row (none when disabled).
+
+    Raises:
+        InputError: a listed session is not in the sheet or is not a maze session.
+    """
+    block = config["maze"]
+    if not block["enabled"]:
+        return []
+    if block["sessions"] is None:
+        return [sid for sid in sheet.index if sheet.loc[sid, "task"] == "maze"]
+    for sid in block["sessions"]:
+        if sid not in sheet.index:
+            raise InputError(source, "maze.sessions", f"session {sid!r} is not in the sessions sheet")
+        if sheet.loc[sid, "task"] != "maze":
+            raise InputError(source, "maze.sessions", f"session {sid!r} has task {sheet.loc[sid, 'task']!r}, not maze")
+    return list(block["sessions"])
+
+
+def maze_preprocessing(config: dict) -> dict:
+    """Preprocessing of the maze stores: ``preprocessing`` with ``maze.preprocessing`` replacing its
+    keys (the sheet's per-row window overrides do not apply: the maze window is the paper's)."""
+    prep = copy.deepcopy(config["preprocessing"])
+    maze = copy.deepcopy(config["maze"]["preprocessing"])
+    prep["smoothing"].update(maze.pop("smoothing", {}))
+    prep.update(maze)
+    return prep
+
+
+def maze_subset(config: dict, name: str) -> dict:
+    """Subset ``name`` of ``maze.subsets`` with its defaults (``versions``) and the split fraction."""
+    spec = config["maze"]["subsets"][name]
+    return {"name": name, "trial_types": [int(t) for t in spec["trial_types"]],
+            "versions": [int(v) for v in spec.get("versions", [0, 1, 2])],
+            "description": spec.get("description", ""),
+            "train_fraction": float(config["maze"]["preprocessing"]["train_fraction"])}
+
+
+def maze_method_params(config: dict, method: str, source: str | PathLike | None = None,
+                       schema_dir: Path | None = None) -> dict:
+    """Constructor arguments of ``method`` in the maze analysis: ``methods.<method>.params`` with
+    ``maze.methods.<method>`` merged over them, validated against that method's params schema.
+
+    Raises:
+        InputError: naming ``maze.methods.<method>.<key>`` for an unknown or malformed parameter.
+    """
+    params = dict(config["methods"][method]["params"], **config["maze"]["methods"][method])
+    schema = _load_schema("config.schema.yaml", schema_dir)
+    sub = schema["properties"]["methods"]["properties"][method]["properties"]["params"]
+    validator = jsonschema.Draft202012Validator(sub)
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        field = ".".join(str(p) for p in err.absolute_path)
+        if err.validator == "additionalProperties":
+            field = "<unknown key>"
+        raise InputError(source, f"maze.methods.{method}" + (f".{field}" if field else ""), err.message)
+    return params

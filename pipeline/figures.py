@@ -10,9 +10,11 @@ from os import PathLike
 from pipeline import plots
 from pipeline.alignment import align
 from pipeline.decoding import Cell
+from pipeline.errors import InputError
+from pipeline.store import open_store, validate_embedding
 from pipeline.tables import read_tables
 
-__all__ = ["group_figures", "latent_figure", "within_figures"]
+__all__ = ["group_figures", "latent_figure", "maze_latents_figure", "maze_scores_figure", "within_figures"]
 
 
 def within_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], scores_out: str | PathLike,
@@ -60,3 +62,25 @@ def latent_figure(embeddings: Sequence[str], prepared: Sequence[str], out: str |
     method = cells[0].meta.get("method", "")
     plots.plot_latents(panels, out, single_trials=True, max_trials_per_direction=max_trials_per_direction,
                        title=f"{method}: training trials aligned to {ref.name}")
+
+
+def maze_scores_figure(score_paths: Sequence[str], out: str | PathLike) -> None:
+    """R² and separation per maze subset and method (:func:`pipeline.plots.plot_maze_scores`)."""
+    plots.plot_maze_scores(read_tables(score_paths), out)
+
+
+def maze_latents_figure(embeddings: Sequence[str], out: str | PathLike, *, max_trials_per_condition: int = 10) -> None:
+    """3-D latents of one maze session: one panel per (method, subset) embedding, in the given order
+    (every trial of the subset, train and test; the latents as trained, not rotated)."""
+    panels, session = [], None
+    for path in embeddings:
+        emb = open_store(path, layout="embedding")
+        validate_embedding(emb, path)
+        for name in ("trial_type", "trial_version"):
+            if name not in emb.coords:
+                raise InputError(path, name, "not a maze subset embedding")
+        session = emb.attrs["session"]
+        panels.append((f"{emb.attrs['method']}: {emb.attrs.get('subset', '?')}", emb["latent"].values,
+                       emb["trial_type"].values, emb["trial_version"].values))
+    plots.plot_maze_latents(panels, out, max_trials_per_condition=max_trials_per_condition,
+                            title=f"{session}: latent trajectories per trial subset")

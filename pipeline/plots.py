@@ -29,6 +29,7 @@ from pipeline.errors import InputError  # noqa: E402
 __all__ = [
     "DPI", "METHOD_ORDER", "CHANCE_PERCENT", "decode_matrix_frames", "plot_decode_matrices",
     "plot_accuracy_time", "plot_score_distributions", "plot_latents", "plot_block_summary",
+    "plot_maze_latents", "plot_maze_scores", "MAZE_SCORE_PANELS",
 ]
 
 DPI = 120
@@ -431,4 +432,115 @@ def plot_block_summary(summary: pd.DataFrame, out, *, group=None, decoder="linea
             ax.axhline(0, color="0.3", lw=0.6)
             ax.set(title=f"{tgt} {met}", ylabel=f"{met} (mean ± sd)")
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="method")
+        return _save(fig, out)
+
+
+# ----------------------------------------------------------------------------- maze analysis
+_VERSION_STYLES = ("-", "--", ":", "-.")
+#: panels of the maze score figure: (title, evaluation, target, metric)
+MAZE_SCORE_PANELS = (
+    ("velocity R² (in-sample)", "in_sample", "velocity", "r2"),
+    ("position R² (in-sample)", "in_sample", "position", "r2"),
+    ("condition accuracy (cross-validated)", "cross_validated", "separation", "condition_accuracy"),
+    ("velocity R² (held-out)", "held_out", "velocity", "r2"),
+    ("position R² (held-out)", "held_out", "position", "r2"),
+    ("distance ratio (between / within)", "cross_validated", "separation", "distance_ratio"),
+)
+
+
+def plot_maze_latents(panels, out, *, max_trials_per_condition=10, ncols=None, title=None) -> Path:
+    """3-D latents of maze trial subsets: colour = maze (``trial_type``), line style = version
+    (solid = straight, dashed/dotted = curved), condition averages thick, single trials thin.
+
+    Parameters
+    ----------
+    panels : list
+        ``(name, latent, trial_type, trial_version)`` per panel; ``latent`` (trial, bin, 3) or
+        (trial, bin, 2), the others (trial,) ints.
+    out : path-like
+        Image path.
+    max_trials_per_condition : int
+        Single trials drawn per condition (the first ones: deterministic).
+    ncols : int, optional
+        Panels per row (default: up to 4).
+    """
+    if not panels:
+        raise InputError("maze latents", None, "no latent panels given")
+    types = sorted({int(t) for _, _, tt, _ in panels for t in np.asarray(tt)})
+    colours = dict(zip(types, sns.color_palette("husl", max(len(types), 2))))
+    ncols = ncols or min(len(panels), 4)
+    nrows = -(-len(panels) // ncols)
+    with _theme("white"):
+        fig = plt.figure(figsize=(3.4 * ncols + 1.2, 3.3 * nrows + 0.5), layout="constrained")
+        for k, (name, lat, trial_type, version) in enumerate(panels):
+            lat = np.asarray(lat, dtype=float)
+            trial_type, version = np.asarray(trial_type, dtype=int), np.asarray(version, dtype=int)
+            if lat.ndim != 3 or lat.shape[2] not in (2, 3) or trial_type.shape != (lat.shape[0],) \
+                    or version.shape != (lat.shape[0],):
+                raise InputError("maze latents", str(name), f"expected (trial, bin, 2|3) latents with one type "
+                                 f"and version per trial, got {lat.shape}, {trial_type.shape}, {version.shape}")
+            ax = fig.add_subplot(nrows, ncols, k + 1, **({"projection": "3d"} if lat.shape[2] == 3 else {}))
+            for t, v in sorted(set(zip(trial_type.tolist(), version.tolist()))):
+                idx = np.flatnonzero((trial_type == t) & (version == v))
+                style = _VERSION_STYLES[min(v, len(_VERSION_STYLES) - 1)]
+                for i in idx[:max_trials_per_condition]:
+                    ax.plot(*lat[i].T, color=colours[t], lw=0.4, alpha=0.25, ls=style)
+                avg = lat[idx].mean(axis=0)
+                ax.plot(*avg.T, color=colours[t], lw=2.2, ls=style)
+                ax.scatter(*avg[0], color=colours[t], s=20, edgecolors="k", linewidths=0.6, zorder=4)
+            ax.set_title(f"{name} ({lat.shape[0]} trials)", fontsize=8)
+            if lat.shape[2] == 3:
+                ax.view_init(elev=20, azim=-60)
+                ax.tick_params(labelsize=5)
+        handles = [Line2D([], [], color=colours[t], lw=2.2, label=f"maze {t}") for t in types]
+        handles += [Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[0], label="straight (v0)"),
+                    Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[1], label="curved (v1)"),
+                    Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[2], label="curved (v2)"),
+                    Line2D([], [], ls="", marker="o", color="w", markeredgecolor="k", label="start")]
+        fig.legend(handles=handles, loc="outside right center", frameon=False, title="condition")
+        if title:
+            fig.suptitle(title)
+        return _save(fig, out)
+
+
+def plot_maze_scores(scores: pd.DataFrame, out, *, decoder="linear") -> Path:
+    """Bars per subset (hue = method; mean ± sd over seeds and sessions) of the panels in
+    :data:`MAZE_SCORE_PANELS`; the condition-accuracy panel marks chance with a black tick.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Maze score table(s) of :func:`pipeline.maze.subset_table`.
+    out : path-like
+        Image path.
+    decoder : str
+        Decoder of the R² panels.
+    """
+    rows = scores[(scores["decoder"] == decoder) | (scores["target"] == "separation")]
+    if rows.empty:
+        raise InputError("maze scores", "decoder", f"no rows of decoder {decoder!r}; the table has "
+                         f"{sorted(set(scores['decoder']))}")
+    subsets = list(dict.fromkeys(rows["subset"]))
+    order, palette = _method_order(rows["method"]), _palette(rows["method"])
+    width = 0.8 / len(order)
+    x = np.arange(len(subsets))
+    with _theme("ticks"):
+        fig, axes = plt.subplots(2, 3, layout="constrained", squeeze=False,
+                                 figsize=(max(3.0, 0.45 * len(order) * len(subsets) + 1.0) * 3, 6.6))
+        for ax, (panel_title, evaluation, target, metric) in zip(axes.flat, MAZE_SCORE_PANELS):
+            data = rows[(rows["evaluation"] == evaluation) & (rows["target"] == target) & (rows["metric"] == metric)]
+            for j, m in enumerate(order):
+                stats = data[data["method"] == m].groupby("subset")["value"].agg(["mean", "std"]).reindex(subsets)
+                ax.bar(x + (j - (len(order) - 1) / 2) * width, stats["mean"], width, yerr=stats["std"].fillna(0),
+                       capsize=2, color=palette[m], label=m, error_kw={"lw": 0.8})
+            if metric == "condition_accuracy":
+                chance = rows[rows["metric"] == "chance_accuracy"].groupby("subset")["value"].mean().reindex(subsets)
+                ax.scatter(x, chance, marker="_", s=300, color="k", zorder=5, label="chance")
+            if metric == "distance_ratio":
+                ax.axhline(1.0, color="0.3", lw=0.6, ls="--")
+            ax.axhline(0, color="0.3", lw=0.6)
+            ax.set_xticks(x, subsets, rotation=30, ha="right", fontsize=7)
+            ax.set_title(panel_title, fontsize=9)
+        handles, labels = axes[0, 2].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", frameon=False)
         return _save(fig, out)

@@ -220,8 +220,7 @@ def _select(keep: np.ndarray, mask: np.ndarray, reason: str, dropped: dict) -> n
 # --------------------------------------------------------------------------- per layout
 def _from_spikes(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict):
     event = prep["align_event"]
-    if not ds.attrs.get("has_behavior", False) or "velocity" not in ds:
-        raise InputError(source, "processing/behavior", "the recording has no hand/cursor velocity")
+    behaviour = _has_behaviour(ds)
     event_time = ds[f"{event}_time"].values
     keep = np.ones(ds.sizes["trial"], dtype=bool)
     if prep["rewarded_only"]:
@@ -234,6 +233,10 @@ def _from_spikes(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict)
     if prep["window_within_trial"]:
         inside = (win_start >= ds["start_time"].values - 1e-9) & (win_stop <= ds["stop_time"].values + 1e-9)
         keep = _select(keep, inside, "window outside trial", dropped)
+    if not behaviour:  # spiking-only recording (e.g. an NLB test split): NaN labels, flagged in attrs
+        sel = np.flatnonzero(keep)
+        velocity = np.full((len(sel), plan.n_win, 2), np.nan)
+        return sel, grid_start[sel], velocity, np.zeros((len(sel), plan.n_win), dtype=int), None
     rec_t = ds["time"].values
     recorded = (win_start >= rec_t[0]) & (win_stop <= rec_t[-1])
     keep = _select(keep, recorded, "window outside behaviour recording", dropped)
@@ -244,6 +247,11 @@ def _from_spikes(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict)
     if "position" in ds:
         position, _ = bin_means(rec_t, ds["position"].values, edges)
     return sel, grid_start[sel], velocity, n_nan, position
+
+
+def _has_behaviour(ds: xr.Dataset) -> bool:
+    """True when the ingest store holds hand/cursor velocity (readers set ``has_behavior``)."""
+    return bool(ds.attrs.get("has_behavior", True)) and ("velocity" in ds or ds.attrs["layout"] == "aligned")
 
 
 def _spike_rates(ds: xr.Dataset, plan: _Plan, grid_start: np.ndarray) -> da.Array:
@@ -348,8 +356,9 @@ def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, 
             raise InputError(source, f"{event}_bin", f"no trial has a {event} index")
         sel, rates, velocity, n_nan, position = _from_aligned(ds, plan, preprocessing, source, dropped)
 
+    behaviour = _has_behaviour(ds)
     bad = (n_nan > 0).any(axis=1) | ~np.isfinite(velocity).all(axis=(1, 2))
-    if bad.any():
+    if behaviour and bad.any():
         first_bad = ds["trial"].values[sel[np.flatnonzero(bad)[0]]]
         if preprocessing["nan_policy"] == "error":
             raise InputError(source, "velocity",
@@ -415,6 +424,7 @@ def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, 
         smoothing_sd_s=float(ds.attrs["smoothing_sd_s"]) if source_smoothed else plan.sd_s,
         smoothing_half_width_bins=plan.margin, smoothed_by="source" if source_smoothed else "prepare",
         align_event=event, window_start_bins=plan.start_bins, window_bins=plan.n_win,
+        has_behavior=behaviour,
         train_fraction=float(preprocessing["train_fraction"]), rewarded_only=bool(preprocessing["rewarded_only"]),
         n_trials_source=int(ds.sizes["trial"]), trials_dropped=dropped,
         source_file=source, source_sha256=ds.attrs.get("source_sha256", ""), source_format=ds.attrs.get("format", ""),

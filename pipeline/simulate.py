@@ -126,8 +126,11 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "maze": {
         "n_trials": 120,  # trials (>= 3 * n_conditions)
         "n_conditions": 6,  # mazes (trial_type); each has versions 0, 1, 2
+        # trial_type ids of the conditions (the first n_conditions are used): by default the six
+        # mazes of the paper's straight set (NER_METHOD.md section 4), so the paper's subsets apply
+        "trial_types": [13, 29, 17, 38, 6, 18],
         "units": {"M1": 48, "PMd": 40},
-        "behavior_rate_hz": 500.0,
+        "behavior_rate_hz": 1000.0,  # hand_pos/hand_vel at 1 kHz, as the NLB files
         "target_distance_cm": [8.0, 13.0],  # per-condition target distance
         "curve_offset_fraction": [0.25, 0.4],  # waypoint offset / straight distance
         "failure_fraction": 0.07,  # success == False
@@ -245,6 +248,15 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
             its ``field`` is ``params.<block>.<key>``.
     """
     name = f"params.{block}.{key}"
+    if key == "trial_types":
+        if (
+            isinstance(value, (str, bytes, Mapping))
+            or not isinstance(value, Sequence)
+            or not all(_is_number(v) and int(v) == v and v >= 1 for v in value)
+            or len(set(value)) != len(value)
+        ):
+            raise _input_error(name, f"expected a list of distinct positive integers, got {value!r}")
+        return
     if key == "units":
         if not isinstance(value, Mapping):
             raise _input_error(name, f"expected a mapping area -> unit count")
@@ -775,9 +787,12 @@ def _maze_trials(
         base + 360.0 * np.arange(nc) / nc + rng.uniform(-0.2, 0.2, nc) * 360.0 / nc
     ) % 360
     cond_dist = _uniform(rng, cfg["target_distance_cm"], nc)
-    trial_type_ids = np.sort(
-        rng.choice(np.arange(1, 100 + 10 * nc), size=nc, replace=False)
-    )
+    if len(cfg["trial_types"]) < nc:
+        raise _input_error(
+            "params.maze.trial_types",
+            f"{len(cfg['trial_types'])} trial types for n_conditions = {nc}",
+        )
+    trial_type_ids = np.asarray(cfg["trial_types"][:nc], dtype=np.int64)
     maze_ids = rng.choice(np.arange(1, 1000 + 30 * nc), size=(nc, 3), replace=False)
     num_barriers = np.concatenate(
         [np.zeros((nc, 1), int), rng.integers(1, 4, size=(nc, 2))], axis=1

@@ -3,7 +3,12 @@
 One job trains one ``(method, session, area, seed)`` cell, as the paper (one independent model per
 session and area): fit on the bins of the training trials, embed every trial (train and test) with
 the same model, write ``results/embeddings/{method}/{session}/{area}/seed{seed}.zarr`` and the
-checkpoint folder. GPU-capable methods lease a device first (:mod:`pipeline.device`).
+checkpoint folder. GPU-capable methods lease a device first (:mod:`pipeline.device`). The maze
+analysis trains the same way on one trial subset of a session with its areas pooled
+(:mod:`pipeline.maze`).
+
+Methods that learn from movement labels (every method but PCA and UMAP) stop with a "behaviour
+missing" error on a recording without hand/cursor velocity (e.g. an NLB test split).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import shutil
 import logging
 import time
 from os import PathLike
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,21 +42,33 @@ _CARRIED_COORDS = ("trial", "direction", "target_angle", "split", "bin", "bin_ti
                    "trial_type", "trial_version", "maze_id", "straight")
 
 
-def area_inputs(ds: xr.Dataset, area: str, source: str | PathLike | None = None) -> np.ndarray:
-    """``(trial, bin, unit)`` float32 rates of the units of ``area``.
+def area_inputs(ds: xr.Dataset, area: str | Sequence[str], source: str | PathLike | None = None) -> np.ndarray:
+    """``(trial, bin, unit)`` float32 rates of the units of ``area`` (a list pools several areas, in
+    the store's unit order).
 
     Raises:
-        InputError: the store has no unit of ``area`` (the message lists the areas it has), or the
-            rates contain NaN.
+        InputError: the store has no unit of an asked area (the message lists the areas it has), or
+            the rates contain NaN.
     """
+    wanted = [area] if isinstance(area, str) else list(area)
     areas = as_object_strings(ds["area"].values)
-    mask = areas == area
-    if not mask.any():
-        raise InputError(source, "area", f"no units of area {area!r}; the store has {sorted(set(areas))}")
+    for name in wanted:
+        if not (areas == name).any():
+            raise InputError(source, "area", f"no units of area {name!r}; the store has {sorted(set(areas))}")
+    mask = np.isin(areas, wanted)
     rates = np.asarray(ds["rates"].isel(unit=np.flatnonzero(mask)).values, dtype=np.float32)
     if not np.isfinite(rates).all():
-        raise InputError(source, "rates", f"{int((~np.isfinite(rates)).sum())} NaN/inf rates in area {area}")
+        raise InputError(source, "rates", f"{int((~np.isfinite(rates)).sum())} NaN/inf rates in area {'+'.join(wanted)}")
     return rates
+
+
+def _check_behaviour(ds: xr.Dataset, method: str, source) -> None:
+    """Raise "behaviour missing" when ``method`` needs labels and the recording has no velocity."""
+    if not bool(ds.attrs.get("has_behavior", True)):
+        raise InputError(ds.attrs.get("source_file") or source, "processing/behavior",
+                         f"behaviour missing: {method} learns from movement labels (hand velocity), and this "
+                         f"recording has no hand/cursor velocity; run a method without labels (pca, umap) "
+                         f"on it, or give a recording with behaviour (an NLB *train* file)")
 
 
 def train_embedding(
@@ -60,12 +78,13 @@ def train_embedding(
     *,
     method: str,
     params: dict,
-    area: str,
+    area: str | Sequence[str],
     seed: int,
     labels: dict,
     device: dict,
     code_fingerprint: str = "",
     threads: int = 1,
+    subset: Mapping | None = None,
 ) -> xr.Dataset:
     """Train ``method`` on one session/area and write its embedding store and checkpoint.
 
@@ -75,22 +94,34 @@ def train_embedding(
         model_out: the checkpoint folder to write.
         method: registry name (:data:`pipeline.methods.METHODS`).
         params: the method's constructor arguments from the config (without ``seed``/``device``).
-        area: brain area whose units are the input.
+        area: brain area whose units are the input, or a list of areas pooled into one population.
         seed: the run's seed.
         labels: the config's ``labels`` block (:func:`pipeline.labels.movement_labels` arguments).
         device: the config's ``device`` block (``prefer``, ``allow_cpu``, ``wait_s``).
         code_fingerprint: fingerprint of this stage's modules (recorded).
         threads: CPU threads for torch.
+        subset: train on one maze trial subset only: ``name``, ``trial_types``, ``versions``,
+            ``train_fraction`` (:func:`pipeline.maze.select_subset`); recorded in the attrs.
 
     Raises:
-        InputError: bad store, area or labels (naming the store and field); nothing is written.
+        InputError: bad store, area, subset or labels, or labels asked of a recording without
+            behaviour (naming the file and field); nothing is written.
     """
     prepared = Path(prepared)
     ds = open_store(prepared, layout="prepared")
     validate_prepared(ds, prepared)
+    if subset is not None:
+        from pipeline.maze import select_subset
+
+        ds = select_subset(ds, subset["name"], subset, train_fraction=float(subset["train_fraction"]),
+                           source=prepared)
     cls = get_method(method)
+    area_name = area if isinstance(area, str) else "+".join(area)
     rates = area_inputs(ds, area, prepared)
-    y = movement_labels(ds, **labels)
+    y = None
+    if cls.needs_labels:
+        _check_behaviour(ds, method, prepared)
+        y = movement_labels(ds, **labels)
     train = as_object_strings(ds["split"].values) == "train"
     if train.sum() < 2:
         raise InputError(prepared, "split", f"{int(train.sum())} training trial(s); need at least 2")
@@ -111,10 +142,11 @@ def train_embedding(
         if cls.trainable_on_gpu:
             init["device"] = str(run_device)
         model = cls(**init)
-        log.info("training %s on %s/%s: %d train trials x %d bins, %d units, seed %d, %s",
-                 method, ds.attrs["session"], area, int(train.sum()), n_bins, n_units, seed, device_info["device"])
+        log.info("training %s on %s/%s%s: %d train trials x %d bins, %d units, seed %d, %s",
+                 method, ds.attrs["session"], area_name, f" (subset {subset['name']})" if subset else "",
+                 int(train.sum()), n_bins, n_units, seed, device_info["device"])
         start = time.perf_counter()
-        model.fit(rates[train].reshape(-1, n_units), y[train].reshape(-1, y.shape[-1]),
+        model.fit(rates[train].reshape(-1, n_units), None if y is None else y[train].reshape(-1, y.shape[-1]),
                   lengths=[n_bins] * int(train.sum()))
         fit_seconds = time.perf_counter() - start
         latent = model.transform(rates.reshape(-1, n_units),
@@ -135,9 +167,11 @@ def train_embedding(
         out["loss"].attrs.update(description=f"training loss of every iteration ({method})")
     out["latent"].attrs.update(description=f"{method} embedding of every bin (train and test trials)")
     provenance = {
-        "session": ds.attrs["session"], "area": area, "seed": int(seed), "method": method,
+        "session": ds.attrs["session"], "area": area_name, "seed": int(seed), "method": method,
         "code_fingerprint": code_fingerprint,
     }
+    if subset is not None:
+        provenance.update(subset=subset["name"], subset_spec=ds.attrs["subset_spec"])
     out.attrs.update(
         layout="embedding", **provenance,
         subject=ds.attrs["subject"], date=ds.attrs["date"], year=int(ds.attrs["year"]),

@@ -98,6 +98,7 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
         assert (work / "results/benchmarks/train/ner" / sid / area / "seed0.tsv").is_file()
         log = (work / "logs/train/ner" / sid / area / "seed0.log").read_text()
         assert "300/300" in log and "CPU fallback allowed by config" in log  # tqdm progress in the job log
+    _check_maze(work)
     _check_decoding_and_report(work, cells)
     # nothing to do on a second run
     again = snakemake("-n", "--cores", "2", *ner_only, cwd=work)
@@ -105,7 +106,7 @@ def test_demo_runs_end_to_end_and_reruns_only_what_changed(workflow_copy):
     # an NER hyper-parameter reruns NER training and its downstream only
     config = work / "config/config.yaml"
     original = config.read_text()
-    config.write_text(original.replace("max_iterations: 300", "max_iterations: 301"))
+    config.write_text(original.replace("max_iterations: 300", "max_iterations: 301", 1))  # methods.ner
     counts = _job_counts(snakemake("-n", "--cores", "2", *ner_only, cwd=work).stdout)
     downstream = {"decode_within": 1, "cross_decode": 3, "stats_within": 1, "stats_group": 3,
                   "figures_within": 1, "figures_group": 3, "figures_latents": 3}
@@ -175,6 +176,29 @@ def test_paper_config_prepares_the_seven_real_sessions(workflow_copy):
     assert len(list((work / "results/prepared").glob("*.zarr"))) == 7
 
 
+def _check_maze(work):
+    """The maze analysis of the NER-only demo: 4 subsets x NER and CEBRA on SimJ-20090925."""
+    import pandas as pd
+
+    from pipeline.store import open_store
+
+    subsets = ["straight", "straight_curve_38", "straight_curve_13_38_18", "curve_curve_all"]
+    prepared = open_store(work / "results/maze/prepared/SimJ-20090925.zarr", layout="prepared")
+    assert prepared.sizes["bin"] == 100 and prepared.attrs["bin_size_s"] == 0.005
+    tables = {m: pd.read_csv(work / f"results/maze/decoding/{m}/seed0.scores.tsv", sep="\t") for m in ("ner", "cebra")}
+    for method, table in tables.items():
+        assert list(dict.fromkeys(table.subset)) == subsets and set(table.session) == {"SimJ-20090925"}
+        emb = open_store(work / f"results/maze/embeddings/{method}/SimJ-20090925/straight/seed0.zarr")
+        assert emb.attrs["area"] == "M1+PMd" and set(emb["trial_version"].values) == {0}
+        assert emb.attrs["iterations"] == 300
+    ner = tables["ner"].set_index(["subset", "evaluation", "target", "metric"]).value
+    # NER's latents carry the simulated velocity, and separate straight from curved trajectories
+    assert ner.xs(("in_sample", "velocity", "r2"), level=(1, 2, 3)).min() > 0.3
+    assert ner[("straight_curve_38", "cross_validated", "separation", "straight_curved_accuracy")] > 0.75
+    assert (work / "results/maze/figures/scores.png").stat().st_size > 10_000
+    assert not (work / "results/maze/figures/SimJ-20090918").exists()  # ner_only.yaml: one maze session
+
+
 def _check_decoding_and_report(work, cells):
     """Decode tables, statistics and figures of the NER-only demo, and its HTML report in a browser."""
     import pandas as pd
@@ -201,6 +225,7 @@ def _check_decoding_and_report(work, cells):
     expected = {f"results/figures/{g}/{name}.png" for g in ("m1_simc", "m1_pmd_simc_2016", "s1_simc")
                 for name in ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks",
                              "latents_ner")}
-    expected |= {"results/figures/within/scores.png", "results/figures/within/accuracy_time.png"}
+    expected |= {"results/figures/within/scores.png", "results/figures/within/accuracy_time.png",
+                 "results/maze/figures/scores.png", "results/maze/figures/SimJ-20090925/latents.png"}
     assert expected <= set(render.figures), sorted(expected - set(render.figures))
     assert render.ok, render.summary()

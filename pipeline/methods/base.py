@@ -62,11 +62,15 @@ class EmbeddingMethod:
         uses_labels_at_transform: the embedding of test data needs its labels (piVAE's posterior,
             supervised UMAP refits); recorded in every output so decoders can say so.
         trainable_on_gpu: the method can use a CUDA device (GPU-tagged training rule).
+        needs_labels: ``fit`` needs the movement labels (hand velocity, direction); False for the
+            unsupervised methods (PCA, UMAP), which are the only ones that run on a recording
+            without behaviour.
     """
 
     name: ClassVar[str] = ""
     uses_labels_at_transform: ClassVar[bool] = False
     trainable_on_gpu: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ sklearn-style parameters
     @classmethod

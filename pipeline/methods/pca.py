@@ -43,6 +43,7 @@ class PCA(EmbeddingMethod):
 
     name: ClassVar[str] = "pca"
     uses_labels_at_transform: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False
     trainable_on_gpu: ClassVar[bool] = False
 
     def __init__(self, *, n_components: int = 3, seed: int = 0):

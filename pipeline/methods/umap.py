@@ -75,6 +75,7 @@ class UMAP(EmbeddingMethod):
 
     name: ClassVar[str] = "umap"
     uses_labels_at_transform: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False
     trainable_on_gpu: ClassVar[bool] = False
 
     def __init__(self, *, n_neighbors: int = 68, min_dist: float = 0.2475, n_components: int = 2,
@@ -233,6 +234,7 @@ class UMAPLabels(UMAP):
 
     name: ClassVar[str] = "umap_labels"
     uses_labels_at_transform: ClassVar[bool] = True
+    needs_labels: ClassVar[bool] = True
 
     def __init__(self, *, n_neighbors: int = 68, min_dist: float = 0.2475, n_components: int = 2,
                  metric: str = "euclidean", protocol: str = "paper", label_column: int = 2, seed: int = 0):

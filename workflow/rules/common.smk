@@ -9,6 +9,10 @@ sys.path.insert(0, workflow.basedir)  # the `pipeline` package sits beside the S
 from pipeline.config import (
     group_cells,
     load_sheet,
+    maze_method_params,
+    maze_preprocessing,
+    maze_sessions,
+    maze_subset,
     session_path,
     session_preprocessing,
     session_row,
@@ -39,6 +43,11 @@ if SIMULATED:
 
 ENABLED_METHODS = [m for m, block in config["methods"].items() if block["enabled"]]
 SEEDS = config["seeds"]
+# The maze analysis (workflow/rules/maze.smk): its sessions, trial subsets and methods.
+MAZE_SESSIONS = maze_sessions(config, SHEET, config["sessions"])
+MAZE_SUBSETS = list(config["maze"]["subsets"]) if MAZE_SESSIONS else []
+MAZE_METHODS = list(config["maze"]["methods"]) if MAZE_SUBSETS else []
+_MAZE_PARAMS = {m: maze_method_params(config, m, "config") for m in MAZE_METHODS}
 
 
 wildcard_constraints:
@@ -47,6 +56,7 @@ wildcard_constraints:
     area="M1|PMd|S1",
     seed=r"\d+",
     group="|".join(re.escape(g) for g in config["groups"]) or "(?!)",
+    subset="|".join(re.escape(s) for s in config["maze"]["subsets"]) or "(?!)",
 
 
 # Package modules each stage imports: a change to one of them reruns exactly the stages listing it.
@@ -84,6 +94,7 @@ STAGE_MODULES = {
     ],
     "stats": ["pipeline.stats", "pipeline.tables", "pipeline.errors"],
     "figures": [
+        "pipeline.figures",
         "pipeline.plots",
         "pipeline.tables",
         "pipeline.decoding",
@@ -92,6 +103,20 @@ STAGE_MODULES = {
         "pipeline.errors",
     ],
     "reproduction": ["pipeline.reproduction", "pipeline.tables", "pipeline.errors"],
+    "maze_decode": [
+        "pipeline.maze",
+        "pipeline.decoding",
+        "pipeline.tables",
+        "pipeline.store",
+        "pipeline.errors",
+    ],
+    "maze_figures": [
+        "pipeline.figures",
+        "pipeline.plots",
+        "pipeline.tables",
+        "pipeline.store",
+        "pipeline.errors",
+    ],
 }
 # Modules of each method on top of the "train" stage's: editing one method reruns only its jobs.
 METHOD_MODULES = {
@@ -111,6 +136,14 @@ _FINGERPRINTS.update(
         for method, mods in METHOD_MODULES.items()
     }
 )
+_FINGERPRINTS.update(
+    {
+        f"maze_train:{method}": code_fingerprint(
+            STAGE_MODULES["train"] + ["pipeline.maze"] + mods
+        )
+        for method, mods in METHOD_MODULES.items()
+    }
+)
 
 
 def fingerprint(stage):
@@ -121,6 +154,11 @@ def fingerprint(stage):
 def train_fingerprint(wildcards):
     """Fingerprint of the training stage plus the modules of {method}."""
     return _FINGERPRINTS[f"train:{wildcards.method}"]
+
+
+def maze_train_fingerprint(wildcards):
+    """Fingerprint of the maze training stage (training + pipeline.maze) plus {method}'s modules."""
+    return _FINGERPRINTS[f"maze_train:{wildcards.method}"]
 
 
 def method_gpus(wildcards):
@@ -147,7 +185,10 @@ def reader_options(wildcards):
     """Keyword options of the session's reader."""
     r = row(wildcards)
     if r["format"] == "nwb":
-        return {"direction_units": config["readers"]["direction_units"]}
+        return {
+            "direction_units": config["readers"]["direction_units"],
+            "require_behavior": config["readers"]["require_behavior"],
+        }
     if r["format"] == "nermat":
         return {"trial_bins": session_preprocessing(config, r)["window_bins"]}
     return {}
@@ -264,6 +305,30 @@ def group_figures(group):
     ]
 
 
+def maze_embeddings(method, seed):
+    """Subset embeddings of {method} and seed over every maze session x subset."""
+    return [
+        f"results/maze/embeddings/{method}/{sid}/{subset}/seed{seed}.zarr"
+        for sid in MAZE_SESSIONS
+        for subset in MAZE_SUBSETS
+    ]
+
+
+def maze_targets():
+    """Score tables and figures of the maze analysis (empty when it is off or has no session)."""
+    if not MAZE_METHODS:
+        return []
+    return (
+        expand(
+            "results/maze/decoding/{method}/seed{seed}.scores.tsv",
+            method=MAZE_METHODS,
+            seed=SEEDS,
+        )
+        + ["results/maze/figures/scores.png"]
+        + expand("results/maze/figures/{session}/latents.png", session=MAZE_SESSIONS)
+    )
+
+
 def final_targets():
     """Everything `rule all` builds for the configured sessions."""
     targets = (
@@ -277,4 +342,4 @@ def final_targets():
             targets += [f"results/stats/{group}/tests.tsv"] + group_figures(group)
     if config["reproduction"]:
         targets.append("results/reproduction.md")
-    return targets
+    return targets + maze_targets()

@@ -1,0 +1,16 @@
+"""rule maze_decode: R2 and separation of every maze subset embedding of one method and seed."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
+
+from pipeline.jobs import workflow_job  # noqa: E402
+from pipeline.maze import write_maze_scores  # noqa: E402
+
+with workflow_job(snakemake):  # noqa: F821
+    write_maze_scores(
+        snakemake.input.embeddings,  # noqa: F821
+        snakemake.input.prepared,  # noqa: F821
+        snakemake.output.scores,  # noqa: F821
+        decoders=snakemake.params.decoders,  # noqa: F821
+    )
