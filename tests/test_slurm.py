@@ -43,8 +43,9 @@ def site_profile(work: Path, partition: str, cpus: int) -> Path:
     first status check)."""
     profile = yaml.safe_load((work / "profiles/slurm/profile.yaml").read_text())
     profile["default-resources"].update(slurm_account="pytest", slurm_partition=partition)
-    train = profile["set-resources"]["train"]
-    train.update(slurm_partition=partition, cpus_per_gpu=min(train["cpus_per_gpu"], cpus))
+    for gpu_rule in ("train", "maze_train"):
+        train = profile["set-resources"][gpu_rule]
+        train.update(slurm_partition=partition, cpus_per_gpu=min(train["cpus_per_gpu"], cpus))
     profile["slurm-status-command"] = "squeue"
     profile["slurm-init-seconds-before-status-checks"] = 2
     folder = work / "site_profile"  # not under profiles/: the working copies link that to the project's

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PAPER, ROOT, requires_real, snakemake
+from conftest import PAPER, ROOT, job_blocks, keyed, requires_real, snakemake
 from pipeline.config import load_sheet, session_row
 from pipeline.provenance import code_fingerprint, module_paths
 
@@ -40,6 +40,11 @@ def test_dry_run_paper():
 def test_dry_run_slurm_profile():
     proc = snakemake("-n", "--workflow-profile", "profiles/slurm", "--forceall")
     assert "prepare" in _job_counts(proc.stdout)
+    # the maze analysis's training jobs go to the GPU partition with one GPU each, like `train`'s
+    maze = [(keyed(f["wildcards"]), keyed(f["resources"])) for rule, f in job_blocks(proc.stdout)
+            if rule == "maze_train"]
+    assert len(maze) == 16 and {w["method"] for w, _ in maze} == {"ner", "cebra"}
+    assert all(r["slurm_partition"] == "your_gpu_partition" and r["gpu"] == "1" for _, r in maze)
 
 
 def test_lint_and_format():
