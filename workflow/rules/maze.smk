@@ -53,7 +53,7 @@ rule maze_train:
         device=config["device"],
         code=maze_train_fingerprint,
     script:
-        "../scripts/maze_train.py"
+        "../scripts/train.py"
 
 
 rule maze_decode:

@@ -1,4 +1,5 @@
-"""rule train: prepared store -> embedding store + checkpoint of one (method, session, area, seed)."""
+"""rules train and maze_train: prepared store -> embedding store + checkpoint of one (method, session,
+area, seed), or of one maze trial subset of a session with its areas pooled (params areas, subset)."""
 
 import sys
 
@@ -8,16 +9,19 @@ from pipeline.jobs import workflow_job  # noqa: E402
 from pipeline.training import train_embedding  # noqa: E402
 
 with workflow_job(snakemake):  # noqa: F821
+    params = dict(snakemake.params.items())  # noqa: F821
+    wildcards = dict(snakemake.wildcards.items())  # noqa: F821
     train_embedding(
         snakemake.input.store,  # noqa: F821
         snakemake.output.store,  # noqa: F821
         snakemake.output.model,  # noqa: F821
-        method=snakemake.wildcards.method,  # noqa: F821
-        params=snakemake.params.method_params,  # noqa: F821
-        area=snakemake.wildcards.area,  # noqa: F821
-        seed=int(snakemake.wildcards.seed),  # noqa: F821
-        labels=snakemake.params.labels,  # noqa: F821
-        device=snakemake.params.device,  # noqa: F821
-        code_fingerprint=snakemake.params.code,  # noqa: F821
+        method=wildcards["method"],
+        params=params["method_params"],
+        area=params.get("areas") or wildcards["area"],
+        subset=params.get("subset"),
+        seed=int(wildcards["seed"]),
+        labels=params["labels"],
+        device=params["device"],
+        code_fingerprint=params["code"],
         threads=snakemake.threads,  # noqa: F821
     )
