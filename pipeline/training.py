@@ -17,8 +17,8 @@ import json
 import shutil
 import logging
 import time
-from os import PathLike
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
