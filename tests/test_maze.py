@@ -110,6 +110,19 @@ def test_separation_is_high_for_separated_and_at_chance_for_identical_conditions
     assert np.isnan(only_straight["straight_curved_accuracy"]) and only_straight["condition_accuracy"] == 1.0
 
 
+def test_simulated_maze_trial_types_are_checked(tmp_path):
+    from pipeline.simulate import simulate_session
+
+    kwargs = dict(session_id="SimJ-1", subject="SimJ", date="2009-09-18", hemisphere="left", task="maze",
+                  areas=["M1", "PMd"], seed=0)
+    for params, words in [({"trial_types": [13, 13, 29, 17, 38, 6]}, "distinct positive integers"),
+                          ({"n_conditions": 7, "n_trials": 30}, "6 trial types for n_conditions = 7")]:
+        with pytest.raises(InputError) as err:
+            simulate_session(tmp_path / "m.nwb", tmp_path / "t.npz", params={"maze": params}, **kwargs)
+        assert err.value.field == "params.maze.trial_types" and words in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
 # ------------------------------------------------------------------------ a simulated maze session
 @pytest.fixture(scope="module")
 def maze_prepared(tmp_path_factory):

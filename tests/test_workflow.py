@@ -153,13 +153,19 @@ def test_demo_trains_every_method_on_one_session(workflow_copy):
         assert (work / "results/models" / method / "SimC-20161007/M1/seed0/model.json").is_file()
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml", "config/dandi.yaml"])
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml", "config/dandi.yaml",
+                                    "config/mc_maze.yaml"])
 def test_shipped_configs_and_sheets_validate(config):
-    from pipeline.config import load_config
+    from pipeline.config import load_config, maze_method_params, maze_sessions, maze_subset
 
     cfg = load_config(ROOT / config)
     sheet = load_sheet(ROOT / cfg["sessions"])
-    assert len(sheet) >= 2 and set(sheet["format"]) <= {"nwb", "trialdata", "nermat"}
+    assert len(sheet) >= 1 and set(sheet["format"]) <= {"nwb", "trialdata", "nermat"}
+    for sid in maze_sessions(cfg, sheet, config):  # the maze analysis's methods and subsets are valid too
+        assert sheet.loc[sid, "task"] == "maze"
+    if cfg["maze"]["enabled"]:
+        assert {m: maze_method_params(cfg, m, config)["max_iterations"] for m in cfg["maze"]["methods"]}
+        assert all(maze_subset(cfg, name)["trial_types"] for name in cfg["maze"]["subsets"])
 
 
 @requires_real
