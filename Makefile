@@ -5,8 +5,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
+# GPUs of this machine. Without one, every training job runs on the CPU: the demo then opens one
+# training slot per core and gives each training job one thread (small models train faster side by
+# side than one at a time on several threads). With GPUs, one slot per GPU (profiles/default caps 1).
+GPUS   := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+ifeq ($(strip $(GPUS)),0)
+RUN_FLAGS ?= --resources gpu=$(CORES) --set-threads train=1 maze_train=1
+else
+RUN_FLAGS ?= --resources gpu=$(GPUS)
+endif
 
-.PHONY: demo report test lint bench clean venv system-packages
+.PHONY: demo demo-full report test lint bench clean venv system-packages run-flags
 
 venv: $(STAMP)
 
@@ -27,11 +36,21 @@ system-packages:
 	  else echo "the report and SLURM tests will skip; to run them: sudo apt-get install $$missing" >&2; fi; \
 	fi
 
-# The whole pipeline on the built-in simulated data, ending with the HTML report.
+# The whole pipeline on the built-in simulated data, ending with the HTML report (about 10 minutes
+# on 2 cores). demo-full: the larger demo of config/demo_full.yaml (8 sessions; about an hour).
 demo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) $(RUN_FLAGS)
 	$(BIN)/snakemake --report results/report.html
 	@echo "report: results/report.html"
+
+demo-full: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(RUN_FLAGS) --configfile config/demo_full.yaml
+	$(BIN)/snakemake --report results/report.html --configfile config/demo_full.yaml
+	@echo "report: results/report.html"
+
+# The flags above (the tests rerun parts of the demo with exactly these).
+run-flags:
+	@echo $(RUN_FLAGS)
 
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html

@@ -145,9 +145,14 @@ def cross_decode(cells: Sequence[Cell], specs: Sequence[DecoderSpec], *, group: 
                         rows += r
                         curves += c
                     continue
+                scored: dict[tuple, Scores] = {}  # variants that found the same rotation score once
                 for variant in alignments:
                     alignment = rotations[a.name, b.name, variant]
-                    result = score(decoder, b, b.test, rotation=alignment.rotation)
+                    rotation = np.ascontiguousarray(alignment.rotation, dtype=np.float64)
+                    key = (rotation.shape, rotation.tobytes())
+                    if key not in scored:
+                        scored[key] = score(decoder, b, b.test, rotation=alignment.rotation)
+                    result = scored[key]
                     r, c = _rows(result, _key(group, a, b, spec, "held_out", alignment, result.n_trials), b.bin_time)
                     rows += r
                     curves += c

@@ -11,6 +11,10 @@ hand ``velocity(trial, bin, 2)``, direction class per trial and the train/test s
     ``GridSearchCV`` over ``n_neighbors`` (the paper's grid 2, 4, …, 1024; 5-fold, sklearn defaults)
     of ``KNeighborsRegressor`` / ``KNeighborsClassifier``. Grid values larger than a CV training
     fold are dropped (sklearn cannot fit them); the paper's sessions are large enough to keep all.
+    The search is :class:`pipeline.knn.KNeighborsRegressorCV` / ``KNeighborsClassifierCV``: the
+    same numbers as ``GridSearchCV`` bit for bit (same splits, scores, choice and refit) from one
+    neighbour query per fold instead of one per grid value; :func:`score` predicts velocity and
+    direction of the same points from one shared query (:func:`pipeline.knn.predict_pair`).
 
 Scores (each a row of the tidy ``scores`` table, labelled):
 
@@ -45,11 +49,10 @@ import xarray as xr
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import r2_score
-from sklearn.model_selection import GridSearchCV
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from pipeline.alignment import N_DIRECTIONS
 from pipeline.errors import InputError
+from pipeline.knn import KNeighborsClassifierCV, KNeighborsRegressorCV, predict_pair
 from pipeline.store import as_object_strings, open_store, validate_embedding
 
 __all__ = ["DECODERS", "Cell", "DecoderSpec", "FittedDecoder", "Scores", "accuracy_over_time",
@@ -175,12 +178,12 @@ class DecoderSpec:
     def regressor(self, n_samples: int):
         if self.kind == "linear":
             return LinearRegression()
-        return GridSearchCV(KNeighborsRegressor(), self._grid(n_samples), cv=self.cv)
+        return KNeighborsRegressorCV(self._grid(n_samples), cv=self.cv)
 
     def classifier(self, n_samples: int):
         if self.kind == "linear":
             return LogisticRegression(max_iter=self.logistic_max_iter)
-        return GridSearchCV(KNeighborsClassifier(), self._grid(n_samples), cv=self.cv)
+        return KNeighborsClassifierCV(self._grid(n_samples), cv=self.cv)
 
 
 @dataclass
@@ -238,15 +241,20 @@ def score(decoder: FittedDecoder, cell: Cell, trials: np.ndarray, *, rotation: n
     if rotation is not None:
         x = x @ rotation.T
     true = scored.velocity.reshape(-1, 2)
-    pred = np.asarray(decoder.velocity.predict(x)).reshape(-1, 2)
+    direction = decoder.direction is not None and (scored.classes >= 0).all()
+    if direction:  # kNN: one neighbour query for both decoders
+        pred, predicted_class = predict_pair(decoder.velocity, decoder.direction, x)
+    else:
+        pred = decoder.velocity.predict(x)
+    pred = np.asarray(pred).reshape(-1, 2)
     values = {("velocity", "r2"): float(r2_score(true, pred))}
     if held_out:
         values[("velocity", "r2_swapped")] = float(r2_score(pred, true))
     values[("position", "r2")] = float(r2_score(integrate(true.reshape(n, bins, 2)).reshape(-1, 2),
                                                 integrate(pred.reshape(n, bins, 2)).reshape(-1, 2)))
     accuracy = None
-    if decoder.direction is not None and (scored.classes >= 0).all():
-        accuracy = accuracy_over_time(np.asarray(decoder.direction.predict(x)).reshape(n, bins), scored.classes)
+    if direction:
+        accuracy = accuracy_over_time(np.asarray(predicted_class).reshape(n, bins), scored.classes)
         peak = int(np.argmax(accuracy))
         values[("direction", "peak_accuracy")] = float(accuracy[peak])
         values[("direction", "peak_time_s")] = float(cell.bin_time[peak])

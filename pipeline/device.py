@@ -20,8 +20,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ class DeviceLease:
         """JSON-serialisable description recorded with trained models."""
         out = {"device": str(self.device), "physical_id": self.physical_id, "reason": self.reason}
         if self.device.type == "cuda":
+            import torch
+
             out["name"] = torch.cuda.get_device_name(self.device)
         return out
 
@@ -165,6 +169,8 @@ def acquire_device(prefer: str = "cuda", *, allow_cpu: bool = False, wait_s: flo
         DeviceUnavailable: no CUDA and ``allow_cpu`` is False, or every visible GPU stayed leased
             for ``wait_s`` seconds.
     """
+    import torch  # here, not at import: the workflow's CPU-only jobs never load it
+
     if prefer == "cpu":
         return DeviceLease(torch.device("cpu"), None, "CPU requested")
     if prefer != "cuda":

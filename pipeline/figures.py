@@ -14,7 +14,7 @@ from pipeline.errors import InputError
 from pipeline.store import open_store, validate_embedding
 from pipeline.tables import read_tables
 
-__all__ = ["group_figures", "latent_figure", "maze_latents_figure", "maze_scores_figure", "within_figures"]
+__all__ = ["group_figures", "latent_figure", "principal_axes", "maze_latents_figure", "maze_scores_figure", "within_figures"]
 
 
 def within_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], scores_out: str | PathLike,
@@ -60,8 +60,24 @@ def latent_figure(embeddings: Sequence[str], prepared: Sequence[str], out: str |
         label = f"{cell.name} (anchor)" if cell is ref else cell.name
         panels[label] = (latent, train.classes)
     method = cells[0].meta.get("method", "")
+    title = f"{method}: training trials aligned to {ref.name}"
+    axis_labels = None
+    dim = ref.latent.shape[2]
+    if dim > 3:  # e.g. CEBRA-16D: every aligned panel drawn on the anchor's first 3 principal axes
+        axes = principal_axes(ref.training_trials().latent, 3)
+        panels = {label: (latent @ axes, classes) for label, (latent, classes) in panels.items()}
+        axis_labels = ("PC1", "PC2", "PC3")
+        title += f"\n{dim}-D latents on the first 3 principal axes of the anchor's training latents"
     plots.plot_latents(panels, out, single_trials=True, max_trials_per_direction=max_trials_per_direction,
-                       title=f"{method}: training trials aligned to {ref.name}")
+                       title=title, axis_labels=axis_labels)
+
+
+def principal_axes(latent, n: int = 3):
+    """``(dim, n)`` orthonormal principal axes of ``(trial, bin, dim)`` latents (all bins pooled)."""
+    from sklearn.decomposition import PCA
+
+    flat = latent.reshape(-1, latent.shape[-1])
+    return PCA(n_components=n, svd_solver="full").fit(flat).components_.T
 
 
 def maze_scores_figure(score_paths: Sequence[str], out: str | PathLike) -> None:

@@ -337,7 +337,8 @@ def _latent_panels(latents) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return panels
 
 
-def plot_latents(latents, out, *, single_trials=True, max_trials_per_direction=10, title=None) -> Path:
+def plot_latents(latents, out, *, single_trials=True, max_trials_per_direction=10, title=None,
+                 axis_labels=None) -> Path:
     """Latent trajectories coloured by reach direction, one panel per embedding.
 
     Parameters
@@ -354,6 +355,8 @@ def plot_latents(latents, out, *, single_trials=True, max_trials_per_direction=1
         Trials drawn per direction (the first ones, so the choice is deterministic).
     title : str, optional
         Figure title.
+    axis_labels : sequence of str, optional
+        Axis names (e.g. ``("PC1", "PC2", "PC3")`` for projected latents).
 
     Returns
     -------
@@ -379,6 +382,8 @@ def plot_latents(latents, out, *, single_trials=True, max_trials_per_direction=1
                 ax.plot(*avg.T, color=colour, lw=2.2)
                 ax.scatter(*avg[0], color=colour, s=24, edgecolors="k", linewidths=0.6, zorder=4)
             ax.set_title(f"{name} ({lat.shape[0]} trials)")
+            if axis_labels:
+                ax.set(**dict(zip(("xlabel", "ylabel", "zlabel")[:dim], axis_labels)))
             if dim == 3:
                 ax.view_init(elev=20, azim=-60)
                 ax.tick_params(labelsize=5)

@@ -22,7 +22,6 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-import torch
 import xarray as xr
 
 from pipeline import __version__
@@ -126,16 +125,18 @@ def train_embedding(
     if train.sum() < 2:
         raise InputError(prepared, "split", f"{int(train.sum())} training trial(s); need at least 2")
     n_trials, n_bins, n_units = rates.shape
-    torch.set_num_threads(max(1, int(threads)))
 
     lease = None
-    if cls.trainable_on_gpu:
+    if cls.trainable_on_gpu:  # torch is imported by these methods only (PCA, dPCA, UMAP start faster)
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
         lease = acquire_device(device.get("prefer", "cuda"), allow_cpu=bool(device.get("allow_cpu", False)),
                                wait_s=float(device.get("wait_s", 0.0)))
         run_device = lease.device
         device_info = lease.describe()
     else:
-        run_device = torch.device("cpu")
+        run_device = "cpu"
         device_info = {"device": "cpu", "reason": f"{method} runs on the CPU"}
     try:
         init = dict(params, seed=int(seed))

@@ -124,7 +124,7 @@ def prep_config():
 def make_workflow_copy(parent: Path) -> Path:
     """A private working copy of the workflow in ``parent/wf`` (so runs write results/ and logs/ there).
 
-    profiles/ and envs/ are symlinked; the Snakefile, workflow/, config/ and pipeline/ are copied so
+    profiles/ and envs/ are symlinked; the Snakefile, Makefile, workflow/, config/ and pipeline/ are copied so
     that the copy imports and fingerprints its own package, and a test may edit any of them.
     """
     import shutil
@@ -133,7 +133,8 @@ def make_workflow_copy(parent: Path) -> Path:
     work.mkdir()
     for name in ("profiles", "envs"):
         (work / name).symlink_to(ROOT / name)
-    shutil.copy(ROOT / "Snakefile", work / "Snakefile")
+    for name in ("Snakefile", "Makefile"):
+        shutil.copy(ROOT / name, work / name)
     for name in ("workflow", "config", "pipeline"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
     return work
@@ -164,7 +165,7 @@ def chewie_prepared(tmp_path_factory):
     return folder / "prepared.zarr"
 
 
-# --- the tiny workflow of the operations tests (tests/config/tiny.yaml) ---------------------------
+# --- the tiny workflow of the caching test (tests/config/tiny.yaml) ------------------------------
 TINY_CONFIG = ("--configfile", "config/config.yaml", "config/tiny.yaml")
 TINY_SIMULATION = {"center_out": {"n_trials": 48, "units": {"M1": 12, "PMd": 10}}}
 
@@ -201,22 +202,66 @@ def tiny_workflow(workflow_copy):
     return install_tiny(workflow_copy)
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """The tiny workflow run once to completion, locally: (working copy, the run's CompletedProcess).
+# --- the demo, run once exactly as `make demo` runs it, shared by the end-to-end tests ------------
+DEMO_METHODS = ["ner", "cebra", "cebra16d", "pivae", "pca", "dpca", "umap", "umap_labels"]
+#: latent dimensions the demo's methods embed into (the others: 3)
+DIMS = {"cebra16d": 16, "umap": 2, "umap_labels": 2}
 
-    Shared by the tests: never modify it; take a private copy with the ``tiny_done`` fixture.
+
+def demo_cells(method, work=ROOT, session=None):
+    """(session, area) cells the demo config trains {method} on (its `areas` and `tasks`), sheet order."""
+    from pipeline.config import load_config, load_sheet
+
+    block = load_config(Path(work) / "config/config.yaml")["methods"][method]
+    sheet = load_sheet(Path(work) / "config/sessions.tsv")
+    return [(sid, area) for sid, row in sheet.iterrows() if row["task"] in block["tasks"]
+            and session in (None, sid) for area in row["area_list"] if block["areas"] is None or area in block["areas"]]
+
+
+#: developers only: a finished ``demo_run`` working copy to reuse instead of running the demo again
+DEMO_RUN_ENV = "NER_TEST_DEMO_RUN"
+VENV = Path(sys.executable).parent.parent  # the environment running the tests (make's VENV)
+
+
+def demo_flags() -> list[str]:
+    """The Snakemake flags `make demo` adds on this machine (the Makefile's ``RUN_FLAGS``: GPU slots and
+    training threads), so that a test's rerun trains exactly as the demo did (same threads, same bits)."""
+    out = subprocess.run(["make", "-s", "--no-print-directory", "run-flags"], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    return out.stdout.split()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The built-in demo run to completion by ``make demo`` in a private working copy: every method, every
+    group, the maze analysis and the HTML report. Returns (working copy, make's CompletedProcess).
+
+    Shared by the tests: never modify it; take a private copy with the ``demo_done`` fixture. With
+    ``NER_TEST_DEMO_RUN=<folder>`` (a working copy an earlier ``demo_run`` finished) it is reused as is.
     """
-    work = install_tiny(make_workflow_copy(tmp_path_factory.mktemp("tiny_run")))
-    return work, snakemake("--cores", "2", *TINY_CONFIG, cwd=work, timeout=1500)
+    reuse = os.environ.get(DEMO_RUN_ENV)
+    if reuse:
+        work = Path(reuse)
+        if not (work / "results/report.html").is_file():
+            raise pytest.UsageError(f"{DEMO_RUN_ENV}={reuse}: no finished demo run there (results/report.html)")
+        return work, subprocess.CompletedProcess([], 0, "", (work / "demo_run.log").read_text()
+                                                  if (work / "demo_run.log").is_file() else "")
+    work = make_workflow_copy(tmp_path_factory.mktemp("demo_run"))
+    # the test environment is make's VENV; -o: never reinstall it from the copy's make
+    proc = subprocess.run(["make", "demo", f"VENV={VENV}", "-o", f"{VENV}/.installed"], cwd=work,
+                          capture_output=True, text=True, timeout=3000)
+    (work / "demo_run.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise AssertionError(f"make demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return work, proc
 
 
 @pytest.fixture
-def tiny_done(tiny_run, tmp_path):
-    """A private copy of the completed tiny workflow (timestamps and Snakemake's records kept, so it is
-    up to date exactly as the original)."""
+def demo_done(demo_run, tmp_path):
+    """A private copy of the completed demo (timestamps and Snakemake's records kept, so it is up to date
+    exactly as the original); a test may change and rerun anything in it."""
     import shutil
 
     work = tmp_path / "wf"
-    shutil.copytree(tiny_run[0], work, symlinks=True)
+    shutil.copytree(demo_run[0], work, symlinks=True)
     return work

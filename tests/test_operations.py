@@ -1,6 +1,7 @@
-"""Workflow operations on the tiny configuration (tests/config/tiny.yaml), with real Snakemake runs:
-exactly which jobs rerun after each kind of change, GPU slots, between-workflow caching, and killing
-a run during training then resuming it."""
+"""Workflow operations on the completed demo (tests/conftest.py's ``demo_run``: `make demo` once, each
+test on a private copy), with real Snakemake runs: exactly which jobs rerun after each kind of change,
+GPU slots, killing a run during training then resuming it; and between-workflow caching (on the tiny
+configuration, tests/config/tiny.yaml, which needs no completed run)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY_CONFIG, job_blocks, listed, snakemake, write_tiny_recording
+from conftest import DEMO_METHODS, TINY_CONFIG, demo_cells, demo_flags, job_blocks, listed, snakemake
 
 pytestmark = pytest.mark.slow
 
-SESSIONS = ["Tiny-20150629", "Tiny-20161005", "Tiny-20161006"]
-METHODS = ["ner", "pca"]
-GROUPS = ["m1_tiny", "pmd_tiny", "tiny_2016"]
+SESSIONS = ["SimC-20150629", "SimC-20150630", "SimC-20161006", "SimC-20161007", "SimJ-20090925"]
+#: the demo's comparison groups -> the methods cross-decoded in them (config/config.yaml)
+GROUPS = {"m1_simc": DEMO_METHODS, "m1_pmd_simc_2016": ["ner"], "s1_simc": ["ner"]}
+MAZE_SESSION, MAZE_SUBSETS, MAZE_METHODS = "SimJ-20090925", ["straight", "straight_curve_38"], ["ner", "cebra"]
 
 
 # --- which jobs a run plans or ran, keyed by (rule, first output) ----------------------------------
@@ -33,23 +35,26 @@ def jobs_of(proc: subprocess.CompletedProcess) -> set[tuple[str, str]]:
             for rule, fields in job_blocks(proc.stdout + proc.stderr)}
 
 
-def session_jobs(sid, areas=("M1", "PMd"), methods=METHODS):
+def train_jobs(methods, session=None):
+    return {("train", f"results/embeddings/{m}/{sid}/{a}/seed0.zarr") for m in methods
+            for sid, a in demo_cells(m, session=session)}
+
+
+def session_jobs(sid, simulate=False):
     jobs = {("ingest", f"results/ingest/{sid}.zarr"), ("prepare", f"results/prepared/{sid}.zarr")}
-    return jobs | train_jobs(methods, [(sid, a) for a in areas])
+    jobs |= {("simulate", f"resources/simulated/{sid}.nwb")} if simulate else set()
+    return jobs | train_jobs(DEMO_METHODS, sid)
 
 
-def train_jobs(methods, cells):
-    return {("train", f"results/embeddings/{m}/{sid}/{a}/seed0.zarr") for m in methods for sid, a in cells}
-
-
-def within_jobs(methods=METHODS, decode=True):
+def within_jobs(methods=DEMO_METHODS, decode=True):
     jobs = {("stats_within", "results/stats/within/tests.tsv"),
             ("figures_within", "results/figures/within/scores.png"), ("all", "")}
     return jobs | ({("decode_within", f"results/decoding/within/{m}/seed0.scores.tsv") for m in methods}
                    if decode else set())
 
 
-def group_jobs(group, methods=METHODS, latents=True):
+def group_jobs(group, methods=None, latents=True):
+    methods = GROUPS[group] if methods is None else [m for m in methods if m in GROUPS[group]]
     jobs = {("stats_group", f"results/stats/{group}/tests.tsv"),
             ("figures_group", f"results/figures/{group}/matrix_velocity.png")}
     jobs |= {("cross_decode", f"results/decoding/cross/{group}/{m}/seed0.scores.tsv") for m in methods}
@@ -58,84 +63,124 @@ def group_jobs(group, methods=METHODS, latents=True):
     return jobs
 
 
+def maze_jobs(methods=MAZE_METHODS, prepare=True):
+    jobs = {("maze_train", f"results/maze/embeddings/{m}/{MAZE_SESSION}/{s}/seed0.zarr")
+            for m in methods for s in MAZE_SUBSETS}
+    jobs |= {("maze_decode", f"results/maze/decoding/{m}/seed0.scores.tsv") for m in methods}
+    jobs |= {("maze_figure_latents", f"results/maze/figures/{MAZE_SESSION}/latents.png"),
+             ("maze_figure_scores", "results/maze/figures/scores.png"), ("all", "")}
+    return jobs | ({("maze_prepare", f"results/maze/prepared/{MAZE_SESSION}.zarr")} if prepare else set())
+
+
 def planned(work, *extra):
-    proc = snakemake("-n", "--cores", "2", *TINY_CONFIG, *extra, cwd=work)
-    return jobs_of(proc)
+    return jobs_of(snakemake("-n", "--cores", "2", *extra, cwd=work))
 
 
-def test_reruns_exactly_the_affected_jobs(tiny_run, tiny_done):
-    work = tiny_done
-    everything = set().union(*(session_jobs(s) for s in SESSIONS), within_jobs(),
-                             *(group_jobs(g) for g in GROUPS))
-    assert jobs_of(tiny_run[1]) == everything  # the first run, in the shared completed copy
+def edit(path: Path) -> str:
+    """Append a comment to a module (its stage's code fingerprint changes); returns the old source."""
+    source = path.read_text()
+    path.write_text(source + "\n# an edit that changes the code fingerprint\n")
+    return source
+
+
+def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
+    from pipeline.simulate import simulate_session
+
+    work = demo_done
+    everything = set().union(*(session_jobs(s, simulate=True) for s in SESSIONS), within_jobs(),
+                             *(group_jobs(g) for g in GROUPS), maze_jobs())
+    assert jobs_of(demo_run[1]) == everything  # what `make demo` ran, in the shared completed run
 
     # 1. nothing changed -> nothing reruns
-    again = snakemake("-n", "--cores", "2", *TINY_CONFIG, cwd=work)
+    again = snakemake("-n", "--cores", "2", cwd=work)
     assert "Nothing to be done" in again.stdout + again.stderr and jobs_of(again) == set()
 
-    # 2. one session's recording changed -> that session's chain and the groups containing it, for real
-    nwb = work / "resources/tiny/Tiny-20150629.nwb"
-    write_tiny_recording(work, "Tiny-20150629", seed=8)
-    expected = session_jobs("Tiny-20150629") | within_jobs() | group_jobs("m1_tiny") | group_jobs("pmd_tiny")
-    assert planned(work) == expected  # not tiny_2016, not the other sessions
-    rerun = snakemake("--cores", "2", *TINY_CONFIG, cwd=work, timeout=1500)
-    assert jobs_of(rerun) == expected
-    assert jobs_of(snakemake("-n", "--cores", "2", *TINY_CONFIG, cwd=work)) == set()
-    assert nwb.stat().st_mtime < (work / "results/prepared/Tiny-20150629.zarr/.snakemake_timestamp").stat().st_mtime
+    # 2. one recording changed (a lab re-exported it) -> that session's chain and the groups containing
+    # it: every M1 method's training, decoding and m1_simc; not the 2016 groups, not the other sessions
+    sid = "SimC-20150630"
+    simulate_session(work / f"resources/simulated/{sid}.nwb", work / f"resources/simulated/{sid}_truth.npz",
+                     session_id=sid, subject="SimC", date="2015-06-30", hemisphere="right", task="center_out",
+                     areas=["M1"], seed=8)
+    assert planned(work) == session_jobs(sid) | within_jobs() | group_jobs("m1_simc")
+    shutil.copytree(demo_run[0] / "resources/simulated", work / "resources/simulated", dirs_exist_ok=True,
+                    copy_function=shutil.copy2)  # the recording as it was (timestamps too)
+    assert planned(work) == set()
 
-    # 3. an NER hyper-parameter -> NER training and its downstream; no peer, no prepared store
-    config = work / "config/tiny.yaml"
+    # 3. an NER hyper-parameter -> NER training and its downstream; no peer, no prepared store, no maze
+    # (its NER sets max_iterations itself)
+    config = work / "config/config.yaml"
     original = config.read_text()
-    config.write_text(original.replace("max_iterations: 150", "max_iterations: 151"))
-    cells = [(s, a) for s in SESSIONS for a in ("M1", "PMd")]
-    assert planned(work) == (train_jobs(["ner"], cells) | within_jobs(["ner"])
+    config.write_text(original.replace("max_iterations: 300", "max_iterations: 301", 1))  # methods.ner
+    assert planned(work) == (train_jobs(["ner"]) | within_jobs(["ner"])
                              | set().union(*(group_jobs(g, ["ner"]) for g in GROUPS)))
     config.write_text(original)
     assert planned(work) == set()  # params are compared by value: reverting restores the up-to-date state
 
-    # 4. a decoding-only module of pipeline/ -> decoding and downstream; binning, training, latents untouched
+    # 4. a decoding-only module -> decoding and downstream; binning, training, latent figures untouched
     module = work / "pipeline/crossdecode.py"
-    source = module.read_text()
-    module.write_text(source + "\n# an edit that changes the decode stage's code fingerprint\n")
+    source = edit(module)
     assert planned(work) == within_jobs() | set().union(*(group_jobs(g, latents=False) for g in GROUPS))
+    module.write_text(source)
+    # 5. the NER module -> NER training (maze included) and downstream, nothing before it
+    module = work / "pipeline/methods/ner.py"
+    source = edit(module)
+    assert planned(work) == (train_jobs(["ner"]) | within_jobs(["ner"]) | maze_jobs(["ner"], prepare=False)
+                             | set().union(*(group_jobs(g, ["ner"]) for g in GROUPS)))
+    module.write_text(source)
+    # 6. a module only binning imports -> every prepared store (maze too) and everything after; not
+    # simulate or ingest
+    module = work / "pipeline/prepare.py"
+    source = edit(module)
+    plan = planned(work)
+    assert {rule for rule, _ in plan} >= {"prepare", "maze_prepare", "train", "maze_train"}
+    assert not {rule for rule, _ in plan} & {"simulate", "ingest"}
     module.write_text(source)
     assert planned(work) == set()
 
-    # 5. a new session in the sheet -> its chain plus the groups it joins (M1 only: not pmd_tiny)
-    write_tiny_recording(work, "Tiny-20161007", areas=("M1",))
-    sheet = work / "config/tiny_sessions.tsv"
-    sheet.write_text(sheet.read_text() + "Tiny-20161007\tTiny\t2016-10-07\tleft\tcenter_out\tnwb\tTiny-20161007.nwb\tM1\n")
-    assert planned(work) == (session_jobs("Tiny-20161007", areas=("M1",)) | within_jobs()
-                             | group_jobs("m1_tiny") | group_jobs("tiny_2016"))
+    # 7. for real: the statistics module -> exactly the statistics jobs and the figures reading them
+    # run, then nothing is left to do
+    module = work / "pipeline/stats.py"
+    edit(module)
+    expected = ({("stats_within", "results/stats/within/tests.tsv"), ("all", "")}
+                | {(rule, out) for g in GROUPS for rule, out in group_jobs(g, [])})
+    assert planned(work) == expected
+    rerun = snakemake("--cores", "2", *demo_flags(), cwd=work, timeout=900)
+    assert jobs_of(rerun) == expected
+    assert jobs_of(snakemake("-n", "--cores", "2", cwd=work)) == set()
+
+    # 8. a new session in the sheet -> its chain (simulated first) plus the groups its M1 cell joins
+    # (every M1 group of SimC and of 2016), not the S1 group
+    sheet = work / "config/sessions.tsv"
+    sheet.write_text(sheet.read_text() + "SimC-20161005\tSimC\t2016-10-05\tleft\tcenter_out\tnwb\t"
+                                         "SimC-20161005.nwb\tM1\t\t\t\n")
+    chain = {("simulate", "resources/simulated/SimC-20161005.nwb"), ("ingest", "results/ingest/SimC-20161005.zarr"),
+             ("prepare", "results/prepared/SimC-20161005.zarr")}
+    chain |= {("train", f"results/embeddings/{m}/SimC-20161005/M1/seed0.zarr") for m in DEMO_METHODS}
+    assert planned(work) == chain | within_jobs() | group_jobs("m1_simc") | group_jobs("m1_pmd_simc_2016")
 
 
 # --- GPU slots ------------------------------------------------------------------------------------
-LONG = "methods:\n  ner:\n    params: {max_iterations: 400}\n"
-
-
 def _job_interval(log: Path) -> tuple[datetime, datetime]:
     stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", log.read_text(), re.M)
     parse = lambda s: datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f")  # noqa: E731
     return parse(stamps[0]), parse(stamps[-1])
 
 
-def test_gpu_resource_sets_how_many_training_jobs_run_at_once(tiny_done):
+def test_gpu_resource_sets_how_many_training_jobs_run_at_once(demo_done):
     """`--resources gpu=2` runs two GPU-tagged training jobs at the same time; the default profile's
     gpu=1 runs them one after the other. (Which card each job gets is the lease's job:
     tests/test_device.py runs it with concurrent processes; CUDA itself is tested on a GPU machine.)"""
-    work = tiny_done
-    (work / "config/long.yaml").write_text(LONG)
-    targets = [f"results/embeddings/ner/Tiny-20150629/{area}/seed0.zarr" for area in ("M1", "PMd")]
-    logs = [work / f"logs/train/ner/Tiny-20150629/{area}/seed0.log" for area in ("M1", "PMd")]
-    config = (*TINY_CONFIG, "config/long.yaml")
+    work = demo_done
+    targets = [f"results/embeddings/ner/SimC-20161007/{area}/seed0.zarr" for area in ("M1", "PMd")]
+    logs = [work / f"logs/train/ner/SimC-20161007/{area}/seed0.log" for area in ("M1", "PMd")]
 
     def overlap():
         (a0, a1), (b0, b1) = (_job_interval(p) for p in logs)
         return (min(a1, b1) - max(a0, b0)).total_seconds()
 
-    snakemake(*targets, "--cores", "4", *config, "--resources", "gpu=2", cwd=work, timeout=900)
+    snakemake(*targets, "--cores", "4", "--resources", "gpu=2", "--forcerun", "train", cwd=work, timeout=900)
     assert overlap() > 1.0, "with gpu=2 the two training jobs should run at the same time"
-    snakemake(*targets, "--cores", "4", *config, "--forcerun", "train", cwd=work, timeout=900)
+    snakemake(*targets, "--cores", "4", "--forcerun", "train", cwd=work, timeout=900)
     assert overlap() < 0, "with the default profile (gpu: 1) training jobs must not overlap"
 
 
@@ -183,25 +228,23 @@ def _processes_in(folder: Path) -> list[int]:
     return pids
 
 
-def test_killed_run_resumes_to_identical_outputs(tiny_done):
+def test_killed_run_resumes_to_identical_outputs(demo_run, demo_done):
     from pipeline.store import open_store
 
-    work = tiny_done
-    (work / "config/long.yaml").write_text(LONG)
-    config = (*TINY_CONFIG, "config/long.yaml")
-    target = "results/embeddings/ner/Tiny-20161006/M1/seed0.zarr"
-    log = work / "logs/train/ner/Tiny-20161006/M1/seed0.log"
-    snakemake(target, "--cores", "2", *config, cwd=work, timeout=900)
-    reference = open_store(work / target, layout="embedding").load()
+    work = demo_done
+    flags = demo_flags()  # train as `make demo` did (threads per job), so the bits must match its store
+    target = "results/embeddings/ner/SimC-20161007/M1/seed0.zarr"
+    log = work / "logs/train/ner/SimC-20161007/M1/seed0.log"
+    reference = open_store(demo_run[0] / target, layout="embedding").load()
 
-    # the same job again, killed (SIGKILL to Snakemake and its job, as a node failure would) mid-training
+    # the demo's job again, killed (SIGKILL to Snakemake and its job, as a node failure would) mid-training
     log.unlink()
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("snakemake")), target, "--cores", "2", *config,
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("snakemake")), target, "--cores", "2", *flags,
                              "--forcerun", "train"], cwd=work, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        # the job logs "training ner on ..." as the solver starts; tqdm reports only every 10 s, so the
-        # kill comes 1 s into the 400 iterations (>= 7 s at the 55 it/s measured on 2 cores)
+        # the job logs "training ner on" as the solver starts; tqdm reports only every 10 s, so the kill
+        # comes 1 s into the 300 iterations (>= 5 s at the 55 it/s measured on 2 cores)
         deadline = time.monotonic() + 300
         while "training ner on" not in (log.read_text() if log.exists() else ""):
             assert time.monotonic() < deadline and proc.poll() is None, "training never started"
@@ -219,11 +262,11 @@ def test_killed_run_resumes_to_identical_outputs(tiny_done):
     assert not store.exists() or not (store / "zarr.json").exists(), "a killed job left a complete-looking store"
 
     # resume: release the lock the killed Snakemake left, then the incomplete job is rerun to the same result
-    snakemake("--unlock", *config, cwd=work)
-    resumed = snakemake(target, "--cores", "2", *config, "--rerun-incomplete", cwd=work, timeout=900)
+    snakemake("--unlock", cwd=work)
+    resumed = snakemake(target, "--cores", "2", *flags, "--rerun-incomplete", cwd=work, timeout=900)
     assert ("train", target) in jobs_of(resumed)
     again = open_store(store, layout="embedding").load()
     np.testing.assert_array_equal(again["latent"].values, reference["latent"].values)
     np.testing.assert_array_equal(again["loss"].values, reference["loss"].values)
     assert not list((work / "results").rglob("*.tmp-*")), "temporary stores left behind"
-    assert jobs_of(snakemake("-n", target, "--cores", "2", *config, cwd=work)) == set()
+    assert jobs_of(snakemake("-n", target, "--cores", "2", cwd=work)) == set()

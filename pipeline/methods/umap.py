@@ -53,6 +53,36 @@ PROTOCOLS: dict[str, str] = {
 }
 
 
+#: umap-learn modules whose numba functions are compiled on first use
+_NUMBA_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.distances", "umap.sparse", "umap.spectral",
+                  "pynndescent.pynndescent_", "pynndescent.utils", "pynndescent.rp_trees",
+                  "pynndescent.distances", "pynndescent.sparse", "pynndescent.graph_utils")
+
+
+def import_umap():
+    """``umap`` with the numba functions of umap-learn cached on disk.
+
+    Most of the jitted functions of umap-learn and pynndescent (its nearest-neighbour descent) are not
+    declared ``cache=True``, so every process compiled them again: about 30 s of each UMAP job
+    (measured), longer than the fit. Caching them (numba's own ``Dispatcher.enable_caching``, before
+    anything is compiled) makes the first job of a run compile and every later one load the machine
+    code; the embeddings are identical (the same compiled code). pynndescent's ``nn_descent`` cannot be
+    cached (numba: "uses dynamic globals"): data of 4 096 bins or more, which umap-learn sends through
+    it, still compile it in every process (about 15 s on one core). The cache lies in numba's usual place (``__pycache__`` beside umap-learn, or
+    ``NUMBA_CACHE_DIR``) and is keyed by the function's source and the CPU.
+    """
+    import importlib
+
+    import umap
+    from numba.core.registry import CPUDispatcher
+
+    for name in _NUMBA_MODULES:
+        for obj in vars(importlib.import_module(name)).values():
+            if isinstance(obj, CPUDispatcher) and not obj.signatures:  # not compiled yet in this process
+                obj.enable_caching()
+    return umap
+
+
 class UMAP(EmbeddingMethod):
     """Unsupervised UMAP of single bins.
 
@@ -63,6 +93,8 @@ class UMAP(EmbeddingMethod):
         metric: input-space metric (``"euclidean"``).
         protocol: how bins other than the training bins are embedded (``"paper"`` or
             ``"transform"``, see the module docstring).
+        n_epochs: layout optimisation epochs (None: umap-learn's default, 500 below 10 000 bins, as
+            the paper).
         seed: umap-learn's ``random_state``.
 
     Attributes (after ``fit``):
@@ -79,12 +111,13 @@ class UMAP(EmbeddingMethod):
     trainable_on_gpu: ClassVar[bool] = False
 
     def __init__(self, *, n_neighbors: int = 68, min_dist: float = 0.2475, n_components: int = 2,
-                 metric: str = "euclidean", protocol: str = "paper", seed: int = 0):
+                 metric: str = "euclidean", protocol: str = "paper", n_epochs: int | None = None, seed: int = 0):
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.n_components = n_components
         self.metric = metric
         self.protocol = protocol
+        self.n_epochs = n_epochs
         self.seed = seed
 
     # ------------------------------------------------------------------ helpers
@@ -93,10 +126,10 @@ class UMAP(EmbeddingMethod):
         return None
 
     def _reducer(self):
-        import umap
-
+        umap = import_umap()
         return umap.UMAP(n_neighbors=int(self.n_neighbors), min_dist=float(self.min_dist),
                          n_components=int(self.n_components), metric=self.metric,
+                         n_epochs=None if self.n_epochs is None else int(self.n_epochs),
                          random_state=int(self.seed), n_jobs=1)
 
     def _check_protocol(self) -> None:
@@ -237,9 +270,10 @@ class UMAPLabels(UMAP):
     needs_labels: ClassVar[bool] = True
 
     def __init__(self, *, n_neighbors: int = 68, min_dist: float = 0.2475, n_components: int = 2,
-                 metric: str = "euclidean", protocol: str = "paper", label_column: int = 2, seed: int = 0):
+                 metric: str = "euclidean", protocol: str = "paper", n_epochs: int | None = None,
+                 label_column: int = 2, seed: int = 0):
         super().__init__(n_neighbors=n_neighbors, min_dist=min_dist, n_components=n_components,
-                         metric=metric, protocol=protocol, seed=seed)
+                         metric=metric, protocol=protocol, n_epochs=n_epochs, seed=seed)
         self.label_column = label_column
 
     def _target(self, y: np.ndarray | None) -> np.ndarray:

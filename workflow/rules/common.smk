@@ -86,6 +86,7 @@ STAGE_MODULES = {
     ],
     "decode": [
         "pipeline.decoding",
+        "pipeline.knn",
         "pipeline.alignment",
         "pipeline.crossdecode",
         "pipeline.tables",
@@ -98,6 +99,7 @@ STAGE_MODULES = {
         "pipeline.plots",
         "pipeline.tables",
         "pipeline.decoding",
+        "pipeline.knn",
         "pipeline.alignment",
         "pipeline.store",
         "pipeline.errors",
@@ -106,6 +108,7 @@ STAGE_MODULES = {
     "maze_decode": [
         "pipeline.maze",
         "pipeline.decoding",
+        "pipeline.knn",
         "pipeline.tables",
         "pipeline.store",
         "pipeline.errors",
