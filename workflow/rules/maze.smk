@@ -74,6 +74,8 @@ rule maze_decode:
         provenance="results/maze/decoding/{method}/seed{seed}.provenance.json",
     log:
         "logs/maze/decode/{method}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/maze_decode/{method}/seed{seed}.tsv"
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -104,6 +106,8 @@ rule maze_figure_scores:
         provenance="results/maze/figures/scores.provenance.json",
     log:
         "logs/maze/figures/scores.log",
+    benchmark:
+        "results/benchmarks/maze_figure_scores/scores.tsv"
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -130,6 +134,8 @@ rule maze_figure_latents:
         provenance="results/maze/figures/{session}/latents.provenance.json",
     log:
         "logs/maze/figures/{session}/latents.log",
+    benchmark:
+        "results/benchmarks/maze_figure_latents/{session}.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:

@@ -22,6 +22,8 @@ rule figures_within:
         provenance="results/figures/within/figures.provenance.json",
     log:
         "logs/figures/within.log",
+    benchmark:
+        "results/benchmarks/figures_within/within.tsv"
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -70,6 +72,8 @@ rule figures_group:
         provenance="results/figures/{group}/figures.provenance.json",
     log:
         "logs/figures/{group}.log",
+    benchmark:
+        "results/benchmarks/figures_group/{group}.tsv"
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -96,6 +100,8 @@ rule figures_latents:
         provenance="results/figures/{group}/latents_{method}.provenance.json",
     log:
         "logs/figures/{group}/latents_{method}.log",
+    benchmark:
+        "results/benchmarks/figures_latents/{group}/{method}.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -121,6 +127,8 @@ rule reproduction:
         provenance="results/reproduction.provenance.json",
     log:
         "logs/reproduction.log",
+    benchmark:
+        "results/benchmarks/reproduction/reproduction.tsv"
     localrule: True
     conda:
         "../../envs/analysis.yaml"

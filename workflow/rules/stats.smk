@@ -16,6 +16,8 @@ rule stats_within:
         provenance="results/stats/within/stats.provenance.json",
     log:
         "logs/stats/within.log",
+    benchmark:
+        "results/benchmarks/stats_within/within.tsv"
     localrule: True
     conda:
         "../../envs/analysis.yaml"
@@ -44,6 +46,8 @@ rule stats_group:
         provenance="results/stats/{group}/stats.provenance.json",
     log:
         "logs/stats/{group}.log",
+    benchmark:
+        "results/benchmarks/stats_group/{group}.tsv"
     localrule: True
     conda:
         "../../envs/analysis.yaml"
