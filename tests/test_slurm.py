@@ -29,15 +29,14 @@ pytestmark = pytest.mark.slow
 
 # Jobs the SLURM executor submits for the whole demo (a dry run of every job); the statistics, figure
 # and report aggregations are `localrule: True` and run on the submitting host.
-PLANNED = {"ingest": 5, "prepare": 5, "train": 43, "decode_within": 8, "cross_decode": 10, "figures_latents": 10,
-           "maze_prepare": 1, "maze_train": 4, "maze_decode": 2}
-LOCAL = {"simulate", "stats_within", "stats_group", "figures_within", "figures_group", "maze_figure_latents",
-         "maze_figure_scores", "all"}
+PLANNED = {"ingest": 5, "prepare": 5, "train": 43, "decode_within": 8, "cross_decode": 10, "maze_prepare": 1,
+           "maze_train": 4, "maze_decode": 2}
+LOCAL = {"simulate", "stats_within", "stats_group", "figures_within", "figures_group", "figures_latents",
+         "maze_figure_latents", "maze_figure_scores", "all"}
 GPU_METHODS = {"ner", "cebra", "cebra16d", "pivae"}  # these ask for a GPU; PCA, dPCA, UMAP train without one
 # (runtime, mem_mb) each rule asks for (its `resources:`, else the profile's default-resources)
 RESOURCES = {"ingest": ("00:30:00", 4000), "prepare": ("00:30:00", 4000), "train": ("04:00:00", 8000),
-             "decode_within": ("01:00:00", 4000), "cross_decode": ("02:00:00", 4000),
-             "figures_latents": ("01:00:00", 4000)}
+             "decode_within": ("01:00:00", 4000), "cross_decode": ("02:00:00", 4000)}
 # What the SLURM run submits: an NER (GPU) and a PCA training of one cell, and the NER decoding table
 # that reads the new NER store; the within-session statistics after it run locally.
 NER = "results/embeddings/ner/SimC-20161007/M1/seed0.zarr"

@@ -136,6 +136,7 @@ rule maze_figure_latents:
         "logs/maze/figures/{session}/latents.log",
     benchmark:
         "results/benchmarks/maze_figure_latents/{session}.tsv"
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     params:

@@ -102,6 +102,7 @@ rule figures_latents:
         "logs/figures/{group}/latents_{method}.log",
     benchmark:
         "results/benchmarks/figures_latents/{group}/{method}.tsv"
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     params:
