@@ -15,24 +15,55 @@ session of a macaque performing either
   the real files' caveat that ``units.electrodes`` holds the row *within* the
   96-channel array, so M1 units point at PMd rows of the 192-row table).
 
-Neural model (all areas): inhomogeneous Poisson spiking (exact time-rescaling
-draw on a 1 ms piecewise-constant rate, then a 1 ms absolute refractory period)
-with log-normal baselines and rates that are functions of the simulated
-kinematics:
+Neural model (all areas), calibrated against real recordings (Chewie M1/PMd,
+Han area 2, MC_Maze, Chips; :mod:`pipeline.calibration`, docs/calibration.md).
+Each unit ``u`` has a drive ``h_u(t)`` built from the kinematics its area
+*encodes* at ``t + lag_u`` (``lag_u`` about +120 +- 55 ms for M1 and PMd: they
+lead the movement; -50 +- 30 ms for S1: it lags):
 
-* **M1** - cosine velocity tuning plus a speed term, rate at ``t`` driven by the
-  velocity at ``t + lag`` with ``lag`` about +100 ms (M1 leads movement).
-* **PMd** - direction-tuned preparatory activity from target onset to movement
-  onset (tuned to the initial direction of the planned reach) plus weaker,
-  leading movement tuning.
-* **S1** (area 2) - velocity and position tuning with ``lag`` about -50 ms
-  (S1 lags movement).
+* direction x speed: ``depth * (speed / 30 cm/s) ** exponent * cos(movement
+  direction - PD)`` with a per-unit speed exponent in [0.5, 2] (speed gain,
+  mixed direction/speed coding);
+* acceleration and a *late* velocity term (lag 100-300 ms later than the
+  unit's), each with its own preferred direction, so the tuning turns during
+  the reach and responses are multiphasic;
+* a signed non-directional speed term and a signed condition-independent
+  transient around movement onset (per-unit timing);
+* **PMd**: preparatory activity from target onset to movement onset, tuned to
+  its own ``prep_direction_deg`` (movement PD + N(0, 60 deg)), plus weaker
+  movement tuning; **S1** (area 2): hand-position tuning with its own
+  direction.
 
-The rate of unit ``u`` is ``baseline * max(floor, 1 + drive_u(t))``; the
-``gain`` stored in the ground truth is the slope of that rate along the unit's
-preferred direction in Hz per (cm/s).
+The encoded kinematics are the recorded ones turned and scaled per trial
+(``encoding_angle_deg_<area>``, ``encoding_gain_<area>``: one latent per trial,
+scaled per area), as M1 relates to muscles rather than exactly to the hand.
+The rate is ``baseline * gain_u(trial) * noise_u(t) * link_u(h_u(t))`` with
 
-Every random draw comes from
+* ``link_u(h) = softplus(a h + c_u) / softplus(c_u)`` (slope 1 at ``h = 0``):
+  exponential for low offsets ``c_u``, linear-rectified for high ones - a smooth
+  rectification whose offset follows the baseline (low-rate units are phasic);
+* log-normal baselines per area (heavy-tailed, stratified draw);
+* ``gain_u(trial)``: trial-to-trial multiplicative gains - a shared latent per
+  area (AR(1) over trials: a slow drift in M1) times private per-unit gains;
+* ``noise_u(t)``: fast Ornstein-Uhlenbeck log-rate noise (S1 only).
+
+Spikes: a dead-time process (exact time-rescaling Poisson draw on a rate that
+is piecewise constant on 5 ms bins, then spikes closer than the unit's dead
+time to the previous kept spike removed; the input intensity is raised to
+``r / (1 - r * dead)`` so that the output rate is ``r``). M1 and PMd have dead
+times of 6-14 ms (regular, sub-Poisson firing at high rates, as real M1/PMd);
+S1 units have 1-4 ms and fire a share of two-spike bursts (Fano factor > 1).
+
+Population tuning drifts between years: the preferred directions of half of
+the units cluster on an axis (two opposite modes) and every lag of an area is
+shifted, both drawn per subject, calendar year and area from
+``np.random.default_rng([seed, crc32(subject), year, area index])``, so the
+sessions of one year share them and the 2015 and 2016 sessions differ.
+``gain`` in the ground truth is ``baseline * modulation_depth / 30 cm/s``, the
+linearised slope (Hz per cm/s) of the rate along the preferred direction at
+the reference speed, near baseline.
+
+Every other random draw comes from
 ``np.random.default_rng([seed, zlib.crc32(session_id.encode())])`` in a fixed
 order, so the same inputs give byte-identical arrays and different sessions
 draw different units and trials. Both outputs are written atomically (a
@@ -42,13 +73,21 @@ Ground truth (``truth_path``, ``np.savez_compressed``, no object arrays):
 
 * session: ``seed``, ``session_id``, ``task``, ``subject``, ``date``,
   ``hemisphere``, ``areas``, ``behavior_rate_hz``, ``neural_dt_s``,
+  ``rate_dt_s``,
   ``session_duration_s``, ``distance_unit`` (always ``"cm"``).
 * per unit: ``unit_id``, ``unit_area``, ``preferred_direction_deg``, ``gain``
   (Hz per cm/s), ``baseline_hz``, ``lag_s`` (positive = neural activity leads
-  the kinematics), ``modulation_depth``, ``speed_depth``, ``prep_depth``,
-  ``position_depth``, ``mean_rate_hz``, ``n_spikes``, ``unit_channel``
-  (1-96), ``unit_sort``, ``unit_electrode_row`` (the true row of the NWB
-  electrodes table) and ``unit_nwb_electrode_row`` (the row actually stored in
+  the kinematics), ``modulation_depth``, ``speed_exponent``, ``speed_depth``,
+  ``acc_depth``, ``acc_direction_deg``, ``late_depth``,
+  ``late_direction_deg``, ``late_lag_s``, ``cis_depth``, ``cis_lead_s``,
+  ``link_offset``, ``prep_depth``, ``prep_direction_deg`` (the PD itself
+  outside PMd), ``position_depth``, ``position_direction_deg`` (the PD
+  outside S1), ``pd_clustered`` (PD drawn from the year's axis),
+  ``population_pd_axis_deg``, ``gain_loading``, ``shared_gain_sd``,
+  ``private_gain_sd``, ``fast_noise_sd``, ``burst_fraction``,
+  ``dead_time_s``, ``mean_rate_hz``, ``n_spikes``, ``unit_channel`` (1-96),
+  ``unit_sort``, ``unit_electrode_row`` (the true row of the NWB electrodes
+  table) and ``unit_nwb_electrode_row`` (the row actually stored in
   ``units.electrodes``; differs for maze M1 units).
 * per trial (NWB trial order): ``start_time``, ``stop_time``,
   ``target_on_time``, ``go_cue_time``, ``move_onset_time``, ``reaction_time``
@@ -59,7 +98,10 @@ Ground truth (``truth_path``, ``np.savez_compressed``, no object arrays):
   ``target_pos_cm``; center-out adds ``target_id``; maze adds ``straight``,
   ``trial_type``, ``trial_version``, ``maze_id``, ``num_barriers``,
   ``num_targets``, ``active_target``, ``split``, ``waypoint_offset_cm``
-  (signed perpendicular offset of the path midpoint from the straight line).
+  (signed perpendicular offset of the path midpoint from the straight line);
+  per recorded area ``<A>``: ``shared_gain_latent_<A>`` (the AR(1) latent of
+  the shared log gain, unit variance), ``encoding_angle_deg_<A>`` and
+  ``encoding_gain_<A>`` (rotation and scale of the encoded kinematics).
 """
 
 from __future__ import annotations
@@ -147,29 +189,74 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
         "position_noise_cm": 0.01,
         "cursor_latency_s": 0.016,  # cursor_pos = hand_pos delayed by this
     },
-    # Spiking model shared by both tasks.
+    # Spiking model shared by both tasks. Keys marked "per area" take one value for every area or a
+    # mapping {area: value}; a mapping given in params is merged into the default mapping.
     "neural": {
-        "dt_s": 0.001,  # resolution of the piecewise-constant rate
-        "baseline_median_hz": 8.0,  # log-normal baseline: median ...
-        "baseline_log_sd": 0.45,  # ... and SD of log(baseline)
-        "baseline_range_hz": [2.0, 30.0],  # baselines clipped to this range
-        "reference_speed_cm_s": 30.0,  # speed at which drive == depth
-        "modulation_depth": [1.0, 2.0],  # cosine velocity tuning (fraction of baseline)
-        "speed_depth": [0.2, 0.6],  # non-directional speed drive
-        "m1_lag_s": 0.10,  # M1 leads the velocity by this (+)
-        "pmd_lag_s": 0.10,
+        "dt_s": 0.001,  # resolution of the kinematics grid and of the lags
+        "rate_dt_s": 0.005,  # resolution of the piecewise-constant rate (a multiple of dt_s)
+        # Baselines: log-normal per unit, heavy-tailed as real sorted units (docs/calibration.md).
+        "baseline_median_hz": {"M1": 6.0, "PMd": 4.0, "S1": 3.2},  # per area: median ...
+        "baseline_log_sd": {"M1": 1.1, "PMd": 0.9, "S1": 1.4},  # ... and SD of log(baseline)
+        "baseline_range_hz": [0.1, 30.0],  # baselines clipped to this range
+        "reference_speed_cm_s": 30.0,  # speed at which the directional drive == depth
+        "reference_acc_cm_s2": 200.0,  # acceleration at which the acceleration drive == depth
+        # Movement tuning, in units of the drive h: rate ~ baseline * (1 + h) for small h.
+        # per area: directional velocity drive at the reference speed
+        "modulation_depth": {"M1": [0.8, 2.0], "PMd": [0.8, 2.0], "S1": [0.8, 2.0]},
+        "speed_exponent": [0.5, 2.0],  # directional drive ~ (speed / reference) ** exponent
+        "acc_depth": [0.0, 1.2],  # acceleration drive (own preferred direction)
+        # late velocity drive: a second directional term (own preferred direction) that follows
+        # the velocity later than the unit's lag, so the tuning turns during the reach
+        "late_depth": [0.0, 1.2],
+        "late_delay_s": [0.1, 0.3],  # its lag = the unit's lag - this
+        "speed_depth": [-0.5, 1.5],  # signed non-directional speed drive at the reference speed
+        # per area: signed condition-independent transient around movement onset
+        "cis_depth": {"M1": [-0.5, 1.5], "PMd": [-0.5, 1.5], "S1": [0.0, 2.0]},
+        "cis_lead_s": 0.05,  # its peak precedes movement onset by this (before the unit's lag) ...
+        "cis_jitter_s": 0.10,  # ... +- this, uniform per unit
+        "cis_width_s": 0.10,  # its SD (Gaussian in time)
+        # per area: per-trial mismatch between the recorded kinematics and those the neurons
+        # encode (rotation SD and log-scale SD; shared latent per trial, scaled per area)
+        "encoding_angle_sd_deg": {"M1": 30.0, "PMd": 30.0, "S1": 18.0},
+        "encoding_gain_sd": {"M1": 0.25, "PMd": 0.2, "S1": 0.15},
+        # softplus offset of the link: low = exponential, high = linear-rectified
+        "link_offset": [-2.0, 3.0],
+        "link_baseline_coupling": 0.7,  # correlation of link offset and log baseline (in [0, 1))
+        # Preferred directions: a share of units clusters on an axis (two opposite modes) that is
+        # drawn per subject, year and area, so the population tuning drifts between years.
+        "pd_cluster_fraction": 0.5,
+        "pd_cluster_concentration": 2.0,  # von Mises kappa of the two modes
+        "year_lag_shift_s": 0.01,  # per subject-year-area shift of the lags, uniform in +-
+        "m1_lag_s": 0.12,  # M1 leads the velocity by this (+)
+        "pmd_lag_s": 0.12,
         "s1_lag_s": -0.05,  # S1 lags the velocity (-)
-        "lag_jitter_s": 0.025,  # per-unit lag uniform in lag +- jitter
-        "pmd_prep_depth": [0.4, 0.9],  # preparatory tuning (fraction of baseline)
-        "pmd_movement_scale": 0.5,  # PMd movement tuning relative to M1's
+        "lag_jitter_s": {"M1": 0.055, "PMd": 0.055, "S1": 0.03},  # per area: lag uniform in +-
+        "pmd_prep_depth": [0.6, 1.4],  # preparatory tuning (drive units)
+        "prep_pd_sd_deg": 60.0,  # preparatory preferred direction = movement PD + N(0, this)
+        "pmd_movement_scale": 0.7,  # PMd movement tuning relative to M1's
         "prep_latency_s": 0.08,  # target on -> start of preparatory activity
         "prep_rise_s": 0.10,  # time constant of the preparatory rise
         "prep_decay_s": 0.15,  # decay after movement onset
-        "s1_position_depth": [0.1, 0.4],  # S1 position tuning at reference distance
+        "s1_position_depth": [0.3, 0.9],  # S1 position tuning at reference distance
         "reference_distance_cm": 8.0,
-        "rate_floor_fraction": 0.05,  # rate >= this * baseline
+        # Trial-to-trial variability: multiplicative log-normal gains (mean 1).
+        # per area: SD of the shared log gain (one latent per area and trial)
+        "shared_gain_sd": {"M1": 0.05, "PMd": 0.02, "S1": 0.06},
+        # per area: AR(1) coefficient of the shared gain from trial to trial (high = slow drift)
+        "shared_gain_autocorr": {"M1": 0.95, "PMd": 0.5, "S1": 0.1},
+        # per area: SD of the private log gain (per unit and trial)
+        "private_gain_sd": {"M1": 0.05, "PMd": 0.15, "S1": 0.12},
+        # per area: SD of a fast log-rate noise (Ornstein-Uhlenbeck)
+        "fast_noise_sd": {"M1": 0.0, "PMd": 0.0, "S1": 0.1},
+        "fast_noise_tau_s": 0.1,  # its time constant
+        # per area: share of spikes followed by a second burst spike 2-5 ms later (Fano > 1 at
+        # every rate; the input rate is lowered by 1 / (1 + share) so the mean rate is kept)
+        "burst_fraction": {"M1": 0.0, "PMd": 0.0, "S1": 0.05},
+        # per area: dead time after each spike, uniform per unit (regular, sub-Poisson firing)
+        "dead_time_s": {"M1": [0.006, 0.014], "PMd": [0.006, 0.014], "S1": [0.001, 0.004]},
+        "rate_floor_fraction": 0.02,  # rate >= this * baseline
         "max_rate_hz": 250.0,
-        "refractory_s": 0.001,  # absolute refractory period
+        "refractory_s": 0.001,  # absolute refractory period (the floor of every dead time)
     },
 }
 
@@ -188,16 +275,66 @@ _RANGE_KEYS = {
     "speed_depth",
     "pmd_prep_depth",
     "s1_position_depth",
+    "speed_exponent",
+    "speed_depth",
+    "acc_depth",
+    "late_depth",
+    "late_delay_s",
+    "cis_depth",
+    "link_offset",
+    "dead_time_s",
+}
+#: range keys whose values may be negative (signed drives, softplus offset)
+_SIGNED_RANGE_KEYS = {"speed_depth", "cis_depth", "link_offset"}
+#: neural keys that take one value for every area or a mapping {area: value}
+_PER_AREA_KEYS = {
+    "baseline_median_hz",
+    "baseline_log_sd",
+    "shared_gain_sd",
+    "shared_gain_autocorr",
+    "private_gain_sd",
+    "fast_noise_sd",
+    "dead_time_s",
+    "lag_jitter_s",
+    "burst_fraction",
+    "cis_depth",
+    "modulation_depth",
+    "encoding_angle_sd_deg",
+    "encoding_gain_sd",
 }
 _POSITIVE_RANGE_KEYS = {
     "reach_duration_s",
     "return_duration_s",
     "target_distance_cm",
     "baseline_range_hz",
+    "speed_exponent",
 }
 _INT_KEYS = {"n_trials", "n_directions", "n_conditions"}
-_FRACTION_KEYS = {"failure_fraction", "rate_floor_fraction"}
+_FRACTION_KEYS = {
+    "failure_fraction",
+    "rate_floor_fraction",
+    "pd_cluster_fraction",
+    "shared_gain_autocorr",
+    "link_baseline_coupling",
+    "burst_fraction",
+}
 _SIGNED_KEYS = {"m1_lag_s", "pmd_lag_s", "s1_lag_s"}
+#: upper bounds of range keys
+_RANGE_MAX = {"dead_time_s": 0.05, "speed_exponent": 5.0}
+#: upper bounds of non-negative scalars (beyond them the model is meaningless)
+_MAX_VALUE = {
+    "baseline_log_sd": 3.0,
+    "shared_gain_sd": 2.0,
+    "private_gain_sd": 2.0,
+    "fast_noise_sd": 2.0,
+    "year_lag_shift_s": 0.1,
+    "lag_jitter_s": 0.2,
+    "cis_lead_s": 0.5,
+    "cis_jitter_s": 0.3,
+    "prep_pd_sd_deg": 180.0,
+    "encoding_angle_sd_deg": 90.0,
+    "encoding_gain_sd": 1.0,
+}
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -248,15 +385,6 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
             its ``field`` is ``params.<block>.<key>``.
     """
     name = f"params.{block}.{key}"
-    if key == "trial_types":
-        if (
-            isinstance(value, (str, bytes, Mapping))
-            or not isinstance(value, Sequence)
-            or not all(_is_number(v) and int(v) == v and v >= 1 for v in value)
-            or len(set(value)) != len(value)
-        ):
-            raise _input_error(name, f"expected a list of distinct positive integers, got {value!r}")
-        return
     if key == "units":
         if not isinstance(value, Mapping):
             raise _input_error(name, f"expected a mapping area -> unit count")
@@ -276,6 +404,39 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
                     f"at most {N_CHANNELS * MAX_SORTS_PER_CHANNEL} units per array",
                 )
         return
+    if block == "neural" and key in _PER_AREA_KEYS and isinstance(value, Mapping):
+        if not value:
+            raise _input_error(name, "expected a value or a non-empty mapping area -> value")
+        for area, area_value in value.items():
+            if area not in AREAS:
+                raise _input_error(
+                    f"{name}.{area}", f"unknown area {area!r} (allowed: {', '.join(AREAS)})"
+                )
+            _check_scalar_or_range(f"{name}.{area}", key, area_value)
+        return
+    _check_scalar_or_range(name, key, value)
+
+
+def _check_scalar_or_range(name: str, key: str, value: Any) -> None:
+    """Validate one value (a number or a ``[low, high]`` range) of parameter ``key``.
+
+    Args:
+        name: Field name for the error (``params.<block>.<key>[.<area>]``).
+        key: Parameter name (selects the rule).
+        value: Value to check.
+
+    Raises:
+        InputError: (a ValueError) If the value has the wrong type or range.
+    """
+    if key == "trial_types":
+        if (
+            isinstance(value, (str, bytes, Mapping))
+            or not isinstance(value, Sequence)
+            or not all(_is_number(v) and int(v) == v and v >= 1 for v in value)
+            or len(set(value)) != len(value)
+        ):
+            raise _input_error(name, f"expected a list of distinct positive integers, got {value!r}")
+        return
     if key in _RANGE_KEYS or key == "split_fractions":
         n_expected = 3 if key == "split_fractions" else 2
         if (
@@ -287,7 +448,9 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
             raise _input_error(
                 name, f"expected a list of {n_expected} numbers, got {value!r}"
             )
-        if any(v < 0 or not math.isfinite(v) for v in value):
+        if not all(math.isfinite(v) for v in value):
+            raise _input_error(name, f"values must be finite, got {value!r}")
+        if key not in _SIGNED_RANGE_KEYS and any(v < 0 for v in value):
             raise _input_error(name, f"values must be finite and >= 0, got {value!r}")
         if key == "split_fractions":
             if not math.isclose(sum(value), 1.0, abs_tol=1e-6):
@@ -298,6 +461,8 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
             )
         elif key in _POSITIVE_RANGE_KEYS and value[0] <= 0:
             raise _input_error(name, f"values must be > 0, got {value!r}")
+        elif key in _RANGE_MAX and value[1] > _RANGE_MAX[key]:
+            raise _input_error(name, f"values must be <= {_RANGE_MAX[key]}, got {value!r}")
         return
     if not _is_number(value) or not math.isfinite(value):
         raise _input_error(name, f"expected a finite number, got {value!r}")
@@ -321,6 +486,10 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
         if not 1e-4 <= value <= 0.005:
             raise _input_error(name, f"expected 0.0001 <= dt_s <= 0.005, got {value!r}")
         return
+    if key == "rate_dt_s":
+        if not 1e-4 <= value <= 0.02:
+            raise _input_error(name, f"expected 0.0001 <= rate_dt_s <= 0.02, got {value!r}")
+        return
     if key == "behavior_rate_hz":
         if not 20.0 <= value <= 10000.0:
             raise _input_error(name, f"expected 20 <= rate <= 10000 Hz, got {value!r}")
@@ -329,23 +498,31 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
         "reach_distance_cm",
         "baseline_median_hz",
         "reference_speed_cm_s",
+        "reference_acc_cm_s2",
         "reference_distance_cm",
         "max_rate_hz",
         "prep_rise_s",
         "prep_decay_s",
         "min_trial_after_go_s",
+        "cis_width_s",
+        "fast_noise_tau_s",
     }
     if key in strictly_positive and value <= 0:
         raise _input_error(name, f"expected a positive number, got {value!r}")
     if value < 0:
         raise _input_error(name, f"expected a number >= 0, got {value!r}")
+    if key in _MAX_VALUE and value > _MAX_VALUE[key]:
+        raise _input_error(name, f"expected a number <= {_MAX_VALUE[key]}, got {value!r}")
 
 
 def resolve_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Merge user parameters into :data:`DEFAULT_PARAMS` and validate them.
 
     The merge is shallow per block: each given key replaces the default value
-    of that key (the ``units`` mapping is replaced as a whole).
+    of that key (the ``units`` mapping is replaced as a whole). A mapping given
+    for a per-area ``neural`` key (``baseline_median_hz``, ``dead_time_s`` ...)
+    updates the default mapping area by area; a plain value applies to every
+    area.
 
     Args:
         params: Mapping of block name (``center_out``, ``maze``, ``neural``) to
@@ -384,7 +561,15 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
                     f"(known: {', '.join(sorted(merged[block]))})",
                 )
             _check_value(block, key, value, TASK_AREAS.get(block, AREAS))
-            merged[block][key] = copy.deepcopy(value)
+            if (
+                block == "neural"
+                and key in _PER_AREA_KEYS
+                and isinstance(value, Mapping)
+                and isinstance(merged[block][key], Mapping)
+            ):
+                merged[block][key].update(copy.deepcopy(dict(value)))
+            else:
+                merged[block][key] = copy.deepcopy(value)
     return merged
 
 
@@ -971,12 +1156,63 @@ def _channels_and_sorts(
     return channel.astype(np.int64), sort
 
 
+def _area_value(neu: Mapping[str, Any], key: str, area: str) -> Any:
+    """Value of a (possibly per-area) ``neural`` parameter for one area.
+
+    Args:
+        neu: ``neural`` parameter block.
+        key: Parameter name.
+        area: Area name.
+
+    Returns:
+        ``neu[key][area]`` when the parameter is a mapping, else ``neu[key]``.
+
+    Raises:
+        InputError: (a ValueError) If the mapping has no value for ``area``.
+    """
+    value = neu[key]
+    if isinstance(value, Mapping):
+        if area not in value:
+            raise _input_error(f"params.neural.{key}", f"no value for area {area!r}")
+        return value[area]
+    return value
+
+
+def _population(
+    seed: int, subject: str, year: int, area: str, neu: Mapping[str, Any]
+) -> dict[str, float]:
+    """Population tuning of one subject, year and area (shared by that year's sessions).
+
+    Drawn from ``np.random.default_rng([seed, crc32(subject), year, area index])``,
+    independently of the session, so the sessions of one year share it and the
+    population tuning drifts between years.
+
+    Args:
+        seed: Simulation seed.
+        subject: Subject id.
+        year: Calendar year of the session.
+        area: Area name.
+        neu: ``neural`` parameter block.
+
+    Returns:
+        ``pd_axis_deg`` (axis of the clustered preferred directions, [0, 180))
+        and ``lag_shift_s`` (added to every lag of the area).
+    """
+    rng = np.random.default_rng(
+        [int(seed), zlib.crc32(subject.encode("utf-8")), int(year), AREAS.index(area)]
+    )
+    axis = float(rng.uniform(0.0, 180.0))
+    shift = float(rng.uniform(-1.0, 1.0) * float(neu["year_lag_shift_s"]))
+    return {"pd_axis_deg": axis, "lag_shift_s": shift}
+
+
 def _draw_units(
     rng: np.random.Generator,
     task: str,
     areas: Sequence[str],
     counts: Mapping[str, int],
     neu: Mapping[str, Any],
+    population: Mapping[str, Mapping[str, float]] | None = None,
 ) -> _Units:
     """Draw the session's units and their tuning parameters.
 
@@ -986,6 +1222,8 @@ def _draw_units(
         areas: Requested areas in canonical order.
         counts: Units per area.
         neu: ``neural`` parameter block.
+        population: Per area, the year's population tuning (:func:`_population`);
+            None = no clustering axis and no lag shift.
 
     Returns:
         Units in NWB order (maze: PMd then M1; center-out: canonical area
@@ -994,6 +1232,8 @@ def _draw_units(
     Raises:
         InputError: (a ValueError) If an area has no unit count in ``counts``.
     """
+    from scipy.special import ndtr, ndtri
+
     block = "maze" if task == "maze" else "center_out"
     row_areas = ("PMd", "M1") if task == "maze" else tuple(areas)
     order = [a for a in row_areas if a in areas]
@@ -1009,41 +1249,102 @@ def _draw_units(
                 f"params.{block}.units", f"no unit count for area {area!r}"
             )
         n = int(counts[area])
+        pop = (population or {}).get(area, {"pd_axis_deg": 0.0, "lag_shift_s": 0.0})
         channel, sort = _channels_and_sorts(rng, n)
+        # stratified log-normal draw (one per quantile stratum, shuffled): the session's
+        # spread of baselines varies little from session to session, as in real recordings
+        strata = (rng.permutation(n) + rng.uniform(0.0, 1.0, size=n)) / n
+        normal = ndtri(strata)
         baseline = np.clip(
-            float(neu["baseline_median_hz"])
-            * np.exp(float(neu["baseline_log_sd"]) * rng.standard_normal(n)),
+            float(_area_value(neu, "baseline_median_hz", area))
+            * np.exp(float(_area_value(neu, "baseline_log_sd", area)) * normal),
             *neu["baseline_range_hz"],
         )
-        pd = rng.uniform(0.0, 360.0, size=n)
-        depth = _uniform(rng, neu["modulation_depth"], n)
+        # Preferred directions: uniform, or clustered on the year's axis (either end).
+        clustered = rng.random(n) < (float(neu["pd_cluster_fraction"]) if population else 0.0)
+        mode = np.where(rng.random(n) < 0.5, 0.0, 180.0)
+        kappa = float(neu["pd_cluster_concentration"])
+        around = (
+            np.rad2deg(rng.vonmises(0.0, kappa, size=n))
+            if kappa > 0
+            else rng.uniform(-180.0, 180.0, size=n)
+        )
+        pd = np.where(
+            clustered, pop["pd_axis_deg"] + mode + around, rng.uniform(0.0, 360.0, size=n)
+        ) % 360.0
+        depth = _uniform(rng, _area_value(neu, "modulation_depth", area), n)
+        exponent = _uniform(rng, neu["speed_exponent"], n)
+        acc = _uniform(rng, neu["acc_depth"], n)
+        acc_pd = rng.uniform(0.0, 360.0, size=n)
+        late = _uniform(rng, neu["late_depth"], n)
+        late_pd = rng.uniform(0.0, 360.0, size=n)
+        late_delay = _uniform(rng, neu["late_delay_s"], n)
         speed = _uniform(rng, neu["speed_depth"], n)
-        jitter = rng.uniform(-1.0, 1.0, size=n) * float(neu["lag_jitter_s"])
+        cis = _uniform(rng, _area_value(neu, "cis_depth", area), n)
+        cis_lead = float(neu["cis_lead_s"]) + rng.uniform(-1.0, 1.0, size=n) * float(
+            neu["cis_jitter_s"]
+        )
+        # link offsets follow the baselines (rank correlation ~ link_baseline_coupling):
+        # low-baseline units tend to the exponential (rectified, phasic) end
+        lo, hi = (float(x) for x in neu["link_offset"])
+        coupling = float(neu["link_baseline_coupling"])
+        zb = np.log(baseline)
+        zb = (zb - zb.mean()) / zb.std() if n > 1 and zb.std() > 0 else np.zeros(n)
+        mix = coupling * zb + math.sqrt(1.0 - coupling**2) * rng.standard_normal(n)
+        link = lo + (hi - lo) * ndtr(mix)
+        jitter = rng.uniform(-1.0, 1.0, size=n) * float(_area_value(neu, "lag_jitter_s", area))
         prep = _uniform(rng, neu["pmd_prep_depth"], n)
+        prep_pd = (pd + float(neu["prep_pd_sd_deg"]) * rng.standard_normal(n)) % 360.0
         posd = _uniform(rng, neu["s1_position_depth"], n)
+        pos_pd = rng.uniform(0.0, 360.0, size=n)
+        loading = rng.uniform(0.5, 1.5, size=n)
+        dead = np.maximum(
+            _uniform(rng, _area_value(neu, "dead_time_s", area), n), float(neu["refractory_s"])
+        )
         lag0 = {"M1": neu["m1_lag_s"], "PMd": neu["pmd_lag_s"], "S1": neu["s1_lag_s"]}[
             area
         ]
         move_scale = float(neu["pmd_movement_scale"]) if area == "PMd" else 1.0
-        depth, speed = depth * move_scale, speed * move_scale
+        depth, speed, cis = depth * move_scale, speed * move_scale, cis * move_scale
+        acc, late = acc * move_scale, late * move_scale
         row_offset = N_CHANNELS * row_areas.index(area)
         nwb_row = channel - 1 if task == "maze" else channel - 1 + row_offset
         put("unit_id", 1000 * AREA_ID_PREFIX[area] + 10 * channel + sort)
         put("unit_area", np.full(n, area, dtype="<U3"))
         put("preferred_direction_deg", pd)
+        put("pd_clustered", clustered)
+        put("population_pd_axis_deg", np.full(n, pop["pd_axis_deg"]))
         put("gain", baseline * depth / float(neu["reference_speed_cm_s"]))
         put("baseline_hz", baseline)
-        put("lag_s", float(lag0) + jitter)
+        put("lag_s", float(lag0) + float(pop["lag_shift_s"]) + jitter)
         put("modulation_depth", depth)
+        put("speed_exponent", exponent)
+        put("acc_depth", acc)
+        put("acc_direction_deg", acc_pd)
+        put("late_depth", late)
+        put("late_direction_deg", late_pd)
+        put("late_lag_s", float(lag0) + float(pop["lag_shift_s"]) + jitter - late_delay)
         put("speed_depth", speed)
+        put("cis_depth", cis)
+        put("cis_lead_s", cis_lead)
+        put("link_offset", link)
         put("prep_depth", prep if area == "PMd" else np.zeros(n))
+        put("prep_direction_deg", prep_pd if area == "PMd" else pd)
         put("position_depth", posd if area == "S1" else np.zeros(n))
+        put("position_direction_deg", pos_pd if area == "S1" else pd)
+        put("gain_loading", loading)
+        put("shared_gain_sd", np.full(n, float(_area_value(neu, "shared_gain_sd", area))))
+        put("private_gain_sd", np.full(n, float(_area_value(neu, "private_gain_sd", area))))
+        put("fast_noise_sd", np.full(n, float(_area_value(neu, "fast_noise_sd", area))))
+        put("burst_fraction", np.full(n, float(_area_value(neu, "burst_fraction", area))))
+        put("dead_time_s", dead)
         put("unit_channel", channel)
         put("unit_sort", sort)
         put("unit_electrode_row", channel - 1 + row_offset)
         put("unit_nwb_electrode_row", nwb_row)
     values = {k: np.concatenate(v) for k, v in cols.items()}
     values["unit_id"] = values["unit_id"].astype(np.int64)
+    values["pd_clustered"] = values["pd_clustered"].astype(bool)
     for key in (
         "unit_channel",
         "unit_sort",
@@ -1135,6 +1436,205 @@ def _poisson_spike_times(
     return times
 
 
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(x))`` without overflow (``max(x, 0) + log1p(exp(-|x|))``)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.exp(-np.abs(x))
+    np.log1p(out, out=out)
+    out += np.maximum(x, 0.0)
+    return out
+
+
+def _link_constants(offset: float) -> tuple[float, float]:
+    """Slope and normaliser of the unit's link ``softplus(slope * h + offset) / norm``.
+
+    Chosen so that the link is 1 at ``h = 0`` with derivative 1 there: the rate is
+    ``baseline * (1 + h)`` for small drives, exponential (``exp(h)``) for a very
+    negative offset and linear-rectified (``max(0, 1 + h)``) for a large one.
+
+    Args:
+        offset: Softplus offset of the unit.
+
+    Returns:
+        ``(slope, norm)``.
+    """
+    norm = math.log1p(math.exp(-abs(offset))) + max(offset, 0.0)
+    e = math.exp(-abs(offset))
+    sigmoid = 1.0 / (1.0 + e) if offset >= 0 else e / (1.0 + e)
+    return norm / sigmoid, norm
+
+
+def _cis_signal(
+    trials: Mapping[str, np.ndarray], grid: np.ndarray, lead: float, width: float
+) -> np.ndarray:
+    """Condition-independent transient: a Gaussian bump before every movement onset.
+
+    Args:
+        trials: Trial arrays (``move_onset_time``).
+        grid: Times (s), sorted.
+        lead: The bump peaks this long before movement onset (s).
+        width: SD of the bump (s).
+
+    Returns:
+        Array like ``grid`` (peak 1 per trial).
+    """
+    out = np.zeros(len(grid))
+    dt = float(grid[1] - grid[0]) if len(grid) > 1 else 1.0
+    half = int(np.ceil(4 * width / dt))
+    for centre in trials["move_onset_time"] - lead:
+        k = int(np.searchsorted(grid, centre))
+        i0, i1 = max(0, k - half), min(len(grid), k + half + 1)
+        out[i0:i1] += np.exp(-0.5 * ((grid[i0:i1] - centre) / width) ** 2)
+    return out
+
+
+def _trial_gains(
+    rng: np.random.Generator,
+    units: _Units,
+    n_trials: int,
+    neu: Mapping[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplicative trial gains: a shared latent per area plus private per-unit terms.
+
+    The shared latent ``z_a`` of area ``a`` is an AR(1) sequence over trials
+    (unit variance, coefficient ``shared_gain_autocorr[a]``; near 1 = a slow
+    drift over the session); unit ``u`` gets
+    ``exp(sd_shared * loading_u * z_a + sd_private * e_u - variance / 2)`` with
+    independent ``e_u`` per trial: a log-normal gain of mean 1.
+
+    Args:
+        rng: Random generator.
+        units: Units (``unit_area``, ``shared_gain_sd``, ``private_gain_sd``,
+            ``gain_loading``).
+        n_trials: Number of trials.
+        neu: ``neural`` parameter block.
+
+    Returns:
+        ``(gains, z)``: ``(n_units, n_trials)`` gains and the ``(n_areas, n_trials)``
+        latents, areas in canonical order (:data:`AREAS`, those present).
+    """
+    v = units.values
+    present = [a for a in AREAS if np.any(v["unit_area"] == a)]
+    z = np.zeros((len(present), n_trials))
+    for k, area in enumerate(present):
+        a = float(_area_value(neu, "shared_gain_autocorr", area))
+        innov = rng.standard_normal(n_trials)
+        prev = 0.0
+        for i in range(n_trials):
+            prev = a * prev + math.sqrt(1.0 - a * a) * innov[i] if i else innov[0]
+            z[k, i] = prev
+    row = np.array([present.index(a) for a in v["unit_area"]], dtype=np.int64)
+    shared = (v["shared_gain_sd"] * v["gain_loading"])[:, None]
+    private = v["private_gain_sd"][:, None]
+    e = rng.standard_normal((len(units), n_trials))
+    log_gain = shared * z[row] + private * e - 0.5 * (shared**2 + private**2)
+    return np.exp(log_gain), z
+
+
+def _fast_noise(
+    rng: np.random.Generator, n_bins: int, dt: float, sd: float, tau: float
+) -> np.ndarray:
+    """Stationary Ornstein-Uhlenbeck log-rate noise (mean-corrected), sampled every ``dt``.
+
+    Drawn on a 10 ms grid (or ``dt`` when coarser) and held constant in between.
+
+    Args:
+        rng: Random generator.
+        n_bins: Samples wanted.
+        dt: Sample spacing (s).
+        sd: Stationary SD.
+        tau: Time constant (s).
+
+    Returns:
+        ``(n_bins,)`` values ``x - sd**2 / 2`` (so ``exp`` of it has mean 1).
+    """
+    from scipy.signal import lfilter
+
+    step = max(1, int(round(0.01 / dt)))
+    n_coarse = -(-n_bins // step)
+    a = math.exp(-step * dt / tau)
+    white = rng.standard_normal(n_coarse)
+    x0 = white[0] * sd
+    y = lfilter([sd * math.sqrt(1.0 - a * a)], [1.0, -a], white[1:], zi=[a * x0])[0]
+    coarse = np.concatenate([[x0], y])
+    return np.repeat(coarse, step)[:n_bins] - 0.5 * sd * sd
+
+
+def _add_bursts(
+    rng: np.random.Generator, times: np.ndarray, fraction: float, refractory: float
+) -> np.ndarray:
+    """Follow a random share of spikes by a second spike 2-5 ms later (a two-spike burst).
+
+    Args:
+        rng: Random generator.
+        times: Sorted spike times (s).
+        fraction: Probability that a spike starts a burst.
+        refractory: Absolute refractory period (s); added spikes closer than this
+            to their predecessor are dropped.
+
+    Returns:
+        Sorted spike times with the burst spikes added.
+    """
+    starts = rng.random(len(times)) < fraction
+    extra = times[starts] + rng.uniform(0.002, 0.005, size=int(starts.sum()))
+    out = np.sort(np.concatenate([times, extra]), kind="stable")
+    if len(out) > 1:
+        keep = np.concatenate([[True], np.diff(out) >= refractory])
+        out = out[keep]
+    return out
+
+
+def _encoded_kinematics(
+    pos: np.ndarray,
+    vel: np.ndarray,
+    acc: np.ndarray,
+    trial_of_sample: np.ndarray,
+    angle_rad: np.ndarray,
+    log_gain: np.ndarray,
+    neu: Mapping[str, Any],
+) -> dict[str, np.ndarray]:
+    """The kinematics an area's neurons encode: the recorded ones turned and scaled per trial.
+
+    Args:
+        pos: Positions (n, 2), cm.
+        vel: Velocities (n, 2), cm/s.
+        acc: Accelerations (n, 2), cm/s^2.
+        trial_of_sample: Trial index of every sample (n,).
+        angle_rad: Per-trial rotation (n_trials,), radians.
+        log_gain: Per-trial log scale of the velocity and acceleration (n_trials,).
+        neu: ``neural`` parameter block.
+
+    Returns:
+        ``pos`` (cm), ``acc`` (per reference acceleration), ``vel`` (per reference
+        speed), ``unit_vel`` (unit vector of the velocity, 0 at rest), ``rel_speed``
+        (per reference speed) and ``log_speed`` (its log, floored at 1e-6).
+    """
+    ang = angle_rad[trial_of_sample]
+    gain = np.exp(log_gain[trial_of_sample])
+    c, s = np.cos(ang), np.sin(ang)
+
+    def turn(xy: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
+        """Rotate by the trial's angle and scale."""
+        out = np.empty_like(xy)
+        out[:, 0] = (c * xy[:, 0] - s * xy[:, 1]) * scale
+        out[:, 1] = (s * xy[:, 0] + c * xy[:, 1]) * scale
+        return out
+
+    vref = float(neu["reference_speed_cm_s"])
+    vel_e = turn(vel, gain / vref)
+    rel_speed = np.hypot(vel_e[:, 0], vel_e[:, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit_vel = np.where(rel_speed[:, None] > 1e-9 / vref, vel_e / rel_speed[:, None], 0.0)
+    return {
+        "pos": turn(pos, 1.0),
+        "acc": turn(acc, gain / float(neu["reference_acc_cm_s2"])),
+        "vel": vel_e,
+        "unit_vel": unit_vel,
+        "rel_speed": rel_speed,
+        "log_speed": np.log(np.maximum(rel_speed, 1e-6)),
+    }
+
+
 def _simulate_spikes(
     rng: np.random.Generator,
     units: _Units,
@@ -1142,8 +1642,14 @@ def _simulate_spikes(
     trials: Mapping[str, np.ndarray],
     duration: float,
     neu: Mapping[str, Any],
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """Generate spike trains for all units from the noiseless kinematics.
+
+    The rate of unit ``u`` (see the module docstring) is
+    ``baseline * gain_u(trial) * noise_u(t) * link_u(h_u(t))`` with the drive
+    ``h_u`` evaluated on the area's encoded kinematics at ``t + lag_u``; spikes are
+    a dead-time-thinned Poisson process whose input intensity is raised so that
+    the output rate matches.
 
     Args:
         rng: Random generator.
@@ -1154,40 +1660,125 @@ def _simulate_spikes(
         neu: ``neural`` parameter block.
 
     Returns:
-        One sorted float64 array of spike times (s) per unit.
+        ``(spikes, shared_gain, encoding)``: one sorted float64 array of spike
+        times (s) per unit; the ``(n_areas, n_trials)`` shared log-gain latents
+        (areas in canonical order); per-trial ``encoding_angle_deg_<area>`` and
+        ``encoding_gain_<area>`` (rotation and scale of the encoded kinematics).
     """
     dt = float(neu["dt_s"])
     n_bins = int(np.ceil(duration / dt))
-    lags = units.values["lag_s"]
+    # The drive is sampled on the dt grid (lags resolved to dt) every `step` samples: the rate
+    # is piecewise constant on bins of rate_dt_s, centred on the sample.
+    step = max(1, int(round(float(neu["rate_dt_s"]) / dt)))
+    rdt = step * dt
+    n_coarse = -(-n_bins // step)
+    v = units.values
+    lags = v["lag_s"]
     shifts = np.rint(lags / dt).astype(int)
-    pad = int(np.abs(shifts).max()) + 1 if len(shifts) else 1
-    grid = (np.arange(-pad, n_bins + pad) + 0.5) * dt
+    cis_shifts = np.rint((lags + v["cis_lead_s"]) / dt).astype(int)
+    late_shifts = np.rint(v["late_lag_s"] / dt).astype(int)
+    pad = (
+        int(max(np.abs(shifts).max(), np.abs(cis_shifts).max(), np.abs(late_shifts).max())) + 2
+        if len(shifts)
+        else 2
+    )
+    grid = (np.arange(-pad, n_coarse * step + pad) + 0.5) * dt
     pos, vel = segments.evaluate(grid)
-    speed = np.hypot(vel[:, 0], vel[:, 1])
-    vref = float(neu["reference_speed_cm_s"])
+    acc = np.gradient(vel, dt, axis=0)
+    n_trials = len(trials["start_time"])
+    trial_of_sample = np.clip(
+        np.searchsorted(trials["start_time"], grid, side="right") - 1, 0, n_trials - 1
+    )
     dref = float(neu["reference_distance_cm"])
+    # condition-independent bump centred on each movement onset; unit u reads it at
+    # t + lag_u + cis_lead_u, so its own bump peaks cis_lead_u before the (lagged) onset
+    cis_signal = _cis_signal(trials, grid, 0.0, float(neu["cis_width_s"]))
+    cis_phased = [np.ascontiguousarray(cis_signal[r::step]) for r in range(step)]
+    mid = step // 2
     prep = None
-    if np.any(units.values["prep_depth"] > 0):
-        prep = _prep_signal(trials, n_bins, dt, neu)
+    if np.any(v["prep_depth"] > 0):
+        prep = _prep_signal(trials, n_coarse * step, dt, neu)[mid::step]
+    # per-trial mismatch between recorded and encoded kinematics, shared by the areas
+    mismatch_angle = rng.standard_normal(n_trials)
+    mismatch_gain = rng.standard_normal(n_trials)
+    gains, z = _trial_gains(rng, units, n_trials, neu)
+    centres = (np.arange(n_coarse) + 0.5) * rdt
+    trial_of_bin = np.clip(
+        np.searchsorted(trials["start_time"], centres, side="right") - 1, 0, n_trials - 1
+    )
     floor = float(neu["rate_floor_fraction"])
     max_rate = float(neu["max_rate_hz"])
-    refractory = float(neu["refractory_s"])
-    v = units.values
-    spikes = []
-    for u in range(len(units)):
-        sl = slice(pad + shifts[u], pad + shifts[u] + n_bins)
-        ang = np.deg2rad(v["preferred_direction_deg"][u])
-        c, s = np.cos(ang), np.sin(ang)
-        drive = (v["modulation_depth"][u] / vref) * (vel[sl, 0] * c + vel[sl, 1] * s)
-        drive += (v["speed_depth"][u] / vref) * speed[sl]
-        if v["prep_depth"][u] > 0 and prep is not None:
-            drive += v["prep_depth"][u] * (prep[:, 0] * c + prep[:, 1] * s)
-        if v["position_depth"][u] > 0:
-            drive += (v["position_depth"][u] / dref) * (pos[sl, 0] * c + pos[sl, 1] * s)
-        base = v["baseline_hz"][u]
-        rate = base * np.clip(1.0 + drive, floor, max_rate / base)
-        spikes.append(_poisson_spike_times(rng, rate, dt, refractory))
-    return spikes
+    tau_fast = float(neu["fast_noise_tau_s"])
+    spikes: list[np.ndarray] = [np.zeros(0)] * len(units)
+    encoding: dict[str, np.ndarray] = {}
+    for area in [a for a in AREAS if np.any(v["unit_area"] == a)]:
+        angle = np.deg2rad(float(_area_value(neu, "encoding_angle_sd_deg", area))) * mismatch_angle
+        log_gain = float(_area_value(neu, "encoding_gain_sd", area)) * mismatch_gain
+        encoding[f"encoding_angle_deg_{area}"] = np.rad2deg(angle)
+        encoding[f"encoding_gain_{area}"] = np.exp(log_gain)
+        kin = _encoded_kinematics(pos, vel, acc, trial_of_sample, angle, log_gain, neu)
+        # contiguous copies per phase of the step, so each unit reads contiguous memory
+        phased = {
+            name: [np.ascontiguousarray(arr[r::step]) for r in range(step)]
+            for name, arr in kin.items()
+        }
+        del kin
+        for u in np.flatnonzero(v["unit_area"] == area):
+            phase, start = divmod(pad + shifts[u] + mid, step)[::-1]
+            sl = slice(start, start + n_coarse)
+            ang = np.deg2rad(v["preferred_direction_deg"][u])
+            c, s = np.cos(ang), np.sin(ang)
+            uv = phased["unit_vel"][phase]
+            # direction x speed: depth * (speed / ref) ** exponent * cos(movement dir - PD)
+            drive = np.exp(v["speed_exponent"][u] * phased["log_speed"][phase][sl])
+            drive *= uv[sl, 0] * c + uv[sl, 1] * s
+            drive *= v["modulation_depth"][u]
+            drive += v["speed_depth"][u] * phased["rel_speed"][phase][sl]
+            if v["acc_depth"][u] > 0:
+                a_ = phased["acc"][phase]
+                ang_a = np.deg2rad(v["acc_direction_deg"][u])
+                drive += v["acc_depth"][u] * (
+                    a_[sl, 0] * np.cos(ang_a) + a_[sl, 1] * np.sin(ang_a)
+                )
+            if v["late_depth"][u] > 0:
+                late_phase, late_start = divmod(pad + late_shifts[u] + mid, step)[::-1]
+                vl = phased["vel"][late_phase][late_start : late_start + n_coarse]
+                ang_l = np.deg2rad(v["late_direction_deg"][u])
+                drive += v["late_depth"][u] * (vl[:, 0] * np.cos(ang_l) + vl[:, 1] * np.sin(ang_l))
+            cis_phase, cis_start = divmod(pad + cis_shifts[u] + mid, step)[::-1]
+            drive += v["cis_depth"][u] * cis_phased[cis_phase][cis_start : cis_start + n_coarse]
+            if v["prep_depth"][u] > 0 and prep is not None:
+                ang_p = np.deg2rad(v["prep_direction_deg"][u])
+                drive += v["prep_depth"][u] * (
+                    prep[:, 0] * np.cos(ang_p) + prep[:, 1] * np.sin(ang_p)
+                )
+            if v["position_depth"][u] > 0:
+                p_ = phased["pos"][phase]
+                ang_x = np.deg2rad(v["position_direction_deg"][u])
+                drive += (v["position_depth"][u] / dref) * (
+                    p_[sl, 0] * np.cos(ang_x) + p_[sl, 1] * np.sin(ang_x)
+                )
+            slope, norm = _link_constants(float(v["link_offset"][u]))
+            base = v["baseline_hz"][u]
+            rate = _softplus(slope * drive + v["link_offset"][u]) * (base / norm)
+            rate *= gains[u][trial_of_bin]
+            if v["fast_noise_sd"][u] > 0:
+                rate *= np.exp(
+                    _fast_noise(rng, n_coarse, rdt, float(v["fast_noise_sd"][u]), tau_fast)
+                )
+            dead = float(v["dead_time_s"][u])
+            # the dead time lowers the rate to r / (1 + r * dead): feed r / (1 - r * dead)
+            top = min(max_rate, 0.8 / dead) if dead > 0 else max_rate
+            rate = np.clip(rate, min(floor * base, top), top)
+            rate = rate / (1.0 - rate * dead)
+            burst = float(v["burst_fraction"][u])
+            if burst > 0:
+                rate /= 1.0 + burst
+            times = _poisson_spike_times(rng, rate, rdt, dead)
+            if burst > 0:
+                times = _add_bursts(rng, times, burst, float(neu["refractory_s"]))
+            spikes[u] = times[times < n_bins * dt]
+    return spikes, z, encoding
 
 
 # --------------------------------------------------------------------------
@@ -1648,6 +2239,7 @@ def _truth_arrays(
     duration: float,
     behavior_rate: float,
     dt: float,
+    rate_dt: float,
 ) -> dict[str, np.ndarray]:
     """Assemble the ground-truth arrays (plain dtypes, no pickles).
 
@@ -1664,7 +2256,8 @@ def _truth_arrays(
         trials: Trial arrays.
         duration: Session duration (s).
         behavior_rate: Behaviour sampling rate (Hz).
-        dt: Neural rate resolution (s).
+        dt: Resolution of the kinematics grid and lags (s).
+        rate_dt: Width of the piecewise-constant rate bins (s).
 
     Returns:
         Mapping of key to numpy array.
@@ -1679,6 +2272,7 @@ def _truth_arrays(
         "areas": np.array(list(areas), dtype="<U3"),
         "behavior_rate_hz": np.array(float(behavior_rate)),
         "neural_dt_s": np.array(float(dt)),
+        "rate_dt_s": np.array(float(rate_dt)),
         "session_duration_s": np.array(float(duration)),
         "distance_unit": np.array("cm"),
     }
@@ -1725,11 +2319,15 @@ def simulate_session(
             descriptions, ``session_description`` and ``notes``).
         task: ``'center_out'`` (Miller layout) or ``'maze'`` (NLB layout).
         areas: Subset of ``['M1', 'PMd', 'S1']`` (maze: ``M1``/``PMd`` only).
-        seed: Non-negative integer seed. All randomness comes from
+        seed: Non-negative integer seed. The population tuning of a subject,
+            year and area comes from
+            ``np.random.default_rng([seed, crc32(subject), year, area index])``;
+            every other draw from
             ``np.random.default_rng([seed, zlib.crc32(session_id.encode())])``.
         params: Overrides of :data:`DEFAULT_PARAMS`, per block
             (``center_out``, ``maze``, ``neural``); a given key replaces the
-            default value.
+            default value (a mapping for a per-area ``neural`` key updates the
+            default mapping area by area).
 
     Raises:
         pipeline.errors.InputError: (a ValueError) On an invalid argument or
@@ -1761,8 +2359,16 @@ def simulate_session(
     rate = float(cfg["behavior_rate_hz"])
     behavior = _behavior(rng, segments, duration, rate, float(cfg["position_noise_cm"]))
     duration = (len(behavior["pos"]) - 1) / rate
-    units = _draw_units(rng, task, ordered_areas, counts, neu)
-    spikes = _simulate_spikes(rng, units, segments, trials, duration, neu)
+    population = {
+        area: _population(int(seed), subject, day.year, area, neu) for area in ordered_areas
+    }
+    units = _draw_units(rng, task, ordered_areas, counts, neu, population)
+    spikes, shared_latent, encoding = _simulate_spikes(
+        rng, units, segments, trials, duration, neu
+    )
+    for area, latent in zip([a for a in AREAS if a in ordered_areas], shared_latent):
+        trials[f"shared_gain_latent_{area}"] = latent
+    trials.update(encoding)
 
     nwbfile = _nwb_file(
         task=task,
@@ -1803,5 +2409,7 @@ def simulate_session(
         duration=duration,
         behavior_rate=rate,
         dt=float(neu["dt_s"]),
+        rate_dt=max(1, int(round(float(neu["rate_dt_s"]) / float(neu["dt_s"]))))
+        * float(neu["dt_s"]),
     )
     _write_outputs(nwb_p, truth_p, nwbfile, truth)

@@ -87,7 +87,7 @@ def test_maze_config_helpers_fill_the_paper_settings_and_reject_bad_entries():
     with pytest.raises(InputError, match=r"maze.subsets.s.trial_types|'trial_types' is a required"):
         _config(subsets={"s": {"versions": [0]}})
     sheet = load_sheet(ROOT / "config/sessions.tsv")
-    assert maze_sessions(load_config(ROOT / "config/config.yaml"), sheet) == ["SimJ-20090918", "SimJ-20090925"]
+    assert maze_sessions(load_config(ROOT / "config/config.yaml"), sheet) == ["SimJ-20090925"]  # the demo's one
     with pytest.raises(InputError, match=r"\[maze.sessions\]: session 'SimC-20150629' has task 'center_out'"):
         maze_sessions(_config(sessions=["SimC-20150629"]), sheet, "test.yaml")
 

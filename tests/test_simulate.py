@@ -289,7 +289,14 @@ def test_speed_peaks_15_to_19_bins_after_go(co):
 
 
 def test_m1_and_pmd_cosine_tuning(co):
-    """Cosine fits of window spike counts recover the true preferred directions."""
+    """Cosine fits of window spike counts recover the true preferred directions.
+
+    Updated with the calibrated tuning model (docs/calibration.md): PMd's delay-period
+    activity is tuned to its own preparatory direction (``prep_direction_deg``), and M1/S1
+    units mix velocity with acceleration and late-velocity terms of other directions and
+    encode a per-trial turned copy of the reach, so their window counts point within 45
+    (not 30) degrees of the velocity preferred direction.
+    """
     nwb, truth, _ = co
     ok = truth["result"] == "R"
     direction = truth["direction_deg"][ok]
@@ -298,15 +305,16 @@ def test_m1_and_pmd_cosine_tuning(co):
     for u, area in enumerate(truth["unit_area"]):
         if area == "PMd":  # delay period, before any movement
             start, stop = go - 0.3, go
+            expected = truth["prep_direction_deg"][u]
         else:
             start, stop = mo - 0.1, mo + 0.4
+            expected = truth["preferred_direction_deg"][u]
         fitted = _fitted_pd(nwb["spikes"][u], start, stop, direction)
-        errors.setdefault(area, []).append(
-            _angle_error_deg(fitted, truth["preferred_direction_deg"][u])
-        )
-    assert np.mean(np.array(errors["M1"]) < 30) >= 0.8
+        errors.setdefault(area, []).append(_angle_error_deg(fitted, expected))
+    assert np.mean(np.array(errors["M1"]) < 45) >= 0.8
+    assert np.median(errors["M1"]) < 20
     assert np.mean(np.array(errors["PMd"]) < 30) >= 0.7
-    assert np.mean(np.array(errors["S1"]) < 30) >= 0.7
+    assert np.mean(np.array(errors["S1"]) < 45) >= 0.7
 
 
 def test_m1_leads_and_s1_lags_movement(co):

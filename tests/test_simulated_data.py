@@ -14,25 +14,33 @@ from pipeline.prepare import prepare
 from pipeline.simulate import simulate_session
 
 SHEET = load_sheet(ROOT / "config/sessions.tsv")
+FULL = load_sheet(ROOT / "config/sessions_full.tsv")  # config/demo_full.yaml's sheet
 CONFIG = load_config(ROOT / "config/config.yaml")
 
 
-def test_demo_sheet_covers_hemispheres_years_areas_and_maze():
-    co = SHEET[SHEET["task"] == "center_out"]
-    assert len(co) >= 6
-    assert set(co["hemisphere"]) == {"left", "right"} and co["year"].nunique() >= 2
-    assert all(set(a) == {"M1", "PMd", "S1"} for a in co["area_list"])
-    assert (SHEET["task"] == "maze").sum() >= 2
+def test_demo_sheets_cover_hemispheres_years_areas_and_maze():
+    for sheet in (SHEET, FULL):
+        co = sheet[sheet["task"] == "center_out"]
+        assert set(co["hemisphere"]) == {"left", "right"} and co["year"].nunique() >= 2
+        assert co["area_list"].map(len).max() == 3  # M1, PMd and S1 of one date: cross-area cells
+        assert set(co["area_list"].sum()) == {"M1", "PMd", "S1"} and (sheet["task"] == "maze").sum() >= 1
+    # the demo: two sessions per year (cross-session within and across years), both 2016 ones with
+    # every area; the full demo: six sessions with every area and two maze sessions
+    assert SHEET[SHEET["task"] == "center_out"].groupby("year").size().tolist() == [2, 2]
+    assert all(len(a) == 3 for a in SHEET[SHEET["year"] == 2016]["area_list"])
+    assert len(FULL[FULL["task"] == "center_out"]) == 6 and (FULL["task"] == "maze").sum() == 2
+    assert all(set(a) == {"M1", "PMd", "S1"} for a in FULL[FULL["task"] == "center_out"]["area_list"])
     assert CONFIG["simulation"]["enabled"]
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """Two demo sessions of one year plus one of the other year, and a maze session, prepared."""
+    """Sessions of either year with every area, and a maze session (the full demo's rows), simulated with
+    the demo's parameters and prepared."""
     out = {}
     tmp = tmp_path_factory.mktemp("sim")
     for sid in ("SimC-20150629", "SimC-20161007", "SimJ-20090918"):
-        row = session_row(SHEET, sid)
+        row = session_row(FULL, sid)
         simulate_session(tmp / f"{sid}.nwb", tmp / f"{sid}_truth.npz", session_id=sid, subject=row["subject"],
                          date=row["date"], hemisphere=row["hemisphere"], task=row["task"], areas=row["area_list"],
                          seed=CONFIG["simulation"]["seed"], params=CONFIG["simulation"]["params"])
@@ -63,8 +71,10 @@ def test_center_out_sessions(prepared, sid):
     # bell-shaped reach: trial-averaged speed peaks 15-19 bins after the go cue and is low at both ends
     speed = np.linalg.norm(ds["velocity"].values, axis=-1).mean(axis=0)
     assert 15 <= np.argmax(speed) <= 19 and speed[0] < 0.1 * speed.max() and speed[-1] < 0.2 * speed.max()
-    # velocity is linearly decodable from M1 and S1 held-out trials (a linear readout of a log-linear model)
-    assert _decode_r2(ds, "M1") > 0.35 and _decode_r2(ds, "S1") > 0.45
+    # velocity is linearly decodable from M1 and S1 held-out trials, about as well as from the real
+    # recordings (calibrated, docs/calibration.md): S1's bound was 0.45 for the earlier, nearly linear
+    # simulation; real area 2 (Han, random 32-unit subsets, first 120 trials) gives 0.32-0.46
+    assert _decode_r2(ds, "M1") > 0.35 and _decode_r2(ds, "S1") > 0.3
     # PMd carries preparatory direction information before movement (first 6 bins after the go cue)
     train = ds["split"].values == "train"
     prep = ds["rates"].sel(unit=ds["area"] == "PMd").values[:, :6].mean(axis=1)
