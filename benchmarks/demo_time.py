@@ -6,7 +6,10 @@ stage (training per method): jobs, summed wall seconds, summed CPU seconds and C
 Summed wall time exceeds the run's wall time when jobs ran side by side; pass the run's measured wall
 time with ``--wall`` to print it beside the sums.
 
-    python benchmarks/demo_time.py [RUN_DIR] [--wall SECONDS]
+With ``--scores`` it also prints, per method, the median over the run's M1 cells of the within-session
+velocity R² (linear decoder; held-out and in-sample), from ``results/decoding/within/*/seed0.scores.tsv``.
+
+    python benchmarks/demo_time.py [RUN_DIR] [--wall SECONDS] [--scores]
 """
 
 from __future__ import annotations
@@ -44,10 +47,21 @@ def stage_table(jobs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, total])
 
 
+def m1_velocity_scores(run_dir: str | Path, area: str = "M1") -> pd.DataFrame:
+    """Median and range over the ``area`` cells of each method's within-session velocity R² (linear)."""
+    tables = [pd.read_csv(p, sep="\t") for p in sorted(Path(run_dir).glob("results/decoding/within/*/seed0.scores.tsv"))]
+    scores = pd.concat(tables)
+    sel = scores[(scores.decoder == "linear") & (scores.target == "velocity") & (scores.metric == "r2")
+                 & (scores.train_area == area)]
+    return (sel.groupby(["method", "evaluation"]).value.agg(["median", "min", "max", "size"])
+            .unstack("evaluation").sort_values(("median", "held_out"), ascending=False))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", nargs="?", default=".")
     parser.add_argument("--wall", type=float, help="the run's measured wall time (s)")
+    parser.add_argument("--scores", action="store_true", help="also the M1 velocity R² of every method")
     args = parser.parse_args(argv)
     table = stage_table(job_times(args.run_dir))
     print("| stage | jobs | wall s (sum) | CPU s (sum) | CPU s per job |")
@@ -57,6 +71,14 @@ def main(argv=None) -> None:
     if args.wall:
         cpu = table.loc["all benchmarked jobs", "cpu_s"]
         print(f"\nrun wall time {args.wall:.0f} s; benchmarked CPU {cpu:.0f} s = {cpu / args.wall:.2f} cores busy on average")
+    if args.scores:
+        scores = m1_velocity_scores(args.run_dir)
+        print("\n| method | M1 cells | held-out velocity R², median (range) | in-sample, median (range) |")
+        print("| --- | --- | --- | --- |")
+        for method, r in scores.iterrows():
+            print(f"| {method} | {int(r[('size', 'held_out')])} | {r[('median', 'held_out')]:.2f} "
+                  f"({r[('min', 'held_out')]:.2f} – {r[('max', 'held_out')]:.2f}) | {r[('median', 'in_sample')]:.2f} "
+                  f"({r[('min', 'in_sample')]:.2f} – {r[('max', 'in_sample')]:.2f}) |")
 
 
 if __name__ == "__main__":
