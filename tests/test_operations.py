@@ -160,6 +160,7 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
 
 
 # --- GPU slots ------------------------------------------------------------------------------------
+SHORT = "methods:\n  ner:\n    params: {max_iterations: 100}\n"  # jobs of a few seconds: enough to overlap
 def _job_interval(log: Path) -> tuple[datetime, datetime]:
     stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", log.read_text(), re.M)
     parse = lambda s: datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f")  # noqa: E731
@@ -171,16 +172,18 @@ def test_gpu_resource_sets_how_many_training_jobs_run_at_once(demo_done):
     gpu=1 runs them one after the other. (Which card each job gets is the lease's job:
     tests/test_device.py runs it with concurrent processes; CUDA itself is tested on a GPU machine.)"""
     work = demo_done
+    (work / "config/short.yaml").write_text(SHORT)
     targets = [f"results/embeddings/ner/SimC-20161007/{area}/seed0.zarr" for area in ("M1", "PMd")]
     logs = [work / f"logs/train/ner/SimC-20161007/{area}/seed0.log" for area in ("M1", "PMd")]
+    config = ("--configfile", "config/config.yaml", "config/short.yaml")
 
     def overlap():
         (a0, a1), (b0, b1) = (_job_interval(p) for p in logs)
         return (min(a1, b1) - max(a0, b0)).total_seconds()
 
-    snakemake(*targets, "--cores", "4", "--resources", "gpu=2", "--forcerun", "train", cwd=work, timeout=900)
+    snakemake(*targets, "--cores", "4", *config, "--resources", "gpu=2", cwd=work, timeout=900)
     assert overlap() > 1.0, "with gpu=2 the two training jobs should run at the same time"
-    snakemake(*targets, "--cores", "4", "--forcerun", "train", cwd=work, timeout=900)
+    snakemake(*targets, "--cores", "4", *config, "--forcerun", "train", cwd=work, timeout=900)
     assert overlap() < 0, "with the default profile (gpu: 1) training jobs must not overlap"
 
 

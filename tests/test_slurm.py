@@ -3,8 +3,8 @@
 `tests/slurm_cluster.py` starts munged, slurmctld and slurmd on this host (root and Debian's slurm-wlm
 and munge are needed; `make system-packages` installs them) with two stand-in GPUs declared as
 ``gres/gpu``, so that the training jobs' ``--gpus=1`` is scheduled as on a GPU partition. In a copy of
-the completed demo (tests/conftest.py's ``demo_run``), an NER and a PCA training and the NER decoding
-after them run again through Snakemake's SLURM executor with the profile, edited only where the README
+the completed demo (tests/conftest.py's ``demo_run``), an NER and a PCA training and the two decoding
+tables after them run again through Snakemake's SLURM executor with the profile, edited only where the README
 tells a lab to edit it (account, partitions, CPUs per GPU of its nodes); their results must equal the
 local run's bit for bit. The dry run of the profile over the whole demo needs no cluster and always runs.
 """
@@ -37,13 +37,13 @@ GPU_METHODS = {"ner", "cebra", "cebra16d", "pivae"}  # these ask for a GPU; PCA,
 # (runtime, mem_mb) each rule asks for (its `resources:`, else the profile's default-resources)
 RESOURCES = {"ingest": ("00:30:00", 4000), "prepare": ("00:30:00", 4000), "train": ("04:00:00", 8000),
              "decode_within": ("01:00:00", 4000), "cross_decode": ("02:00:00", 4000)}
-# What the SLURM run submits: an NER (GPU) and a PCA training of one cell, and the NER decoding table
-# that reads the new NER store; the within-session statistics after it run locally.
+# What the SLURM run submits: an NER (GPU) and a PCA training of one cell, and the NER and PCA decoding
+# tables that read the new stores; the within-session statistics after them run locally.
 NER = "results/embeddings/ner/SimC-20161007/M1/seed0.zarr"
 PCA = "results/embeddings/pca/SimC-20161007/M1/seed0.zarr"
-NER_TABLE = "results/decoding/within/ner/seed0.scores.tsv"
+TABLES = ["results/decoding/within/ner/seed0.scores.tsv", "results/decoding/within/pca/seed0.scores.tsv"]
 STATS = "results/stats/within/tests.tsv"
-SUBMITTED = {"train": 2, "decode_within": 1}
+SUBMITTED = {"train": 2, "decode_within": 2}
 
 
 def site_profile(work: Path, partition: str, cpus: int) -> Path:
@@ -157,6 +157,6 @@ def test_demo_jobs_run_through_sbatch_and_match_the_local_run(demo_run, demo_don
         # same machine, same threads per job, CPU: bit-identical (measured), not merely close
         np.testing.assert_array_equal(ours["latent"].values, theirs["latent"].values, err_msg=rel)
     assert (work / NER).stat().st_mtime > (local / NER).stat().st_mtime  # really trained again
-    for rel in (NER_TABLE, STATS):
+    for rel in (*TABLES, STATS):
         ours, theirs = (pd.read_csv(w / rel, sep="\t") for w in (work, local))
         pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-4, atol=1e-6, obj=rel)

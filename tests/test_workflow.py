@@ -80,7 +80,7 @@ def test_make_demo_builds_every_result_and_the_report(demo_run):
 
     work, _ = demo_run
     sheet = load_sheet(work / "config/sessions.tsv")
-    assert set(sheet["task"]) == {"center_out", "maze"} and set(sheet["year"]) == {2015, 2016}
+    assert set(sheet["task"]) == {"center_out", "maze"} and set(sheet["year"]) == {2009, 2015, 2016}
     for sid, row in sheet.iterrows():
         assert (work / "resources/simulated" / f"{sid}.nwb").is_file()
         assert (work / "resources/simulated" / f"{sid}_truth.npz").is_file()
