@@ -122,7 +122,7 @@ def test_demo_jobs_run_through_sbatch_and_match_the_local_run(demo_run, demo_don
     # 6 declared CPUs at least (oversubscribed on a 2-core machine): jobs overlap as on a real node
     with SingleNodeSlurm(workdir=tmp_path / "slurm", partition="pytest", gpus=2, cpus=max(6, cpus)) as cluster:
         run = snakemake("--workflow-profile", profile, *demo_flags(), "--forcerun", NER, PCA, "--",
-                        NER, PCA, NER_TABLE, STATS, cwd=work, env=env, timeout=1200)
+                        NER, PCA, STATS, cwd=work, env=env, timeout=1200)
         jobs = cluster.jobs()
         details = {job.job_id: _job_details(job.job_id) for job in jobs}
         submitted = cluster.submitted_job_ids()
