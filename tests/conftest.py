@@ -165,6 +165,21 @@ def chewie_prepared(tmp_path_factory):
     return folder / "prepared.zarr"
 
 
+@pytest.fixture(scope="session")
+def chewie_ner(chewie_prepared, tmp_path_factory):
+    """NER trained once on the real Chewie 2016-10-07 M1 cell by the training stage, with the paper's
+    settings but 2 000 instead of 20 000 iterations: (embedding store, model folder). Shared by
+    tests/test_ner.py (scores, checkpoint) and tests/test_peer_methods.py (NER vs CEBRA-3D)."""
+    from pipeline.training import train_embedding
+
+    folder = tmp_path_factory.mktemp("chewie_ner")
+    store, model_dir = folder / "emb.zarr", folder / "model"
+    train_embedding(chewie_prepared, store, model_dir, method="ner", params={"max_iterations": 2000}, area="M1",
+                    seed=0, labels={"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0},
+                    device={"prefer": "cpu", "allow_cpu": True, "wait_s": 0}, code_fingerprint="fp", threads=2)
+    return store, model_dir
+
+
 # --- the tiny workflow of the caching test (tests/config/tiny.yaml) ------------------------------
 TINY_CONFIG = ("--configfile", "config/config.yaml", "config/tiny.yaml")
 TINY_SIMULATION = {"center_out": {"n_trials": 48, "units": {"M1": 12, "PMd": 10}}}

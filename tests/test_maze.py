@@ -219,8 +219,9 @@ def test_labelled_methods_stop_with_behaviour_missing_on_the_test_split(maze_tes
 @pytest.mark.parametrize("method, dim", [("pca", 3), ("umap", 2)])
 def test_unsupervised_methods_run_on_the_test_split(maze_test_split, method, dim):
     emb = train_embedding(maze_test_split / "prepared.zarr", maze_test_split / f"{method}.zarr",
-                          maze_test_split / f"{method}_model", method=method, params={}, area="M1", seed=0,
-                          labels=LABELS, device=CPU)
+                          maze_test_split / f"{method}_model", method=method,
+                          params={"n_epochs": 200} if method == "umap" else {}, area="M1", seed=0,
+                          labels=LABELS, device=CPU)  # UMAP: 200 layout epochs, as the demo
     assert emb["latent"].shape == (100, 100, dim) and np.isfinite(emb["latent"].values).all()
     assert emb.attrs["n_units"] == 55  # the 2xxx (M1) units of the file
 

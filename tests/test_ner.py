@@ -146,13 +146,10 @@ def _decode(store, prepared):
 
 
 @requires_real
-def test_ner_on_real_chewie_m1_decodes_held_out_velocity(chewie_prepared, tmp_path):
-    """The paper's settings (offset1, batch 512, lr 1e-4, tau 1) with 2 000 instead of 20 000 iterations."""
-    from pipeline.training import train_embedding
-
-    store, model_dir = tmp_path / "emb.zarr", tmp_path / "model"
-    train_embedding(chewie_prepared, store, model_dir, method="ner", params={"max_iterations": 2000},
-                    area="M1", seed=0, labels=LABELS, device=DEVICE_CPU, code_fingerprint="fp", threads=2)
+def test_ner_on_real_chewie_m1_decodes_held_out_velocity(chewie_prepared, chewie_ner):
+    """The paper's settings (offset1, batch 512, lr 1e-4, tau 1) with 2 000 instead of 20 000 iterations
+    (conftest's ``chewie_ner``, trained by the training stage)."""
+    store, model_dir = chewie_ner
     emb = open_store(store, layout="embedding")
     validate_embedding(emb, store)
     assert dict(emb["latent"].sizes) == {"trial": 168, "bin": 40, "dim": 3}
