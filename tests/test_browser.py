@@ -17,7 +17,7 @@ import pytest
 
 from browser import render_report, requires_chromium
 
-pytestmark = [requires_chromium, pytest.mark.slow]
+pytestmark = [requires_chromium, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 SNAKEFILE = textwrap.dedent(
     """

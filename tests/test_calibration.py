@@ -17,6 +17,8 @@ from conftest import REAL, requires_real
 from pipeline import calibration as cal
 from pipeline import simulate
 
+pytestmark = pytest.mark.xdist_group("calibration")  # one pytest worker: its module fixtures run once
+
 #: simulated sessions of the comparison: one per year of the center-out subject, and a maze session
 SESSIONS = ("SimC-20150629", "SimC-20161007", "SimJ-20090918")
 #: (area, statistic) pairs that must be compared (present on both sides and asserted)

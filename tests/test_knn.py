@@ -20,6 +20,8 @@ from conftest import REAL, requires_real
 from pipeline.decoding import Cell, DecoderSpec, FittedDecoder, fit, score
 from pipeline.knn import KNeighborsClassifierCV, KNeighborsRegressorCV, auto_algorithm, predict_pair
 
+pytestmark = pytest.mark.xdist_group("knn")  # one pytest worker: its module fixtures run once
+
 RESULTS = REAL / "ner_paper_results"
 CV_KEYS = ("mean_test_score", "std_test_score", "rank_test_score", *(f"split{i}_test_score" for i in range(5)))
 

@@ -25,6 +25,8 @@ from pipeline.prepare import prepare
 from pipeline.store import as_object_strings, open_store
 from pipeline.training import train_embedding
 
+pytestmark = pytest.mark.xdist_group("maze")  # one pytest worker: its module fixtures run once
+
 MAZE_ROW = {"session_id": "SimJ-1", "subject": "SimJ", "date": "2009-09-18", "year": 2009, "hemisphere": "left",
             "task": "maze", "format": "nwb", "area_list": ["M1", "PMd"]}
 LABELS = {"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0}

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import DEMO_METHODS, TINY_CONFIG, demo_cells, demo_flags, job_blocks, listed, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
 SESSIONS = ["SimC-20150629", "SimC-20150630", "SimC-20161006", "SimC-20161007", "SimJ-20090925"]
 #: the demo's comparison groups -> the methods cross-decoded in them (config/config.yaml)

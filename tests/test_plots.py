@@ -13,6 +13,8 @@ import pytest
 from pipeline import plots
 from pipeline.errors import InputError
 
+pytestmark = pytest.mark.xdist_group("plots")  # one pytest worker: its module fixtures run once
+
 METHODS = ["pca", "ner", "cebra"]  # deliberately not in plotting order
 SESSIONS = [("C-20161013", 2016, "Chewie"), ("C-20161007", 2016, "Chewie"), ("M-20150610", 2015, "Mihili")]
 CELLS = [f"{s}/M1" for s, _, _ in SESSIONS]

@@ -10,6 +10,8 @@ from pipeline import simulate
 from pipeline.errors import InputError
 from pipeline.simulate import DEFAULT_PARAMS, simulate_session
 
+pytestmark = pytest.mark.xdist_group("simulate")  # one pytest worker: its module fixtures run once
+
 CO_PARAMS = {"center_out": {"n_trials": 96, "units": {"M1": 24, "PMd": 16, "S1": 16}}}
 MAZE_PARAMS = {
     "maze": {"n_trials": 36, "n_conditions": 4, "units": {"M1": 14, "PMd": 12}}

@@ -13,6 +13,8 @@ from pipeline.io import ingest
 from pipeline.prepare import prepare
 from pipeline.simulate import simulate_session
 
+pytestmark = pytest.mark.xdist_group("simulated_data")  # one pytest worker: its module fixtures run once
+
 SHEET = load_sheet(ROOT / "config/sessions.tsv")
 FULL = load_sheet(ROOT / "config/sessions_full.tsv")  # config/demo_full.yaml's sheet
 CONFIG = load_config(ROOT / "config/config.yaml")

@@ -25,7 +25,7 @@ import yaml
 from conftest import demo_flags, job_blocks, keyed, snakemake
 from slurm_cluster import SingleNodeSlurm, unavailable_reason
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
 # Jobs the SLURM executor submits for the whole demo (a dry run of every job); the statistics, figure
 # and report aggregations are `localrule: True` and run on the submitting host.
