@@ -188,6 +188,7 @@ def test_gpu_resource_sets_how_many_training_jobs_run_at_once(demo_done):
 
 
 # --- between-workflow caching ---------------------------------------------------------------------
+@pytest.mark.xdist_group("tiny")  # needs no demo run: free to run on another worker
 def test_second_working_directory_reuses_cached_stores(tiny_workflow, tmp_path):
     from pipeline.store import open_store
 

@@ -69,6 +69,7 @@ def _planned_resources(text: str) -> list[tuple[str, dict[str, str], dict[str, s
             for rule, fields in job_blocks(text)]
 
 
+@pytest.mark.xdist_group("slurm_dry_run")  # needs no demo run: free to run on another worker
 def test_profile_dry_run(workflow_copy):
     """The profile parses, selects the SLURM executor (which dry-runs without SLURM) and gives each job
     of the demo the partition, GPUs, CPUs per GPU, memory and runtime that become its sbatch options."""
