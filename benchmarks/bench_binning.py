@@ -10,24 +10,14 @@ MC_Maze_Small spike times when ../shared/data/real is present. Counts are checke
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.prepare import bin_spikes, bin_trial_windows
+from timing import best_of  # benchmarks/timing.py (the script's folder is on sys.path)
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared/data/real/mc_maze_small_test/sub-Jenkins_ses-small_desc-test_ecephys.nwb"
-
-
-def best_of(fn, repeats):
-    """Best wall time of ``repeats`` calls (and the last result)."""
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def histogram_loop(times, units, n_units, edges):

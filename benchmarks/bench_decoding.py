@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import time
 import warnings
 from pathlib import Path
 from unittest import mock
@@ -38,6 +37,7 @@ import pipeline.decoding as decoding
 from pipeline.crossdecode import cross_decode
 from pipeline.decoding import Cell, DecoderSpec, direction_classes, within_session
 from pipeline.knn import KNeighborsClassifierCV, KNeighborsRegressorCV
+from timing import best_of  # benchmarks/timing.py (the script's folder is on sys.path)
 
 REAL = Path(os.environ.get("NER_REAL_DATA", Path(__file__).resolve().parents[1].parent / "shared/data/real"))
 RESULTS = REAL / "ner_paper_results"
@@ -53,16 +53,6 @@ def authors_cell(folder: Path, method: str, date: str) -> Cell:
     return Cell(date, latent, labels[..., :2], direction_classes(labels[:, 0, 2]), train, 0.03 * np.arange(40),
                 meta=dict(session=date, area="M1", subject="Chewie", year=2000 + int(date[:2]), method=method,
                           hemisphere="right" if date.startswith("15") else "left", seed=0))
-
-
-def best_of(fn, repeats):
-    """Best wall time of ``repeats`` calls (and the last result)."""
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 @contextlib.contextmanager
