@@ -8,8 +8,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
+# Under pytest-xdist (`-n auto`) each worker gets its share of the cores for BLAS, OpenMP and torch, set
+# before numpy or torch load them, so that workers do not oversubscribe the machine. Workflow runs the
+# tests start (`make demo`, snakemake) get the user's own settings back (:func:`workflow_env`): they train
+# and decode exactly as a user's run would, which their bit-identity checks rely on.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_USER_THREADS = {var: os.environ.get(var) for var in _THREAD_VARS}
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    for _var in _THREAD_VARS:
+        os.environ[_var] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+
+
+def workflow_env(extra: dict | None = None) -> dict:
+    """The environment for a workflow run started by a test: this one without the worker's thread limits."""
+    env = {k: v for k, v in os.environ.items() if k not in _THREAD_VARS}
+    env.update({var: value for var, value in _USER_THREADS.items() if value is not None})
+    return {**env, **(extra or {})}
+
+
+import numpy as np  # noqa: E402  (after the thread settings above)
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = Path(os.environ.get("NER_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
@@ -27,7 +46,7 @@ def snakemake(*args, cwd=ROOT, check=True, timeout=1200, env=None):
     """Run the snakemake CLI of this environment (``env`` adds variables); returns the CompletedProcess."""
     exe = Path(sys.executable).with_name("snakemake")
     proc = subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env=workflow_env(env))
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
@@ -264,7 +283,7 @@ def demo_run(tmp_path_factory):
     work = make_workflow_copy(tmp_path_factory.mktemp("demo_run"))
     # the test environment is make's VENV; -o: never reinstall it from the copy's make
     proc = subprocess.run(["make", "demo", f"VENV={VENV}", "-o", f"{VENV}/.installed"], cwd=work,
-                          capture_output=True, text=True, timeout=3000)
+                          capture_output=True, text=True, timeout=3000, env=workflow_env())
     (work / "demo_run.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise AssertionError(f"make demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
@@ -280,3 +299,13 @@ def demo_done(demo_run, tmp_path):
     work = tmp_path / "wf"
     shutil.copytree(demo_run[0], work, symlinks=True)
     return work
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the shared demo run (xdist group ``demo``) first: the demo is the longest chain of the
+    suite, so it starts at once on one worker while the other tests fill the other cores."""
+    def on_demo(item) -> bool:
+        mark = item.get_closest_marker("xdist_group")
+        return bool(mark and mark.args and mark.args[0] == "demo")
+
+    items.sort(key=lambda item: not on_demo(item))  # stable: the order within each part is kept

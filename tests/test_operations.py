@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEMO_METHODS, TINY_CONFIG, demo_cells, demo_flags, job_blocks, listed, snakemake
+from conftest import DEMO_METHODS, TINY_CONFIG, demo_cells, demo_flags, job_blocks, listed, snakemake, workflow_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
@@ -245,7 +245,7 @@ def test_killed_run_resumes_to_identical_outputs(demo_run, demo_done):
     log.unlink()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("snakemake")), target, "--cores", "2", *flags,
                              "--forcerun", "train"], cwd=work, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, env=workflow_env())
     try:
         # the job logs "training ner on" as the solver starts; tqdm reports only every 10 s, so the kill
         # comes 1 s into the 300 iterations (>= 5 s at the 55 it/s measured on 2 cores)
