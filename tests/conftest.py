@@ -302,10 +302,11 @@ def demo_done(demo_run, tmp_path):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests on the shared demo run (xdist group ``demo``) first: the demo is the longest chain of the
-    suite, so it starts at once on one worker while the other tests fill the other cores."""
+    """Under pytest-xdist, tests on the shared demo run (xdist group ``demo``) first: the demo is the longest
+    chain of the suite, so it starts at once on one worker while the other tests fill the other cores."""
     def on_demo(item) -> bool:
         mark = item.get_closest_marker("xdist_group")
         return bool(mark and mark.args and mark.args[0] == "demo")
 
-    items.sort(key=lambda item: not on_demo(item))  # stable: the order within each part is kept
+    if _WORKERS > 1:  # sequential runs keep the files' order
+        items.sort(key=lambda item: not on_demo(item))  # stable: the order within each part is kept
