@@ -136,7 +136,6 @@ def train_embedding(
         run_device = lease.device
         device_info = lease.describe()
     else:
-        run_device = "cpu"
         device_info = {"device": "cpu", "reason": f"{method} runs on the CPU"}
     try:
         init = dict(params, seed=int(seed))

@@ -68,8 +68,9 @@ def import_umap():
     anything is compiled) makes the first job of a run compile and every later one load the machine
     code; the embeddings are identical (the same compiled code). pynndescent's ``nn_descent`` cannot be
     cached (numba: "uses dynamic globals"): data of 4 096 bins or more, which umap-learn sends through
-    it, still compile it in every process (about 15 s on one core). The cache lies in numba's usual place (``__pycache__`` beside umap-learn, or
-    ``NUMBA_CACHE_DIR``) and is keyed by the function's source and the CPU.
+    it, still compile it in every process (about 15 s on one core). The cache lies in numba's usual
+    place (``__pycache__`` beside umap-learn, or ``NUMBA_CACHE_DIR``) and is keyed by the function's
+    source and the CPU.
     """
     import importlib
 
