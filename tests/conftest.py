@@ -265,12 +265,98 @@ def demo_flags() -> list[str]:
     return out.stdout.split()
 
 
+#: how long a test waits for the background demo (from its start)
+DEMO_TIMEOUT_S = 3600
+
+
+def needs_demo(item) -> bool:
+    """Whether a collected test uses the shared demo run (``demo_run`` or ``demo_done``)."""
+    return "demo_run" in getattr(item, "fixturenames", ())
+
+
+class BackgroundDemo:
+    """``make demo`` in a private working copy (``<root>/wf``), started once per test run and left to run in
+    the background while the other tests use the cores; the tests on it wait for it (:meth:`result`).
+
+    Under pytest-xdist the workers share ``root`` (the run's base temporary folder): whichever worker comes
+    first starts it, under a file lock. The run's exit status lands in ``<root>/rc`` when it ends, its
+    output in ``wf/demo_run.log``.
+    """
+
+    def __init__(self, root: Path):
+        self.root, self.work = Path(root), Path(root) / "wf"
+        self.rc, self.log = self.root / "rc", self.work / "demo_run.log"
+        self.proc: subprocess.Popen | None = None  # set in the process that started it
+
+    def start(self) -> "BackgroundDemo":
+        from filelock import FileLock
+
+        with FileLock(str(self.root) + ".lock"):
+            if self.root.exists():
+                return self  # another pytest worker started it
+            self.root.mkdir(parents=True)
+            make_workflow_copy(self.root)
+            # the test environment is make's VENV; -o: never reinstall it from the copy's make
+            script = ('make demo VENV="$1" -o "$1/.installed" > demo_run.log 2>&1; '
+                      'echo $? > ../rc.part && mv ../rc.part ../rc')
+            self.proc = subprocess.Popen(["sh", "-c", script, "demo", str(VENV)], cwd=self.work, env=workflow_env(),
+                                         start_new_session=True)  # its own process group: stop() ends all of it
+        return self
+
+    def done(self) -> bool:
+        return self.rc.is_file()
+
+    def result(self, timeout: float = DEMO_TIMEOUT_S) -> tuple[Path, subprocess.CompletedProcess]:
+        """Wait for the run; (working copy, make's CompletedProcess with the whole output as ``stderr``)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"make demo did not finish within {timeout:.0f} s (log: {self.log})")
+            time.sleep(1.0)
+        rc, text = int(self.rc.read_text()), self.log.read_text()
+        if rc != 0:
+            raise AssertionError(f"make demo failed (exit status {rc}; log: {self.log}):\n{text[-6000:]}")
+        return self.work, subprocess.CompletedProcess(["make", "demo"], rc, "", text)
+
+    def stop(self) -> None:
+        """End a run this process started (after an interrupted or failed-fast test session)."""
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # sh, make, snakemake and its jobs
+            self.proc.wait(timeout=120)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_demo(request, tmp_path_factory):
+    """Starts ``make demo`` at the beginning of the test session when any selected test needs it, so that it
+    runs while the other tests do (the tests on it are ordered last: :func:`pytest_collection_modifyitems`).
+    None when no selected test needs it or ``NER_TEST_DEMO_RUN`` names a finished run."""
+    if os.environ.get(DEMO_RUN_ENV) or not any(needs_demo(item) for item in request.session.items):
+        yield None
+        return
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: the workers' common folder
+    demo = BackgroundDemo(shared / "demo_run").start()
+    yield demo
+    if demo.proc is not None and not demo.done():
+        # still running when this process's tests are over: under xdist other workers may still wait for it;
+        # otherwise no test needs it any more (a run stopped early: -x, Ctrl-C, a deselected tail)
+        if os.environ.get("PYTEST_XDIST_WORKER") and not (request.session.shouldfail or request.session.shouldstop):
+            demo.proc.wait(timeout=DEMO_TIMEOUT_S)
+        else:
+            demo.stop()
+
+
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory):
+def demo_run(background_demo):
     """The built-in demo run to completion by ``make demo`` in a private working copy: every method, every
     group, the maze analysis and the HTML report. Returns (working copy, make's CompletedProcess).
 
-    Shared by the tests: never modify it; take a private copy with the ``demo_done`` fixture. With
+    It starts in the background with the test session (:func:`background_demo`); this waits for it. Shared
+    by the tests: never modify it; take a private copy with the ``demo_done`` fixture. With
     ``NER_TEST_DEMO_RUN=<folder>`` (a working copy an earlier ``demo_run`` finished) it is reused as is.
     """
     reuse = os.environ.get(DEMO_RUN_ENV)
@@ -280,14 +366,7 @@ def demo_run(tmp_path_factory):
             raise pytest.UsageError(f"{DEMO_RUN_ENV}={reuse}: no finished demo run there (results/report.html)")
         return work, subprocess.CompletedProcess([], 0, "", (work / "demo_run.log").read_text()
                                                   if (work / "demo_run.log").is_file() else "")
-    work = make_workflow_copy(tmp_path_factory.mktemp("demo_run"))
-    # the test environment is make's VENV; -o: never reinstall it from the copy's make
-    proc = subprocess.run(["make", "demo", f"VENV={VENV}", "-o", f"{VENV}/.installed"], cwd=work,
-                          capture_output=True, text=True, timeout=3000, env=workflow_env())
-    (work / "demo_run.log").write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise AssertionError(f"make demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return work, proc
+    return background_demo.result()
 
 
 @pytest.fixture
@@ -302,11 +381,7 @@ def demo_done(demo_run, tmp_path):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist, tests on the shared demo run (xdist group ``demo``) first: the demo is the longest
-    chain of the suite, so it starts at once on one worker while the other tests fill the other cores."""
-    def on_demo(item) -> bool:
-        mark = item.get_closest_marker("xdist_group")
-        return bool(mark and mark.args and mark.args[0] == "demo")
-
-    if _WORKERS > 1:  # sequential runs keep the files' order
-        items.sort(key=lambda item: not on_demo(item))  # stable: the order within each part is kept
+    """The tests on the shared demo run last (stable: each part keeps the files' order). The demo itself
+    starts in the background with the first test (:func:`background_demo`), so that the other tests fill
+    the cores meanwhile and find it finished, or nearly, when their turn comes."""
+    items.sort(key=needs_demo)

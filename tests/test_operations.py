@@ -20,7 +20,7 @@ import pytest
 
 from conftest import DEMO_METHODS, TINY_CONFIG, demo_cells, demo_flags, job_blocks, listed, snakemake, workflow_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
+pytestmark = pytest.mark.slow
 
 SESSIONS = ["SimC-20150629", "SimC-20150630", "SimC-20161006", "SimC-20161007", "SimJ-20090925"]
 #: the demo's comparison groups -> the methods cross-decoded in them (config/config.yaml)
@@ -188,7 +188,6 @@ def test_gpu_resource_sets_how_many_training_jobs_run_at_once(demo_done):
 
 
 # --- between-workflow caching ---------------------------------------------------------------------
-@pytest.mark.xdist_group("tiny")  # needs no demo run: free to run on another worker
 def test_second_working_directory_reuses_cached_stores(tiny_workflow, tmp_path):
     from pipeline.store import open_store
 

@@ -255,23 +255,22 @@ def test_linear_peers_on_real_chewie(chewie, tmp_path):
 
 
 @requires_real
-def test_umap_on_real_chewie_paper_protocol_is_at_chance_on_test(chewie, tmp_path):
-    tr, x = chewie["train_bins"], chewie["x"]
+def test_umap_on_real_chewie_paper_protocol_is_at_chance_on_test(chewie):
+    """The two protocols on real data. Their checkpoints (reload, seeded refit of the test bins, refusal of
+    an embedding a refit does not reproduce) are proven on the toy data of the test above."""
+    tr = chewie["train_bins"]
     paper = UMAP(seed=0, n_epochs=200)  # 200 layout epochs instead of 500: the properties hold, 2x faster
     z_train, z_test = _fit_embed(paper, chewie)
     assert z_train.shape == (tr.sum(), 2) and z_test.shape == ((~tr).sum(), 2)
     np.testing.assert_array_equal(z_train, paper.embedding_)
     score = _report("umap", chewie, z_train, z_test, " (protocol 'paper': test bins refitted)")
     assert score < 0.1  # separate coordinates: a decoder from the training embedding is at chance
-    # reproducible: the stored training embedding, and the seeded refit of the test bins
-    np.testing.assert_array_equal(UMAP.load(paper.save(tmp_path / "umap")).transform(x[~tr]), z_test)
 
     proper = UMAPLabels(protocol="transform", seed=0, n_epochs=200)
     z_train, z_test = _fit_embed(proper, chewie)
     assert z_train.shape == (tr.sum(), 2) and z_test.shape == ((~tr).sum(), 2)
-    _report("umap_labels", chewie, z_train, z_test, " (protocol 'transform')")
-    again = UMAPLabels.load(proper.save(tmp_path / "umap_labels"))  # refits and verifies the embedding
-    np.testing.assert_array_equal(again.transform(x[~tr]), z_test)
+    # embedded into the training coordinates, held-out bins decode (0.225 at 500 epochs, README)
+    assert _report("umap_labels", chewie, z_train, z_test, " (protocol 'transform')") > score + 0.2
 
 
 @requires_real

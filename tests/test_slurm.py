@@ -25,7 +25,7 @@ import yaml
 from conftest import demo_flags, job_blocks, keyed, snakemake
 from slurm_cluster import SingleNodeSlurm, unavailable_reason
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
+pytestmark = pytest.mark.slow
 
 # Jobs the SLURM executor submits for the whole demo (a dry run of every job); the statistics, figure
 # and report aggregations are `localrule: True` and run on the submitting host.
@@ -69,7 +69,6 @@ def _planned_resources(text: str) -> list[tuple[str, dict[str, str], dict[str, s
             for rule, fields in job_blocks(text)]
 
 
-@pytest.mark.xdist_group("slurm_dry_run")  # needs no demo run: free to run on another worker
 def test_profile_dry_run(workflow_copy):
     """The profile parses, selects the SLURM executor (which dry-runs without SLURM) and gives each job
     of the demo the partition, GPUs, CPUs per GPU, memory and runtime that become its sbatch options."""

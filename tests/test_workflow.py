@@ -72,7 +72,6 @@ def test_code_fingerprints_follow_module_sources():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("demo")  # the pytest worker that runs the shared demo (tests/conftest.py)
 def test_make_demo_builds_every_result_and_the_report(demo_run):
     """`make demo` exactly as a user runs it (tests/conftest.py's ``demo_run``): recordings, prepared
     stores, the eight methods on their cells, decoding, statistics, the maze analysis and the report."""
