@@ -4,7 +4,7 @@ The maze recordings (NLB MC_Maze layout, DANDI 000128/000138-000140) are prepare
 the paper's maze settings (5 ms bins, Gaussian smoothing sd 50 ms, -50 ... +450 ms around movement
 onset; config ``maze.preprocessing``), into ``results/maze/prepared/{session}.zarr``.
 
-A **subset** (config ``maze.subsets.<name>``) is a set of maze *conditions* ``(trial_type,
+A **subset** (config ``maze.subsets.<name>``; :mod:`pipeline.subsets` selects it) is a set of maze *conditions* ``(trial_type,
 trial_version)``: the trials of the listed ``trial_types`` whose version is in ``versions``. Version
 0 is the straight reach without a barrier; versions >= 1 reach around barriers (curved). The paper's
 subsets are the six straight conditions, straight-curve pairs of one maze (``versions: [0, 1]``)
@@ -35,8 +35,7 @@ labels, as the paper's Fig. 8 plots do), latents are the embeddings as written.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from itertools import combinations
 from os import PathLike
 
@@ -53,61 +52,10 @@ from pipeline.errors import InputError
 from pipeline.store import as_object_strings, open_store, validate_embedding
 from pipeline.tables import write_table
 
-__all__ = ["SEGMENTS", "condition_labels", "maze_scores", "select_subset", "separation", "subset_mask",
-           "subset_table", "write_maze_scores"]
+__all__ = ["SEGMENTS", "condition_labels", "maze_scores", "separation", "subset_table", "write_maze_scores"]
 
 #: time segments of the window whose latent means are the features of the condition classifier
 SEGMENTS = 10
-
-
-def _maze_coords(ds: xr.Dataset, source) -> tuple[np.ndarray, np.ndarray]:
-    for name in ("trial_type", "trial_version"):
-        if name not in ds.coords:
-            raise InputError(source, name, "not a maze recording: trials have no trial_type/trial_version "
-                                           "(NLB MC_Maze train files have them; the test splits do not)")
-    return (np.asarray(ds["trial_type"].values, dtype=np.int64),
-            np.asarray(ds["trial_version"].values, dtype=np.int64))
-
-
-def subset_mask(ds: xr.Dataset, name: str, spec: Mapping, source: str | PathLike | None = None) -> np.ndarray:
-    """Boolean ``(trial,)`` mask of subset ``name`` (``spec``: ``trial_types``, ``versions``).
-
-    Raises:
-        InputError: the store has no maze conditions, a listed trial type has no trial of the listed
-            versions (the message lists the conditions the session has), or fewer than 5 trials are
-            selected (too few for an 80/20 split with two training trials).
-    """
-    types, versions = _maze_coords(ds, source)
-    mask = np.isin(types, spec["trial_types"]) & np.isin(versions, spec["versions"])
-    missing = [t for t in spec["trial_types"] if not (mask & (types == t)).any()]
-    if missing:
-        have = sorted({(int(t), int(v)) for t, v in zip(types, versions)})
-        raise InputError(source, f"maze.subsets.{name}",
-                         f"trial type(s) {missing} have no trial of version(s) {list(spec['versions'])}; "
-                         f"the session's (trial_type, trial_version) conditions are {have}")
-    if mask.sum() < 5:
-        raise InputError(source, f"maze.subsets.{name}", f"selects {int(mask.sum())} trial(s); need at least 5")
-    return mask
-
-
-def select_subset(ds: xr.Dataset, name: str, spec: Mapping, *, train_fraction: float,
-                  source: str | PathLike | None = None) -> xr.Dataset:
-    """The trials of subset ``name``, re-split as the paper: the first ``int(train_fraction * n)``
-    trials of the subset (chronological) train, the rest test. The subset is recorded in the attrs."""
-    mask = subset_mask(ds, name, spec, source)
-    sub = ds.isel(trial=np.flatnonzero(mask))
-    n = sub.sizes["trial"]
-    n_train = int(train_fraction * n)
-    if n_train < 2 or n_train == n:
-        raise InputError(source, f"maze.subsets.{name}",
-                         f"{n} trials give {n_train} training and {n - n_train} test trial(s) at "
-                         f"train_fraction {train_fraction}")
-    split = np.where(np.arange(n) < n_train, "train", "test").astype(object)
-    sub = sub.assign_coords(split=("trial", split))
-    sub.attrs.update(subset=name, subset_spec=json.dumps({k: list(map(int, spec[k])) for k in
-                                                           ("trial_types", "versions")}),
-                     train_fraction=float(train_fraction))
-    return sub
 
 
 def condition_labels(trial_type: np.ndarray, trial_version: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Provenance: code fingerprints, library versions, file checksums, and the per-job records.
 
 Snakemake tracks neither imported package modules nor config read inside a job, so each rule passes
-``code_fingerprint(<modules the stage uses>)`` through ``params``; editing a module reruns exactly the
-stages that import it. Every job's record (config it used, seed, device, code fingerprint, versions,
+``code_fingerprint(<its script>)`` through ``params``: a fingerprint of every package module the script
+reaches through its imports (:func:`import_closure`, read from the source, nothing kept by hand); editing
+a module reruns exactly the stages that import it. Every job's record (config it used, seed, device, code fingerprint, versions,
 inputs; :func:`pipeline.jobs.job_record`) is stored in the zarr stores it wrote (attribute
 ``provenance``) and in a ``*.provenance.json`` sidecar beside its tables and figures, listing each
 output with its sha256. :func:`read_provenance` finds the record of any result file.
@@ -10,6 +11,8 @@ output with its sha256. :func:`read_provenance` finds the record of any result f
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -39,7 +42,7 @@ def module_paths(modules: list[str]) -> list[Path]:
     A sub-package (``"pipeline.io"``) expands to every ``.py`` file below it.
 
     Raises:
-        FileNotFoundError: when a name matches no source file, so a stale map fails loudly.
+        FileNotFoundError: when a name matches no source file, so a stale name fails loudly.
     """
     paths: list[Path] = []
     for name in modules:
@@ -56,11 +59,111 @@ def module_paths(modules: list[str]) -> list[Path]:
     return sorted(set(paths))
 
 
-def code_fingerprint(modules: list[str]) -> str:
-    """sha256 (first 16 hex digits) over the sources of ``modules``, in sorted path order."""
+def _module_source(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
+    """The source file of package module ``name`` (a package's ``__init__.py``); None if not ours."""
+    parts = name.split(".")
+    if parts[0] != "pipeline":
+        return None
+    base = root.joinpath(*parts[1:])
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_names(path: Path, package: str | None, root: Path = PACKAGE_ROOT) -> frozenset[str]:
+    """Module names an import statement anywhere in ``path`` names (inside functions too: our lazy
+    imports are dependencies all the same). ``from a import b`` gives ``a.b`` when that is a module,
+    else ``a``; relative imports are resolved against ``package``."""
+    stat = path.stat()
+    return _parsed_imports(str(path), stat.st_mtime_ns, stat.st_size, package, str(root))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_imports(path: str, mtime_ns: int, size: int, package: str | None, root: str) -> frozenset[str]:
+    """:func:`_imported_names` of one version of a file (keyed by its modification time and size)."""
+    path, root = Path(path), Path(root)
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if package is None:
+                    continue
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names
+                         if _module_source(f"{base}.{alias.name}", root) is not None)
+    return frozenset(names)
+
+
+def _package_of(path: Path, root: Path = PACKAGE_ROOT) -> str | None:
+    """Dotted package a source file of ours belongs to (``pipeline.methods`` for methods/ner.py)."""
+    try:
+        rel = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return ".".join(("pipeline", *rel.parent.parts))
+
+
+def import_closure(entries: Sequence[str | os.PathLike], root: str | os.PathLike = PACKAGE_ROOT) -> list[Path]:
+    """Source files of the package that ``entries`` reach through their imports, transitively.
+
+    An entry is a module name (``"pipeline.training"``) or the path of a script (a rule's
+    ``workflow/scripts/*.py``; the script itself is not part of the result: Snakemake tracks it). Every
+    package ``__init__.py`` on the way belongs to the result too (importing ``pipeline.methods.ner``
+    runs ``pipeline/__init__.py`` and ``pipeline/methods/__init__.py``). Imports made from strings at
+    run time (the method registry's ``"module:Class"``) are not seen: name those modules as entries.
+
+    ``root`` is the package folder to read (this package's by default; tests pass an edited copy).
+
+    Raises:
+        FileNotFoundError: an entry names no module of the package and no file.
+    """
+    root = Path(root)
+
+    def source(name: str) -> Path | None:
+        return _module_source(name, root)
+
+    todo: list[Path] = []
+    for entry in entries:
+        module = source(str(entry)) if isinstance(entry, str) and not str(entry).endswith(".py") else None
+        if module is None:
+            path = Path(entry)
+            if not path.is_file():
+                raise FileNotFoundError(f"{entry!r} is neither a module of the package nor a file")
+            todo.extend(source(n) for n in _imported_names(path, _package_of(path, root), root) if source(n))
+        else:
+            todo.append(module)
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        package = _package_of(path, root)
+        parts = package.split(".")
+        todo.extend(root.joinpath(*parts[1:i], "__init__.py") for i in range(1, len(parts) + 1))
+        for name in _imported_names(path, package, root):
+            if source(name) is not None:
+                todo.append(source(name))
+                for i in range(1, len(name.split("."))):  # parents of an imported submodule run first
+                    parent = source(".".join(name.split(".")[:i]))
+                    if parent is not None:
+                        todo.append(parent)
+    return sorted(p for p in seen if p.is_file())
+
+
+def code_fingerprint(entries: Sequence[str | os.PathLike], root: str | os.PathLike = PACKAGE_ROOT) -> str:
+    """sha256 (first 16 hex digits) over the sources :func:`import_closure` finds for ``entries``
+    (module names or script paths), in sorted path order."""
     digest = hashlib.sha256()
-    for path in module_paths(modules):
-        digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode())
+    for path in import_closure(entries, root):
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -100,7 +100,7 @@ def train_embedding(
         code_fingerprint: fingerprint of this stage's modules (recorded).
         threads: CPU threads for torch.
         subset: train on one maze trial subset only: ``name``, ``trial_types``, ``versions``,
-            ``train_fraction`` (:func:`pipeline.maze.select_subset`); recorded in the attrs.
+            ``train_fraction`` (:func:`pipeline.subsets.select_subset`); recorded in the attrs.
 
     Raises:
         InputError: bad store, area, subset or labels, or labels asked of a recording without
@@ -110,7 +110,7 @@ def train_embedding(
     ds = open_store(prepared, layout="prepared")
     validate_prepared(ds, prepared)
     if subset is not None:
-        from pipeline.maze import select_subset
+        from pipeline.subsets import select_subset
 
         ds = select_subset(ds, subset["name"], subset, train_fraction=float(subset["train_fraction"]),
                            source=prepared)

@@ -20,7 +20,8 @@ from pipeline.config import (
 from pipeline.errors import InputError
 from pipeline.io import ingest
 from pipeline.labels import movement_labels
-from pipeline.maze import select_subset, separation, subset_mask, subset_table
+from pipeline.maze import separation, subset_table
+from pipeline.subsets import select_subset, subset_mask
 from pipeline.prepare import prepare
 from pipeline.store import as_object_strings, open_store
 from pipeline.training import train_embedding

@@ -19,7 +19,7 @@ from pipeline.config import (
     validate_config,
 )
 from pipeline.errors import InputError
-from pipeline.methods import GPU_METHODS
+from pipeline.methods import GPU_METHODS, METHODS
 from pipeline.provenance import code_fingerprint
 
 validate_config(config, source=", ".join(map(str, workflow.configfiles)) or "config")
@@ -59,109 +59,25 @@ wildcard_constraints:
     subset="|".join(re.escape(s) for s in config["maze"]["subsets"]) or "(?!)",
 
 
-# Package modules each stage imports: a change to one of them reruns exactly the stages listing it.
-STAGE_MODULES = {
-    "simulate": ["pipeline.simulate", "pipeline.errors"],
-    "ingest": [
-        "pipeline.io",
-        "pipeline.store",
-        "pipeline.provenance",
-        "pipeline.errors",
-    ],
-    "prepare": [
-        "pipeline.prepare",
-        "pipeline.store",
-        "pipeline.provenance",
-        "pipeline.errors",
-    ],
-    "train": [
-        "pipeline.training",
-        "pipeline.methods.__init__",
-        "pipeline.methods.base",
-        "pipeline.labels",
-        "pipeline.device",
-        "pipeline.store",
-        "pipeline.provenance",
-        "pipeline.errors",
-    ],
-    "decode": [
-        "pipeline.decoding",
-        "pipeline.knn",
-        "pipeline.alignment",
-        "pipeline.crossdecode",
-        "pipeline.tables",
-        "pipeline.store",
-        "pipeline.errors",
-    ],
-    "stats": ["pipeline.stats", "pipeline.tables", "pipeline.errors"],
-    "figures": [
-        "pipeline.figures",
-        "pipeline.plots",
-        "pipeline.tables",
-        "pipeline.decoding",
-        "pipeline.knn",
-        "pipeline.alignment",
-        "pipeline.store",
-        "pipeline.errors",
-    ],
-    "reproduction": ["pipeline.reproduction", "pipeline.tables", "pipeline.errors"],
-    "maze_decode": [
-        "pipeline.maze",
-        "pipeline.decoding",
-        "pipeline.knn",
-        "pipeline.tables",
-        "pipeline.store",
-        "pipeline.errors",
-    ],
-    "maze_figures": [
-        "pipeline.figures",
-        "pipeline.plots",
-        "pipeline.tables",
-        "pipeline.store",
-        "pipeline.errors",
-    ],
-}
-# Modules of each method on top of the "train" stage's: editing one method reruns only its jobs.
-METHOD_MODULES = {
-    "ner": ["pipeline.methods.ner", "pipeline.nn"],
-    "cebra": ["pipeline.methods.cebra"],
-    "cebra16d": ["pipeline.methods.cebra"],
-    "pivae": ["pipeline.methods.pivae", "pipeline.nn"],
-    "pca": ["pipeline.methods.pca"],
-    "dpca": ["pipeline.methods.dpca"],
-    "umap": ["pipeline.methods.umap"],
-    "umap_labels": ["pipeline.methods.umap"],
-}
-_FINGERPRINTS = {stage: code_fingerprint(mods) for stage, mods in STAGE_MODULES.items()}
-_FINGERPRINTS.update(
-    {
-        f"train:{method}": code_fingerprint(STAGE_MODULES["train"] + mods)
-        for method, mods in METHOD_MODULES.items()
-    }
-)
-_FINGERPRINTS.update(
-    {
-        f"maze_train:{method}": code_fingerprint(
-            STAGE_MODULES["train"] + ["pipeline.maze"] + mods
-        )
-        for method, mods in METHOD_MODULES.items()
-    }
-)
+# Code fingerprints (params: code). Each is derived from the imports of the rule's script: every
+# package module it reaches (pipeline.provenance.import_closure), so that editing a module reruns
+# exactly the jobs whose code imports it. Training adds the module of its {method} (the method
+# registry imports it by name at run time).
+_SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+_FINGERPRINTS = {}
 
 
-def fingerprint(stage):
-    """Fingerprint of the package modules a stage imports (passed through params)."""
-    return _FINGERPRINTS[stage]
+def fingerprint(script, *modules):
+    """Fingerprint of the package code workflow/scripts/{script}.py imports, plus ``modules``."""
+    key = (script, *modules)
+    if key not in _FINGERPRINTS:
+        _FINGERPRINTS[key] = code_fingerprint([_SCRIPTS / f"{script}.py", *modules])
+    return _FINGERPRINTS[key]
 
 
 def train_fingerprint(wildcards):
-    """Fingerprint of the training stage plus the modules of {method}."""
-    return _FINGERPRINTS[f"train:{wildcards.method}"]
-
-
-def maze_train_fingerprint(wildcards):
-    """Fingerprint of the maze training stage (training + pipeline.maze) plus {method}'s modules."""
-    return _FINGERPRINTS[f"maze_train:{wildcards.method}"]
+    """Fingerprint of the training script's code plus the module of {method}."""
+    return fingerprint("train", METHODS[wildcards.method].split(":")[0])
 
 
 def method_gpus(wildcards):

@@ -21,7 +21,7 @@ rule decode_within:
         runtime=60,
     params:
         decoding=config["decoding"],
-        code=fingerprint("decode"),
+        code=fingerprint("decode_within"),
     script:
         "../scripts/decode_within.py"
 
@@ -45,6 +45,6 @@ rule cross_decode:
         runtime=120,
     params:
         decoding=config["decoding"],
-        code=fingerprint("decode"),
+        code=fingerprint("cross_decode"),
     script:
         "../scripts/cross_decode.py"

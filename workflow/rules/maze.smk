@@ -51,7 +51,7 @@ rule maze_train:
         areas=config["maze"]["areas"],
         labels=config["labels"],
         device=config["device"],
-        code=maze_train_fingerprint,
+        code=train_fingerprint,
     script:
         "../scripts/train.py"
 
@@ -112,7 +112,7 @@ rule maze_figure_scores:
     conda:
         "../../envs/analysis.yaml"
     params:
-        code=fingerprint("maze_figures"),
+        code=fingerprint("maze_figure_scores"),
     script:
         "../scripts/maze_figure_scores.py"
 
@@ -141,6 +141,6 @@ rule maze_figure_latents:
         "../../envs/analysis.yaml"
     params:
         max_trials=config["figures"]["max_trials_per_direction"],
-        code=fingerprint("maze_figures"),
+        code=fingerprint("maze_figure_latents"),
     script:
         "../scripts/maze_figure_latents.py"

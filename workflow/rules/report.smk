@@ -28,7 +28,7 @@ rule figures_within:
     conda:
         "../../envs/analysis.yaml"
     params:
-        code=fingerprint("figures"),
+        code=fingerprint("figures_within"),
     script:
         "../scripts/figures_within.py"
 
@@ -78,7 +78,7 @@ rule figures_group:
     conda:
         "../../envs/analysis.yaml"
     params:
-        code=fingerprint("figures"),
+        code=fingerprint("figures_group"),
     script:
         "../scripts/figures_group.py"
 
@@ -108,7 +108,7 @@ rule figures_latents:
     params:
         anchor=config["figures"]["anchor"],
         max_trials=config["figures"]["max_trials_per_direction"],
-        code=fingerprint("figures"),
+        code=fingerprint("figures_latents"),
     script:
         "../scripts/figures_latents.py"
 
