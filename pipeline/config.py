@@ -1,7 +1,7 @@
 """Configuration and sessions sheet: JSON-schema validation with defaults and one-line errors.
 
-The schemas live in ``workflow/schemas/`` (the workflow validates with them, and so does
-``python -m pipeline``). Every error names the file and the field, e.g.
+The schemas are package data (``pipeline/schemas/``: an installed wheel validates without the
+repository; the workflow validates with them, and so does ``python -m pipeline``). Every error names the file and the field, e.g.
 ``config/config.yaml [preprocessing.bin_size_s]: 'abc' is not of type 'number'``.
 """
 
@@ -18,7 +18,7 @@ import yaml
 
 from pipeline.errors import InputError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 AREAS = ("M1", "PMd", "S1")
 _INT_COLUMNS = ("window_bins", "window_start_bins")
 
