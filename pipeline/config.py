@@ -69,6 +69,12 @@ def validate_config(config: dict, source: str | PathLike | None = None,
     return config
 
 
+def default_config() -> dict:
+    """Every setting at the schema's default (``sessions`` and ``data_dir`` empty): the blocks a notebook
+    passes to the stages, e.g. ``default_config()["preprocessing"]``."""
+    return validate_config({"sessions": "", "data_dir": ""}, source="default config")
+
+
 def load_config(path: str | PathLike) -> dict:
     """Read a YAML config file and validate it (see :func:`validate_config`)."""
     with open(path) as fh:

@@ -21,6 +21,7 @@ chunk and the spike arrays (about 12 bytes per spike).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 
@@ -322,26 +323,24 @@ def _from_aligned(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict
 
 
 # --------------------------------------------------------------------------- the stage
-def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, preprocessing: dict,
-            code_fingerprint: str = "", threads: int = 1) -> xr.Dataset:
-    """Build ``results/prepared/{session}.zarr`` from an ingest store (atomically).
+def prepare_dataset(ds: xr.Dataset, *, session: Mapping, preprocessing: Mapping, source: str | PathLike | None = None,
+                    code_fingerprint: str = "") -> xr.Dataset:
+    """The prepared dataset of one session from its ingest dataset, in memory (rates stay a lazy dask
+    array for spike recordings until computed or written).
 
     Args:
-        ingest_path: the ingest store written by :func:`pipeline.io.ingest`.
-        out: the prepared store to write.
+        ds: an ingest dataset (:func:`pipeline.io.read_source`, or an ingest store opened).
         session: the session's sheet row (``session_id``, ``subject``, ``date``, ``year``,
             ``hemisphere``, ``task``, ...).
         preprocessing: the ``preprocessing`` config block with the row's overrides applied
             (see :func:`pipeline.config.session_preprocessing`).
+        source: what to name in error messages (default: the recording the dataset was read from).
         code_fingerprint: fingerprint of the modules of this stage (recorded in the attrs).
-        threads: dask worker threads.
 
     Raises:
-        InputError: naming the ingest store or the source file and the field at fault; nothing is
-            written then.
+        InputError: naming the source file and the field at fault.
     """
-    ds = open_store(ingest_path, layout=("spikes", "aligned"))
-    source = ds.attrs.get("source_file", str(ingest_path))
+    source = ds.attrs.get("source_file", str(source) if source is not None else "ingest dataset")
     plan = _Plan(preprocessing, source)
     dropped: dict[str, int] = {}
     event = preprocessing["align_event"]
@@ -430,9 +429,30 @@ def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, 
         source_file=source, source_sha256=ds.attrs.get("source_sha256", ""), source_format=ds.attrs.get("format", ""),
         package_version=__version__, code_fingerprint=code_fingerprint, versions=versions(),
     )
-    validate_prepared(out_ds, out)
-    with dask.config.set(scheduler="threads", num_workers=max(1, int(threads))):
-        write_store(out_ds, out)
+    validate_prepared(out_ds, source)
     log.info("prepared %s: %d trials (%d train), %d units, dropped %s",
              session["session_id"], n, n_train, out_ds.sizes["unit"], dropped)
+    return out_ds
+
+
+def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, preprocessing: dict,
+            code_fingerprint: str = "", threads: int = 1) -> xr.Dataset:
+    """rule prepare: ``results/prepared/{session}.zarr`` from an ingest store (atomically), by
+    :func:`prepare_dataset`.
+
+    Args:
+        ingest_path: the ingest store written by :func:`pipeline.io.ingest`.
+        out: the prepared store to write.
+        session, preprocessing, code_fingerprint: as :func:`prepare_dataset`.
+        threads: dask worker threads.
+
+    Raises:
+        InputError: naming the ingest store or the source file and the field at fault; nothing is
+            written then.
+    """
+    ds = open_store(ingest_path, layout=("spikes", "aligned"))
+    out_ds = prepare_dataset(ds, session=session, preprocessing=preprocessing, source=ingest_path,
+                             code_fingerprint=code_fingerprint)
+    with dask.config.set(scheduler="threads", num_workers=max(1, int(threads))):
+        write_store(out_ds, out)
     return out_ds

@@ -28,11 +28,11 @@ from pipeline import __version__
 from pipeline.device import acquire_device
 from pipeline.errors import InputError
 from pipeline.labels import LABEL_COLUMNS, movement_labels
-from pipeline.methods import get_method
+from pipeline.methods import EmbeddingMethod, get_method
 from pipeline.provenance import versions
 from pipeline.store import as_object_strings, open_store, validate_embedding, validate_prepared, write_store
 
-__all__ = ["area_inputs", "train_embedding"]
+__all__ = ["area_inputs", "fit_embedding", "train_embedding"]
 
 log = logging.getLogger(__name__)
 
@@ -70,60 +70,66 @@ def _check_behaviour(ds: xr.Dataset, method: str, source) -> None:
                          f"on it, or give a recording with behaviour (an NLB *train* file)")
 
 
-def train_embedding(
-    prepared: str | PathLike,
-    embedding_out: str | PathLike,
-    model_out: str | PathLike,
+def fit_embedding(
+    ds: xr.Dataset,
     *,
     method: str,
-    params: dict,
+    params: Mapping | None = None,
     area: str | Sequence[str],
-    seed: int,
-    labels: dict,
-    device: dict,
+    seed: int = 0,
+    labels: Mapping | None = None,
+    device: Mapping | None = None,
     code_fingerprint: str = "",
     threads: int = 1,
     subset: Mapping | None = None,
-) -> xr.Dataset:
-    """Train ``method`` on one session/area and write its embedding store and checkpoint.
+    source: str | PathLike | None = None,
+) -> tuple[xr.Dataset, EmbeddingMethod]:
+    """Train ``method`` on one session/area of a prepared dataset and embed every trial, in memory.
 
     Args:
-        prepared: the prepared store of the session.
-        embedding_out: the embedding store to write (``latent(trial, bin, dim)``).
-        model_out: the checkpoint folder to write.
+        ds: the prepared dataset of the session (:func:`pipeline.prepare.prepare_dataset`, or a
+            prepared store opened).
         method: registry name (:data:`pipeline.methods.METHODS`).
-        params: the method's constructor arguments from the config (without ``seed``/``device``).
+        params: the method's constructor arguments (without ``seed``/``device``); defaults if None.
         area: brain area whose units are the input, or a list of areas pooled into one population.
         seed: the run's seed.
-        labels: the config's ``labels`` block (:func:`pipeline.labels.movement_labels` arguments).
-        device: the config's ``device`` block (``prefer``, ``allow_cpu``, ``wait_s``).
+        labels: the config's ``labels`` block (:func:`pipeline.labels.movement_labels` arguments;
+            its defaults if None).
+        device: the config's ``device`` block (``prefer``, ``allow_cpu``, ``wait_s``); None: a GPU when
+            one is free, else the CPU.
         code_fingerprint: fingerprint of this stage's modules (recorded).
         threads: CPU threads for torch.
         subset: train on one maze trial subset only: ``name``, ``trial_types``, ``versions``,
             ``train_fraction`` (:func:`pipeline.subsets.select_subset`); recorded in the attrs.
+        source: what to name in error messages (default: the dataset's session).
+
+    Returns:
+        The embedding dataset (``latent(trial, bin, dim)`` with the trials' coordinates and the record
+        of how it was made) and the fitted model.
 
     Raises:
-        InputError: bad store, area, subset or labels, or labels asked of a recording without
-            behaviour (naming the file and field); nothing is written.
+        InputError: bad dataset, area, subset or labels, or labels asked of a recording without
+            behaviour (naming the source and field).
     """
-    prepared = Path(prepared)
-    ds = open_store(prepared, layout="prepared")
-    validate_prepared(ds, prepared)
+    source = source if source is not None else ds.attrs.get("session", "prepared dataset")
+    labels = dict(labels) if labels is not None else {}
+    device = dict(device) if device is not None else {"prefer": "cuda", "allow_cpu": True, "wait_s": 0.0}
+    validate_prepared(ds, source)
     if subset is not None:
         from pipeline.subsets import select_subset
 
         ds = select_subset(ds, subset["name"], subset, train_fraction=float(subset["train_fraction"]),
-                           source=prepared)
+                           source=source)
     cls = get_method(method)
     area_name = area if isinstance(area, str) else "+".join(area)
-    rates = area_inputs(ds, area, prepared)
+    rates = area_inputs(ds, area, source)
     y = None
     if cls.needs_labels:
-        _check_behaviour(ds, method, prepared)
+        _check_behaviour(ds, method, source)
         y = movement_labels(ds, **labels)
     train = as_object_strings(ds["split"].values) == "train"
     if train.sum() < 2:
-        raise InputError(prepared, "split", f"{int(train.sum())} training trial(s); need at least 2")
+        raise InputError(source, "split", f"{int(train.sum())} training trial(s); need at least 2")
     n_trials, n_bins, n_units = rates.shape
 
     lease = None
@@ -138,7 +144,7 @@ def train_embedding(
     else:
         device_info = {"device": "cpu", "reason": f"{method} runs on the CPU"}
     try:
-        init = dict(params, seed=int(seed))
+        init = dict(params or {}, seed=int(seed))
         if cls.trainable_on_gpu:
             init["device"] = str(run_device)
         model = cls(**init)
@@ -185,6 +191,39 @@ def train_embedding(
         prepared_code_fingerprint=ds.attrs["code_fingerprint"],
         package_version=__version__, versions=versions(),
     )
+    validate_embedding(out, source)
+    return out, model
+
+
+def train_embedding(
+    prepared: str | PathLike,
+    embedding_out: str | PathLike,
+    model_out: str | PathLike,
+    *,
+    method: str,
+    params: dict,
+    area: str | Sequence[str],
+    seed: int,
+    labels: dict,
+    device: dict,
+    code_fingerprint: str = "",
+    threads: int = 1,
+    subset: Mapping | None = None,
+) -> xr.Dataset:
+    """rules train and maze_train: :func:`fit_embedding` on a prepared store, writing its embedding
+    store and checkpoint folder (arguments as there).
+
+    Raises:
+        InputError: as :func:`fit_embedding`, naming the prepared store; nothing is written.
+    """
+    prepared = Path(prepared)
+    ds = open_store(prepared, layout="prepared")
+    out, model = fit_embedding(ds, method=method, params=params, area=area, seed=seed, labels=labels,
+                               device=device, code_fingerprint=code_fingerprint, threads=threads, subset=subset,
+                               source=prepared)
+    device_info = json.loads(out.attrs["device"])
+    provenance = {k: out.attrs[k] for k in ("session", "area", "seed", "method", "code_fingerprint",
+                                           "subset", "subset_spec") if k in out.attrs}
     validate_embedding(out, embedding_out)
     model.save(model_out, extra={**provenance, "device": device_info})
     try:

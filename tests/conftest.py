@@ -8,16 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Under pytest-xdist (`-n auto`) each worker gets its share of the cores for BLAS, OpenMP and torch, set
-# before numpy or torch load them, so that workers do not oversubscribe the machine. Workflow runs the
-# tests start (`make demo`, snakemake) get the user's own settings back (:func:`workflow_env`): they train
-# and decode exactly as a user's run would, which their bit-identity checks rely on.
+# The test process's share of the cores for BLAS, OpenMP and torch, set before numpy or torch load them:
+# the shared `make demo` runs in the background on DEMO_CORES cores meanwhile (tests/conftest.py:
+# background_demo), and under pytest-xdist the workers split the rest. Without this, torch's OpenMP threads
+# spin against the demo's jobs: measured on 2 cores, an in-process NER training took 13x its time. Workflow
+# runs the tests start (`make demo`, snakemake) get the user's own settings back (:func:`workflow_env`):
+# they train and decode exactly as a user's run would, which their bit-identity checks rely on.
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _USER_THREADS = {var: os.environ.get(var) for var in _THREAD_VARS}
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-if _WORKERS > 1:
-    for _var in _THREAD_VARS:
-        os.environ[_var] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+DEMO_CORES = 2  # the Makefile's CORES, which `make demo` uses
+TEST_THREADS = max(1, ((os.cpu_count() or 1) - DEMO_CORES) // _WORKERS)
+for _var in _THREAD_VARS:
+    os.environ[_var] = str(TEST_THREADS)
 
 
 def workflow_env(extra: dict | None = None) -> dict:
@@ -195,7 +198,8 @@ def chewie_ner(chewie_prepared, tmp_path_factory):
     store, model_dir = folder / "emb.zarr", folder / "model"
     train_embedding(chewie_prepared, store, model_dir, method="ner", params={"max_iterations": 2000}, area="M1",
                     seed=0, labels={"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0},
-                    device={"prefer": "cpu", "allow_cpu": True, "wait_s": 0}, code_fingerprint="fp", threads=2)
+                    device={"prefer": "cpu", "allow_cpu": True, "wait_s": 0}, code_fingerprint="fp",
+                    threads=TEST_THREADS)
     return store, model_dir
 
 

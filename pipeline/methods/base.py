@@ -1,9 +1,11 @@
 """The interface every embedding method follows, and its checkpoint format.
 
-A method is a small sklearn-style estimator:
+A method is a scikit-learn transformer (``BaseEstimator``, ``TransformerMixin``): it works in
+``sklearn.base.clone``, ``Pipeline`` and ``GridSearchCV``, and an unfitted one raises sklearn's
+``NotFittedError``:
 
 * ``__init__`` only stores its keyword arguments (no work, no validation beyond types), so
-  :meth:`EmbeddingMethod.get_params` returns exactly what the config asked for;
+  ``get_params()`` returns exactly what the config asked for;
 * ``fit(X, y=None, *, lengths=None)`` learns from ``(T, N)`` inputs of the training bins (trials
   concatenated, ``lengths`` bins per trial) and ``(T, C)`` labels, and returns ``self``;
 * ``transform(X, *, y=None, lengths=None)`` returns ``(T, d)`` float32 embeddings (``y`` only for
@@ -19,7 +21,6 @@ clear error naming it instead of a deserialisation traceback.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_array
 
 from pipeline.errors import InputError
 from pipeline.provenance import sha256_file, versions
@@ -50,11 +54,7 @@ def seed_streams(seed: int, n: int = 2) -> list[int]:
     return [int(s >> np.uint64(1)) for s in state]
 
 
-class NotFittedError(RuntimeError):
-    """``transform`` or ``save`` was called before ``fit``."""
-
-
-class EmbeddingMethod:
+class EmbeddingMethod(TransformerMixin, BaseEstimator):
     """Base class of the embedding methods (see the module docstring for the contract).
 
     Class attributes:
@@ -72,19 +72,19 @@ class EmbeddingMethod:
     trainable_on_gpu: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = True
 
-    # ------------------------------------------------------------------ sklearn-style parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    # ------------------------------------------------------------------ scikit-learn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = self.needs_labels  # fit(X) without y raises for the labelled methods
+        tags.transformer_tags.preserves_dtype = ["float32"]  # embeddings are float32 whatever X is
+        return tags
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as stored by ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    def __sklearn_is_fitted__(self) -> bool:
+        return any(name.endswith("_") and not name.startswith("_") for name in vars(self))
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        """Every constructor argument (sklearn's repr shows only those that differ from the defaults)."""
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ interface
@@ -115,24 +115,29 @@ class EmbeddingMethod:
 
 
 def check_inputs(X: Any, y: Any = None, *, name: str = "X", need_y: bool = False,
-                 n_features: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate ``(T, N)`` inputs and optional ``(T, C)`` labels; float32 / float64 copies.
+                 n_features: int | None = None, estimator: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate ``(T, N)`` inputs and optional ``(T, C)`` labels; float32 / float64 arrays.
+
+    ``X`` goes through scikit-learn's ``check_array`` (dense, real, finite, 2-D, at least one bin and
+    one feature; its messages), so the methods answer bad input as every sklearn estimator does.
 
     Raises:
-        ValueError: wrong dimensions, mismatched lengths, non-finite values, missing labels, or a
-            feature count other than ``n_features``.
+        ValueError: wrong dimensions, sparse or complex data, mismatched lengths, non-finite values,
+            missing labels, or a feature count other than ``n_features``.
     """
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or X.shape[0] < 1:
-        raise ValueError(f"{name} must be a non-empty 2-D array (bins, features), got shape {X.shape}")
+    what = type(estimator).__name__ if estimator is not None else "this method"
+    X = check_array(X, dtype=np.float32, input_name=name, estimator=estimator)
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features but the model was fitted on {n_features}")
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains {int((~np.isfinite(X)).sum())} NaN/inf values")
+        raise ValueError(f"{name} has {X.shape[1]} features, but {what} is expecting {n_features} features as "
+                         f"input (fitted on {n_features})")
     if y is None:
         if need_y:
-            raise ValueError("labels y are required by this method")
+            raise ValueError(f"{what} requires y to be passed, but the target y is None "
+                             "(labels y are required by this method)")
         return X, None
+    y = np.asarray(y)
+    if np.iscomplexobj(y):
+        raise ValueError("Complex data not supported in y")
     y = np.asarray(y, dtype=np.float64)
     if y.ndim == 1:
         y = y[:, None]

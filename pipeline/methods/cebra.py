@@ -176,9 +176,10 @@ class CEBRA(EmbeddingMethod):
             ValueError: bad inputs, or an architecture with a context window (those would mix
                 concatenated trials at their edges and need padding; the paper used offset1-model).
         """
-        X, y = check_inputs(X, y, need_y=True)
+        X, y = check_inputs(X, y, need_y=True, estimator=self)
         if y.shape[0] <= int(self.time_offsets):
-            raise ValueError(f"CEBRA needs more than time_offsets={self.time_offsets} training bins")
+            raise ValueError(f"CEBRA needs more than time_offsets={self.time_offsets} training bins, got "
+                             f"n_samples = {y.shape[0]}")
         init_seed, sampler_seed, numpy_seed = seed_streams(self.seed, 3)
         estimator = self._estimator()
         with _isolated_global_rngs(init_seed, numpy_seed, torch.device(self.device)):
@@ -216,7 +217,7 @@ class CEBRA(EmbeddingMethod):
         identically.
         """
         self._check_fitted("model_")
-        X, _ = check_inputs(X, n_features=self.n_features_in_)
+        X, _ = check_inputs(X, n_features=self.n_features_in_, estimator=self)
         device = next(self.model_.parameters()).device
         with torch.no_grad():
             z = self.model_.eval()(torch.from_numpy(X).to(device))

@@ -128,7 +128,7 @@ class DPCA(EmbeddingMethod):
         """
         from dPCA.dPCA import dPCA as DPCAEstimator
 
-        X, y = check_inputs(X, y, need_y=True)
+        X, y = check_inputs(X, y, need_y=True, estimator=self)
         if not 0 <= int(self.direction_column) < y.shape[1]:
             raise ValueError(f"direction_column={self.direction_column} is not a column of y ({y.shape[1]} columns)")
         trial_x, levels, n = self._trial_tensor(X, y, lengths)
@@ -158,7 +158,7 @@ class DPCA(EmbeddingMethod):
         Single bins need neither trial structure nor labels: ``(x - mean_) @ decoder_``.
         """
         self._check_fitted("decoder_")
-        X, _ = check_inputs(X, n_features=self.n_features_in_)
+        X, _ = check_inputs(X, n_features=self.n_features_in_, estimator=self)
         return ((X.astype(np.float64) - self.mean_) @ self.decoder_).astype(np.float32)
 
     def save(self, folder: str | os.PathLike, *, extra: dict | None = None) -> Path:

@@ -126,9 +126,9 @@ class NER(EmbeddingMethod):
         Returns:
             ``self``.
         """
-        X, y = check_inputs(X, y, need_y=True)
+        X, y = check_inputs(X, y, need_y=True, estimator=self)
         if y.shape[0] < 2:
-            raise ValueError("NER needs at least 2 training bins")
+            raise ValueError(f"NER needs at least 2 training bins, got n_samples = {y.shape[0]}")
         init_seed, sample_seed = seed_streams(self.seed, 2)
         device = torch.device(self.device)
         encoder = self._build_encoder(X.shape[1], init_seed).to(device)
@@ -153,7 +153,7 @@ class NER(EmbeddingMethod):
     def transform(self, X: np.ndarray, *, y: np.ndarray | None = None, lengths=None) -> np.ndarray:
         """Embed ``(T, N)`` bins (labels are not used); returns ``(T, output_dimension)`` float32."""
         self._check_fitted("encoder_")
-        X, _ = check_inputs(X, n_features=self.n_features_in_)
+        X, _ = check_inputs(X, n_features=self.n_features_in_, estimator=self)
         device = next(self.encoder_.parameters()).device
         z = embed(self.encoder_, torch.from_numpy(X).to(device), lengths=lengths)
         return z.float().cpu().numpy()

@@ -56,7 +56,7 @@ class PCA(EmbeddingMethod):
         Raises:
             ValueError: fewer bins or neurons than ``n_components``, or bad inputs.
         """
-        X, _ = check_inputs(X)
+        X, _ = check_inputs(X, estimator=self)
         k = int(self.n_components)
         if not 1 <= k <= min(X.shape):
             raise ValueError(f"n_components={k} needs at least {k} bins and {k} neurons, got {X.shape}")
@@ -70,7 +70,7 @@ class PCA(EmbeddingMethod):
     def transform(self, X: np.ndarray, *, y: np.ndarray | None = None, lengths=None) -> np.ndarray:
         """Project ``(T, N)`` bins on the principal axes; ``(T, n_components)`` float32."""
         self._check_fitted("components_")
-        X, _ = check_inputs(X, n_features=self.n_features_in_)
+        X, _ = check_inputs(X, n_features=self.n_features_in_, estimator=self)
         return ((X.astype(np.float64) - self.mean_) @ self.components_.T).astype(np.float32)
 
     def save(self, folder: str | os.PathLike, *, extra: dict | None = None) -> Path:

@@ -226,7 +226,8 @@ class GINDecoder(nn.Module):
     def __init__(self, n_latent: int, n_outputs: int, n_hidden: int, n_blk: int):
         super().__init__()
         if n_outputs <= n_latent:
-            raise ValueError(f"piVAE needs more neurons ({n_outputs}) than latent dimensions ({n_latent})")
+            raise ValueError(f"piVAE needs more neurons ({n_outputs}) than latent dimensions ({n_latent}); "
+                             f"got n_features = {n_outputs}")
         self.lift = nn.Sequential(
             nn.Linear(n_latent, n_hidden), nn.ReLU(),
             nn.Linear(n_hidden, n_hidden), nn.ReLU(),
@@ -429,7 +430,7 @@ class PiVAE(EmbeddingMethod):
             ValueError: bad inputs or parameters, or too few bins for the validation split.
         """
         self._check_params()
-        X, y = check_inputs(X, y, need_y=True)
+        X, y = check_inputs(X, y, need_y=True, estimator=self)
         seg = _segments(lengths, X.shape[0])
         n_val = int(round(float(self.validation_fraction) * X.shape[0]))
         if n_val and X.shape[0] - n_val < 1:
@@ -498,7 +499,7 @@ class PiVAE(EmbeddingMethod):
             lengths: bins per trial (None: one sequence).
         """
         self._check_fitted("network_")
-        X, y = check_inputs(X, y, need_y=True, n_features=self.n_features_in_)
+        X, y = check_inputs(X, y, need_y=True, n_features=self.n_features_in_, estimator=self)
         if y.shape[1] != self.n_labels_in_:
             raise ValueError(f"y has {y.shape[1]} label columns but the model was fitted on {self.n_labels_in_}")
         seg = _segments(lengths, X.shape[0])

@@ -168,7 +168,7 @@ class UMAP(EmbeddingMethod):
             ValueError: unknown protocol, bad inputs, missing labels of the supervised variant.
         """
         self._check_protocol()
-        X, y = check_inputs(X, y)
+        X, y = check_inputs(X, y, estimator=self)
         target = self._target(y)
         reducer = self._reducer()
         embedding = np.asarray(reducer.fit_transform(X, y=target), dtype=np.float32)
@@ -187,7 +187,7 @@ class UMAP(EmbeddingMethod):
             ValueError: too few new bins for a separate fit, or missing labels where needed.
         """
         self._check_fitted("embedding_")
-        X, y = check_inputs(X, y, n_features=self.n_features_in_)
+        X, y = check_inputs(X, y, n_features=self.n_features_in_, estimator=self)
         index = self._match_training(X)
         out = np.empty((len(X), self.embedding_.shape[1]), dtype=np.float32)
         seen = index >= 0
@@ -279,7 +279,8 @@ class UMAPLabels(UMAP):
 
     def _target(self, y: np.ndarray | None) -> np.ndarray:
         if y is None:
-            raise ValueError(f"{self.name} needs the labels y of the bins it fits (direction in column "
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                             f"{self.name} needs the labels y of the bins it fits (direction in column "
                              f"{self.label_column})")
         if not 0 <= int(self.label_column) < y.shape[1]:
             raise ValueError(f"label_column={self.label_column} is not a column of y ({y.shape[1]} columns)")
