@@ -19,12 +19,14 @@ endif
 
 venv: $(STAMP)
 
-# torch first (CPU build from the local wheel), then every dependency pinned by envs/constraints.txt.
+# torch first (CPU build from the local wheel), then every dependency pinned by envs/constraints.txt;
+# then umap-learn's numba functions compiled once into their on-disk cache (pipeline.methods.umap).
 $(STAMP): pyproject.toml envs/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -c envs/constraints.txt -e ".[workflow,test]"
+	$(BIN)/python -W ignore -c "from pipeline.methods.umap import compile_cache; compile_cache()"
 	touch $(STAMP)
 
 # Debian packages of the tests (headless chromium for the report check, slurm-wlm + munge for the
@@ -55,8 +57,9 @@ run-flags:
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
+# The tests on the cores (pytest-xdist, at most 4 workers), `make demo` in the background meanwhile.
 test: $(STAMP) system-packages
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

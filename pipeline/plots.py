@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from pipeline.atomic import atomic_path  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 
 __all__ = [
@@ -52,9 +53,9 @@ def _theme(style="ticks"):
 
 def _save(fig, out) -> Path:
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(out, dpi=DPI, metadata=_METADATA.get(out.suffix.lower()))
+        with atomic_path(out) as tmp:  # the temporary name keeps the suffix: matplotlib reads the format off it
+            fig.savefig(tmp, dpi=DPI, metadata=_METADATA.get(out.suffix.lower()))
     finally:
         plt.close(fig)
     return out

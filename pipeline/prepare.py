@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from os import PathLike
-from pathlib import Path
 
 import dask
 import dask.array as da

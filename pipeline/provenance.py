@@ -21,6 +21,7 @@ import platform
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.atomic import atomic_path
 from pipeline.errors import InputError
 
 #: attribute of a zarr store, and suffix of the sidecar of tables and figures, holding the job record
@@ -228,10 +229,8 @@ def record_provenance(record: dict, outputs: Sequence[str], sidecar: str | os.Pa
     record["outputs"] = files
     targets = [Path(sidecar)] if sidecar is not None else []
     for target in targets + [folder / FOLDER_RECORD for folder in folders]:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record
 
 

@@ -67,7 +67,7 @@ Every other random draw comes from
 ``np.random.default_rng([seed, zlib.crc32(session_id.encode())])`` in a fixed
 order, so the same inputs give byte-identical arrays and different sessions
 draw different units and trials. Both outputs are written atomically (a
-temporary file beside the target, then :func:`os.replace`).
+temporary file beside the target, moved into place: :mod:`pipeline.atomic`).
 
 Ground truth (``truth_path``, ``np.savez_compressed``, no object arrays):
 
@@ -111,7 +111,6 @@ import datetime as _dt
 import math
 import os
 import re
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +119,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.atomic import atomic_paths
 from pipeline.errors import InputError
 
 __all__ = ["DEFAULT_PARAMS", "simulate_session"]
@@ -387,7 +387,7 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
     name = f"params.{block}.{key}"
     if key == "units":
         if not isinstance(value, Mapping):
-            raise _input_error(name, f"expected a mapping area -> unit count")
+            raise _input_error(name, "expected a mapping area -> unit count")
         for area, count in value.items():
             if area not in task_areas:
                 raise _input_error(
@@ -2166,32 +2166,14 @@ def _build_maze_nwb(
 # --------------------------------------------------------------------------
 
 
-def _temp_path(target: Path) -> Path:
-    """Create an empty temporary file beside ``target``.
-
-    Args:
-        target: Final path.
-
-    Returns:
-        Path of the new temporary file (same directory, same suffix, so
-        that e.g. pynwb sees a ``.nwb`` name).
-    """
-    fd, name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}"
-    )
-    os.close(fd)
-    return Path(name)
-
-
 def _write_outputs(
     nwb_path: Path, truth_path: Path, nwbfile: Any, truth: Mapping[str, Any]
 ) -> None:
     """Write the NWB file and truth archive atomically.
 
-    Both are written to temporary files beside their targets and then moved
-    into place with :func:`os.replace`. On any error the temporary files are
-    removed, and an NWB file already moved into place by this call is removed
-    too, so no partial or mismatched output remains.
+    Both are written to temporary files beside their targets and moved into
+    place together (:func:`pipeline.atomic.atomic_paths`): on any error no
+    partial or mismatched output remains.
 
     Args:
         nwb_path: Final NWB path.
@@ -2201,27 +2183,11 @@ def _write_outputs(
     """
     from pynwb import NWBHDF5IO
 
-    nwb_path.parent.mkdir(parents=True, exist_ok=True)
-    truth_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_nwb = tmp_truth = None
-    placed_nwb = False
-    try:
-        tmp_nwb = _temp_path(nwb_path)
+    with atomic_paths(nwb_path, truth_path) as (tmp_nwb, tmp_truth):
         with NWBHDF5IO(str(tmp_nwb), mode="w") as io:
             io.write(nwbfile)
-        tmp_truth = _temp_path(truth_path)
         with open(tmp_truth, "wb") as fh:
             np.savez_compressed(fh, **truth)
-        os.replace(tmp_nwb, nwb_path)
-        placed_nwb = True
-        os.replace(tmp_truth, truth_path)
-    except BaseException:
-        for tmp in (tmp_nwb, tmp_truth):
-            if tmp is not None and tmp.exists():
-                tmp.unlink()
-        if placed_nwb and nwb_path.exists():
-            nwb_path.unlink()
-        raise
 
 
 def _truth_arrays(

@@ -27,8 +27,6 @@ The prepared layout (``attrs["layout"] == "prepared"``) is the canonical input o
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 import warnings
 from pathlib import Path
 
@@ -37,6 +35,7 @@ import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
+from pipeline.atomic import atomic_path
 from pipeline.errors import InputError
 
 ZARR_FORMAT = 3
@@ -108,39 +107,14 @@ def _plain_strings(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def fresh_temp_sibling(path: Path) -> Path:
-    """A new temp name beside ``path`` for an atomic write, after removing stale ones.
-
-    A job killed outright (SIGKILL, node failure) can leave its temp folder behind; since each
-    output has a single writer, any ``.<name>.tmp-*`` beside ``path`` is stale when a write starts.
-    """
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-
-
 def write_store(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to ``path`` atomically: into a sibling temp folder, then rename.
-
-    A failure at any point leaves nothing at ``path`` (and removes the temp folder); a temp folder
-    left by a killed writer is removed first (:func:`fresh_temp_sibling`). Dask-backed variables are
-    computed chunk by chunk by the active dask scheduler.
-    """
+    """Write ``ds`` to ``path`` atomically (:func:`pipeline.atomic.atomic_path`): a failure at any point
+    leaves nothing at ``path``. Dask-backed variables are computed chunk by chunk by the active dask
+    scheduler."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fresh_temp_sibling(path)
     ds = _plain_strings(ds.drop_encoding())
-    try:
-        ds.to_zarr(
-            tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=CONSOLIDATED,
-            encoding=encoding_for(ds),
-        )
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_path(path) as tmp:
+        ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=CONSOLIDATED, encoding=encoding_for(ds))
     return path
 
 

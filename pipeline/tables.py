@@ -1,19 +1,19 @@
 """Reading and writing the tidy TSV tables of the decoding, statistics and reproduction stages.
 
-One reader (concatenate a rule's input tables) and one writer (via a temporary name beside the
-target, moved into place with :func:`os.replace`, so a failed job never leaves a partial table).
+One reader (concatenate a rule's input tables) and one writer (atomic: :mod:`pipeline.atomic`, so a
+failed job never leaves a partial table).
 Column meanings: ``docs/tables.md``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline.atomic import atomic_path
 from pipeline.errors import InputError
 
 __all__ = ["read_tables", "write_table"]
@@ -33,11 +33,9 @@ def read_tables(paths: Sequence[str | PathLike], field: str = "tables") -> pd.Da
 def write_table(table: pd.DataFrame | str, out: str | PathLike, *, float_format: str = "%.10g") -> Path:
     """Write a frame as TSV (or text as is) atomically; creates the parent folder."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    if isinstance(table, str):
-        tmp.write_text(table)
-    else:
-        table.to_csv(tmp, sep="\t", index=False, float_format=float_format)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        if isinstance(table, str):
+            tmp.write_text(table)
+        else:
+            table.to_csv(tmp, sep="\t", index=False, float_format=float_format)
     return out

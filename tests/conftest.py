@@ -344,6 +344,9 @@ def background_demo(request, tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: the workers' common folder
     demo = BackgroundDemo(shared / "demo_run").start()
+    # The demo is the longest chain of the run (its tests come after it): it keeps the priority it was
+    # started with, this test process (and what it starts from now on) yields to it.
+    os.nice(5)
     yield demo
     if demo.proc is not None and not demo.done():
         # still running when this process's tests are over: under xdist other workers may still wait for it;

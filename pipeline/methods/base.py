@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,9 +32,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array
 
+from pipeline.atomic import atomic_path
 from pipeline.errors import InputError
 from pipeline.provenance import sha256_file, versions
-from pipeline.store import fresh_temp_sibling
 
 __all__ = [
     "CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "array_writer", "load_array", "load_npz",
@@ -174,22 +173,13 @@ def write_checkpoint(folder: str | os.PathLike, sidecar: dict, payload: dict[str
         ``folder`` as a Path.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fresh_temp_sibling(folder)  # also removes what a killed writer left
-    tmp.mkdir()
-    try:
+    with atomic_path(folder, folder=True) as tmp:
         files = {}
         for fname, writer in payload.items():
             writer(tmp / fname)
             files[fname] = sha256_file(tmp / fname)
         meta = {"format": CHECKPOINT_FORMAT, **_jsonable(sidecar), "versions": versions(), "files": files}
         (tmp / SIDECAR).write_text(json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 

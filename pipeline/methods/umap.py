@@ -84,6 +84,25 @@ def import_umap():
     return umap
 
 
+def compile_cache(seed: int = 0) -> None:
+    """Fill umap-learn's on-disk numba cache (:func:`import_umap`) now, e.g. right after installing
+    (``make`` does): every UMAP job of a run then loads machine code, instead of the first jobs of a
+    run compiling the same functions side by side (one cold compile costs about 40 s of CPU on this
+    project's CI machine, and the demo starts two UMAP jobs at once, the tests more). Fits each variant
+    the pipeline runs on a small random problem: unsupervised with the paper's protocol (a separate fit
+    of new bins), supervised (:class:`UMAPLabels`) with both protocols; float32 inputs, as the methods
+    pass them; and one unsupervised fit of more than 4 096 bins, the size from which umap-learn finds
+    neighbours with pynndescent (real sessions), whose ``nn_descent`` itself numba cannot cache."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((400, 12)).astype(np.float32)
+    y = np.column_stack([rng.standard_normal((400, 2)), 45.0 * rng.integers(0, 8, 400)])
+    new, y_new = x[:60] + np.float32(0.5), y[:60]
+    UMAP(n_neighbors=15, n_epochs=5, seed=seed).fit(x).transform(new)
+    UMAP(n_neighbors=15, n_epochs=5, seed=seed).fit(rng.standard_normal((4200, 12)).astype(np.float32))
+    UMAPLabels(n_neighbors=15, n_epochs=5, seed=seed).fit(x, y).transform(new, y=y_new)
+    UMAPLabels(n_neighbors=15, n_epochs=5, protocol="transform", seed=seed).fit(x, y).transform(new)
+
+
 class UMAP(EmbeddingMethod):
     """Unsupervised UMAP of single bins.
 
