@@ -303,8 +303,10 @@ class BackgroundDemo:
             # the test environment is make's VENV; -o: never reinstall it from the copy's make
             script = ('make demo VENV="$1" -o "$1/.installed" > demo_run.log 2>&1; '
                       'echo $? > ../rc.part && mv ../rc.part ../rc')
+            # its own process group (stop() ends all of it) but not its own session: with Linux's scheduler
+            # autogroups a new session would get a fixed half of the CPU whatever the priorities below
             self.proc = subprocess.Popen(["sh", "-c", script, "demo", str(VENV)], cwd=self.work, env=workflow_env(),
-                                         start_new_session=True)  # its own process group: stop() ends all of it
+                                         process_group=0)
         return self
 
     def done(self) -> bool:
@@ -345,8 +347,9 @@ def background_demo(request, tmp_path_factory):
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: the workers' common folder
     demo = BackgroundDemo(shared / "demo_run").start()
     # The demo is the longest chain of the run (its tests come after it): it keeps the priority it was
-    # started with, this test process (and what it starts from now on) yields to it.
-    os.nice(5)
+    # started with, this test process (and what it starts from now on) yields to it and takes the cores
+    # the demo leaves idle.
+    os.nice(10)
     yield demo
     if demo.proc is not None and not demo.done():
         # still running when this process's tests are over: under xdist other workers may still wait for it;

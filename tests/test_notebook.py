@@ -40,4 +40,4 @@ def test_readme_notebook_example_runs_from_the_repository_root(monkeypatch):
     assert matrix.loc[cells[0], cells[0]] > 0.3 and matrix.loc[cells[1], cells[1]] > 0.3
     assert "M1" in printed.getvalue() and "PMd" in printed.getvalue()
     model = namespace["model"]
-    assert model.get_params()["max_iterations"] == 500 and model.loss_.shape == (500,)
+    assert model.get_params()["max_iterations"] == 300 and model.loss_.shape == (300,)
