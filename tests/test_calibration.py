@@ -80,12 +80,6 @@ def test_pca_no_longer_captures_the_velocity(comparison):
 
 
 @requires_real
-def test_simulation_time(comparison):
-    """Simulating a demo session stays about as fast as before the calibration (about 1-2 s)."""
-    _, _, _, seconds = comparison
-    assert max(seconds.values()) < 10.0, seconds
-
-
 def test_population_tuning_drifts_between_years_only():
     """The PD-cluster axis and lag shift are shared within a subject-year-area and differ across years."""
     neu = simulate.DEFAULT_PARAMS["neural"]
