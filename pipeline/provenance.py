@@ -37,29 +37,6 @@ _TRACKED_DISTRIBUTIONS = (
 )
 
 
-def module_paths(modules: list[str]) -> list[Path]:
-    """Resolve dotted module names (``"pipeline.io.nwb"``) or sub-packages to source files.
-
-    A sub-package (``"pipeline.io"``) expands to every ``.py`` file below it.
-
-    Raises:
-        FileNotFoundError: when a name matches no source file, so a stale name fails loudly.
-    """
-    paths: list[Path] = []
-    for name in modules:
-        parts = name.split(".")
-        if parts[0] != "pipeline":
-            raise ValueError(f"only pipeline modules can be fingerprinted, got {name!r}")
-        base = PACKAGE_ROOT.joinpath(*parts[1:])
-        if base.is_dir():
-            paths.extend(sorted(base.rglob("*.py")))
-        elif base.with_suffix(".py").is_file():
-            paths.append(base.with_suffix(".py"))
-        else:
-            raise FileNotFoundError(f"no source for module {name!r} under {PACKAGE_ROOT}")
-    return sorted(set(paths))
-
-
 def _module_source(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
     """The source file of package module ``name`` (a package's ``__init__.py``); None if not ours."""
     parts = name.split(".")
@@ -137,7 +114,8 @@ def import_closure(entries: Sequence[str | os.PathLike], root: str | os.PathLike
             path = Path(entry)
             if not path.is_file():
                 raise FileNotFoundError(f"{entry!r} is neither a module of the package nor a file")
-            todo.extend(source(n) for n in _imported_names(path, _package_of(path, root), root) if source(n))
+            todo.extend(module for module in map(source, _imported_names(path, _package_of(path, root), root))
+                        if module is not None)
         else:
             todo.append(module)
     seen: set[Path] = set()
@@ -148,15 +126,11 @@ def import_closure(entries: Sequence[str | os.PathLike], root: str | os.PathLike
         seen.add(path)
         package = _package_of(path, root)
         parts = package.split(".")
-        todo.extend(root.joinpath(*parts[1:i], "__init__.py") for i in range(1, len(parts) + 1))
-        for name in _imported_names(path, package, root):
-            if source(name) is not None:
-                todo.append(source(name))
-                for i in range(1, len(name.split("."))):  # parents of an imported submodule run first
-                    parent = source(".".join(name.split(".")[:i]))
-                    if parent is not None:
-                        todo.append(parent)
-    return sorted(p for p in seen if p.is_file())
+        # the packages a module sits in run first (for an imported submodule: its parents' __init__.py)
+        inits = (root.joinpath(*parts[1:i], "__init__.py") for i in range(1, len(parts) + 1))
+        todo.extend(init for init in inits if init.is_file())
+        todo.extend(module for module in map(source, _imported_names(path, package, root)) if module is not None)
+    return sorted(seen)
 
 
 def code_fingerprint(entries: Sequence[str | os.PathLike], root: str | os.PathLike = PACKAGE_ROOT) -> str:
