@@ -269,7 +269,7 @@ def demo_flags() -> list[str]:
     return out.stdout.split()
 
 
-#: how long a test waits for the background demo (from its start)
+#: how long a test waits for the background demo to finish
 DEMO_TIMEOUT_S = 3600
 
 
