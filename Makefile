@@ -19,14 +19,18 @@ endif
 
 venv: $(STAMP)
 
-# torch first (CPU build from the local wheel), then every dependency pinned by envs/constraints.txt;
-# then umap-learn's numba functions compiled once into their on-disk cache (pipeline.methods.umap).
+# torch (the CPU build from the local wheel) and every dependency pinned by envs/constraints.txt.
+# umap-learn goes in first, so that its numba functions compile into their on-disk cache
+# (pipeline.methods.umap.compile_cache, about 90 s on one core) while the rest installs.
 $(STAMP): pyproject.toml envs/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c envs/constraints.txt -e ".[workflow,test]"
-	$(BIN)/python -W ignore -c "from pipeline.methods.umap import compile_cache; compile_cache()"
+	$(BIN)/python -m pip install --quiet -c envs/constraints.txt umap-learn
+	PYTHONPATH=. $(BIN)/python -W ignore -c "from pipeline.methods.umap import compile_cache; compile_cache()" & \
+	compile=$$!; \
+	$(BIN)/python -m pip install --quiet torch==2.13.0 && \
+	$(BIN)/python -m pip install --quiet -c envs/constraints.txt -e ".[workflow,test]"; \
+	installed=$$?; wait $$compile && test $$installed = 0
 	touch $(STAMP)
 
 # Debian packages of the tests (headless chromium for the report check, slurm-wlm + munge for the
@@ -58,7 +62,9 @@ report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
 # The tests on the cores (pytest-xdist, at most 4 workers), `make demo` in the background meanwhile.
-test: $(STAMP) system-packages
+# The virtual environment and the Debian packages are installed side by side.
+test:
+	@$(MAKE) --no-print-directory -j2 $(STAMP) system-packages
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadgroup
 
 lint: $(STAMP)

@@ -220,7 +220,8 @@ def test_labelled_methods_stop_with_behaviour_missing_on_the_test_split(maze_tes
 
 @requires_real
 def test_unsupervised_methods_run_on_the_test_split(maze_test_split):
-    """PCA in process; UMAP on the same split: the workflow test below (both areas)."""
+    """The training stage in process (the workflow test below runs it from a sheet row, both areas). PCA
+    stands for the unsupervised methods: UMAP's fit takes no labels either (tests/test_peer_methods.py)."""
     emb = train_embedding(maze_test_split / "prepared.zarr", maze_test_split / "pca.zarr",
                           maze_test_split / "pca_model", method="pca", params={}, area="M1", seed=0,
                           labels=LABELS, device=CPU)
@@ -240,21 +241,22 @@ def test_the_test_split_has_no_maze_conditions_for_subsets(maze_test_split):
 @requires_real
 @pytest.mark.slow
 def test_workflow_runs_unsupervised_methods_on_the_test_split_and_stops_ner(workflow_copy):
-    """The real test NWB as a lab's sheet row: ingest, prepare, PCA and UMAP run; NER fails clearly."""
+    """The real test NWB as a lab's sheet row: ingest, prepare and PCA on both areas run; NER fails clearly
+    (only PCA: every workflow job costs seconds of start-up; the in-process test above says why PCA)."""
     work = workflow_copy
     (work / "config/mc_maze_test.tsv").write_text(
         "session_id\tsubject\tdate\themisphere\ttask\tformat\tpath\tareas\talign_event\twindow_start_bins\twindow_bins\n"
         f"Jenkins-20090928\tJenkins\t2009-09-28\tleft\tmaze\tnwb\t{MAZE_TEST_NWB}\tM1,PMd\tmove_onset\t-2\t17\n")
     (work / "config/mc_maze_test.yaml").write_text(
         "sessions: config/mc_maze_test.tsv\ndata_dir: /\nsimulation: {enabled: false}\n"
-        "methods: {ner: {enabled: true, params: {max_iterations: 5}}, pca: {enabled: true, areas: null},"
-        " umap: {enabled: true, areas: null}}\nmaze: {enabled: false}\n")
+        "methods: {ner: {enabled: true, params: {max_iterations: 5}}, pca: {enabled: true, areas: null}}\n"
+        "maze: {enabled: false}\n")
     config = ("--configfile", "config/config.yaml", "config/mc_maze_test.yaml")
-    ok = [f"results/embeddings/{m}/Jenkins-20090928/{a}/seed0.zarr" for m in ("pca", "umap") for a in ("M1", "PMd")]
+    ok = [f"results/embeddings/pca/Jenkins-20090928/{a}/seed0.zarr" for a in ("M1", "PMd")]
     snakemake(*ok, "--cores", "2", *config, cwd=work, timeout=900)
     for target in ok:
         emb = open_store(work / target, layout="embedding")
-        assert emb["latent"].shape == (100, 17, 2 if "umap" in target else 3)  # the sheet's 17-bin window
+        assert emb["latent"].shape == (100, 17, 3)  # the sheet's 17-bin window
         assert np.isfinite(emb["latent"].values).all()
         assert emb.attrs["n_units"] == (55 if "/M1/" in target else 52)
     ner = "results/embeddings/ner/Jenkins-20090928/M1/seed0.zarr"

@@ -170,7 +170,9 @@ def test_ner_on_real_chewie_m1_decodes_held_out_velocity(chewie_prepared, chewie
 
 @requires_real
 def test_ner_with_shuffled_labels_decodes_nothing(chewie_prepared, tmp_path):
-    """Labels permuted across training bins: the embedding carries no held-out velocity."""
+    """Labels permuted across training bins: the embedding carries no held-out velocity. 300 iterations
+    (measured held-out R² for seeds 0, 1, 2: -0.00, 0.05, 0.02; an untrained network: 0.08-0.13; the
+    true labels after 2 000: 0.77, test above)."""
     from pipeline.training import area_inputs
 
     prep = open_store(chewie_prepared, layout="prepared")
@@ -182,7 +184,7 @@ def test_ner_with_shuffled_labels_decodes_nothing(chewie_prepared, tmp_path):
     n_units, n_bins = x.shape[-1], x.shape[1]
     y_tr = y[train].reshape(-1, 3)
     shuffled = y_tr[np.random.default_rng(0).permutation(len(y_tr))]
-    model = NER(max_iterations=1000, seed=0).fit(x[train].reshape(-1, n_units), shuffled)
+    model = NER(max_iterations=300, seed=0).fit(x[train].reshape(-1, n_units), shuffled)
     z_tr = model.transform(x[train].reshape(-1, n_units))
     z_te = model.transform(x[~train].reshape(-1, n_units))
     reg = LinearRegression().fit(z_tr, y_tr[:, :2])

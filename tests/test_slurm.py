@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 # Jobs the SLURM executor submits for the whole demo (a dry run of every job); the statistics, figure
 # and report aggregations are `localrule: True` and run on the submitting host.
-PLANNED = {"ingest": 5, "prepare": 5, "train": 43, "decode_within": 8, "cross_decode": 10, "maze_prepare": 1,
+PLANNED = {"ingest": 4, "prepare": 4, "train": 35, "decode_within": 8, "cross_decode": 10, "maze_prepare": 1,
            "maze_train": 4, "maze_decode": 2}
 LOCAL = {"simulate", "stats_within", "stats_group", "figures_within", "figures_group", "figures_latents",
          "maze_figure_latents", "maze_figure_scores", "all"}

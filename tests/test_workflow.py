@@ -23,11 +23,10 @@ def _job_counts(stdout: str) -> dict[str, int]:
 
 
 def test_dry_run_demo():
-    proc = snakemake("-n", "--cores", "2")
+    proc = snakemake("-n", "--cores", "2", "--forceall")
     n = len(load_sheet(ROOT / "config/sessions.tsv"))
-    assert n >= 5
     counts = _job_counts(proc.stdout)
-    assert counts.get("simulate") in (None, n) and counts.get("prepare") in (None, n)
+    assert n == 4 and counts["simulate"] == counts["ingest"] == counts["prepare"] == n
 
 
 @requires_real
