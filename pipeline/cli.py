@@ -3,6 +3,8 @@
     pipeline provenance results/decoding/within/ner/seed0.scores.tsv
     pipeline provenance --inputs results/figures/m1_simc/matrix_velocity.png   # and every input's, recursively
     pipeline provenance --json results/embeddings/ner/SimC-20161007/M1/seed0.zarr
+    pipeline digest results > before.tsv          # sha256 of every table and stored array
+    pipeline digest results --compare before.tsv  # after a change: which numbers differ (exit 1 if any)
 
 Paths inside records are relative to the workflow's working directory; run the command from there.
 """
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import InputError
-from pipeline.provenance import read_provenance, sha256_file
+from pipeline.provenance import read_provenance, result_digests, sha256_file
 
 _KEY_VERSIONS = ("python", "ner-pipeline", "torch", "numpy", "scikit-learn", "xarray", "zarr", "cebra")
 
@@ -64,6 +66,26 @@ def _provenance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digest(args: argparse.Namespace) -> int:
+    if not Path(args.results).is_dir():
+        raise InputError(args.results, None, "not a folder (the workflow's results/)")
+    digests = result_digests(args.results)
+    if not args.compare:
+        print("\n".join(f"{path}\t{sha}" for path, sha in digests.items()))
+        return 0
+    before = {}
+    for number, line in enumerate(Path(args.compare).read_text().splitlines(), 1):
+        path, sep, sha = line.partition("\t")
+        if not sep:
+            raise InputError(args.compare, f"line {number}", "expected '<path><TAB><sha256>'")
+        before[path] = sha
+    changes = [f"changed  {p}" for p in sorted(set(before) & set(digests)) if before[p] != digests[p]]
+    changes += [f"missing  {p}" for p in sorted(set(before) - set(digests))]
+    changes += [f"new      {p}" for p in sorted(set(digests) - set(before))]
+    print("\n".join(changes) if changes else f"identical: {len(digests)} tables and arrays")
+    return 1 if changes else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pipeline`` console script (also ``python -m pipeline``)."""
     parser = argparse.ArgumentParser(prog="pipeline", description=__doc__.split("\n")[0])
@@ -73,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     prov.add_argument("--inputs", action="store_true", help="also print the records of its inputs, recursively")
     prov.add_argument("--json", action="store_true", help="print the record(s) as JSON")
     prov.set_defaults(run=_provenance)
+    dig = sub.add_parser("digest", help="sha256 of every table and stored array under a results folder")
+    dig.add_argument("results", help="the workflow's results/ folder")
+    dig.add_argument("--compare", metavar="FILE", help="an earlier `pipeline digest` listing: print what differs")
+    dig.set_defaults(run=_digest)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

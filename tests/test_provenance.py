@@ -112,3 +112,33 @@ def test_command_prints_the_record_and_follows_inputs(tmp_path, monkeypatch, cap
     proc = subprocess.run([sys.executable, "-m", "pipeline", "provenance", "s.tsv"], capture_output=True,
                           text=True, env={"PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0 and proc.stdout.startswith("s.tsv\n  rule      decode_within")
+
+
+def test_digest_lists_tables_and_arrays_and_names_what_changed(tmp_path, capsys):
+    """`pipeline digest`: every table and stored array; attributes and timings do not count."""
+    results = tmp_path / "results"
+    (results / "benchmarks").mkdir(parents=True)
+    (results / "benchmarks/job.tsv").write_text("s\n1.0\n")
+    (results / "scores.tsv").write_text("metric\tvalue\nr2\t0.5\n")
+    ds = xr.Dataset({"latent": (("bin", "dim"), np.arange(6, dtype=np.float32).reshape(3, 2)),
+                     "area": ("unit", np.array(["M1", "PMd"], dtype=object))}, attrs={"code_fingerprint": "a"})
+    write_store(ds, results / "emb.zarr")
+    assert main(["digest", str(results)]) == 0
+    listing = capsys.readouterr().out
+    keys = [line.split("\t")[0] for line in listing.splitlines()]
+    assert keys == ["emb.zarr/area", "emb.zarr/latent", "scores.tsv"]
+    (tmp_path / "before.tsv").write_text(listing)
+
+    write_store(ds.assign_attrs(code_fingerprint="b"), results / "emb.zarr")  # other code, same numbers
+    (results / "benchmarks/job.tsv").write_text("s\n2.0\n")
+    assert main(["digest", str(results), "--compare", str(tmp_path / "before.tsv")]) == 0
+    assert "identical: 3 tables and arrays" in capsys.readouterr().out
+
+    changed = ds.copy(deep=True)
+    changed["latent"][0, 0] = np.float32(1e-7)  # one value, one ulp-sized change
+    write_store(changed, results / "emb.zarr")
+    (results / "new.tsv").write_text("x\n")
+    assert main(["digest", str(results), "--compare", str(tmp_path / "before.tsv")]) == 1
+    assert capsys.readouterr().out.splitlines() == ["changed  emb.zarr/latent", "new      new.tsv"]
+    assert main(["digest", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: not a folder" in capsys.readouterr().err
