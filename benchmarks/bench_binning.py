@@ -13,11 +13,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
-from pipeline.prepare import bin_spikes, bin_trial_windows
 from timing import best_of  # benchmarks/timing.py (the script's folder is on sys.path)
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared/data/real/mc_maze_small_test/sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+from pipeline.prepare import bin_spikes, bin_trial_windows
+
+REAL = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared/data/real/mc_maze_small_test/sub-Jenkins_ses-small_desc-test_ecephys.nwb"
+)
 
 
 def histogram_loop(times, units, n_units, edges):
@@ -37,8 +40,10 @@ def histogram_loop_windows(times, units, n_units, starts, bin_size, n_bins):
 
 
 def report(label, n_spikes, t_ours, t_ref):
-    print(f"{label:<44} ours {n_spikes / t_ours:10.3e} spikes/s   np.histogram loop "
-          f"{n_spikes / t_ref:10.3e} spikes/s   ratio {t_ref / t_ours:6.1f}x")
+    print(
+        f"{label:<44} ours {n_spikes / t_ours:10.3e} spikes/s   np.histogram loop "
+        f"{n_spikes / t_ref:10.3e} spikes/s   ratio {t_ref / t_ours:6.1f}x"
+    )
 
 
 def main():
@@ -59,8 +64,10 @@ def main():
     edges = np.arange(n_bins + 1) * args.bin
     inside = times < edges[-1]  # np.histogram closes its last bin; keep the comparison exact
     times, units = times[inside], units[inside]
-    print(f"synthetic session: {args.units} units, {args.minutes:g} min, {len(times):,} spikes, "
-          f"{args.bin * 1e3:g} ms bins; best of {args.repeats}")
+    print(
+        f"synthetic session: {args.units} units, {args.minutes:g} min, {len(times):,} spikes, "
+        f"{args.bin * 1e3:g} ms bins; best of {args.repeats}"
+    )
 
     t_ours, ours = best_of(lambda: bin_spikes(times, units, args.units, 0.0, args.bin, n_bins), args.repeats)
     t_ref, ref = best_of(lambda: histogram_loop(times, units, args.units, edges), max(1, args.repeats // 2))
@@ -76,8 +83,12 @@ def main():
     sub_spikes = int(sum(np.searchsorted(times, s + n_win * args.bin) - np.searchsorted(times, s) for s in sub))
     t_ref, ref = best_of(lambda: histogram_loop_windows(times, units, args.units, sub, args.bin, n_win), 1)
     assert np.array_equal(ours[: len(sub)], ref), "window binning differs from np.histogram"
-    report(f"trial windows (bin_trial_windows, {len(starts)} trials)", in_windows, t_ours,
-           t_ref * in_windows / max(sub_spikes, 1))
+    report(
+        f"trial windows (bin_trial_windows, {len(starts)} trials)",
+        in_windows,
+        t_ours,
+        t_ref * in_windows / max(sub_spikes, 1),
+    )
 
     if REAL.exists():
         from pipeline.io.nwb import read_nwb

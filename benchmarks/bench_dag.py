@@ -43,8 +43,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SUBJECTS = ("SimA", "SimB", "SimC", "SimD", "SimE")
 METHODS = ("ner", "cebra", "pivae", "pca", "dpca", "umap", "umap_labels")
-COLUMNS = ("session_id", "subject", "date", "hemisphere", "task", "format", "path", "areas",
-           "align_event", "window_start_bins", "window_bins")
+COLUMNS = (
+    "session_id",
+    "subject",
+    "date",
+    "hemisphere",
+    "task",
+    "format",
+    "path",
+    "areas",
+    "align_event",
+    "window_start_bins",
+    "window_bins",
+)
 DAG_GOAL_S, NOOP_GOAL_S = 15.0, 5.0
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -65,13 +76,22 @@ def sheet_rows(n_sessions: int, n_maze: int) -> list[dict]:
         per_subject = -(-n_center // len(SUBJECTS))
         year = 2015 if k < (per_subject + 1) // 2 else 2016
         date = dt.date(year, 3, 1) + dt.timedelta(days=2 * k)
-        rows.append({"subject": subject, "date": date, "hemisphere": "right" if year == 2015 else "left",
-                     "task": "center_out"})
+        rows.append(
+            {"subject": subject, "date": date, "hemisphere": "right" if year == 2015 else "left", "task": "center_out"}
+        )
     for k in range(n_maze):
         year = 2015 + k % 2
-        rows.append({"subject": "SimJ", "date": dt.date(year, 9, 1) + dt.timedelta(days=k),
-                     "hemisphere": "left", "task": "maze", "align_event": "move_onset",
-                     "window_start_bins": -2, "window_bins": 17})
+        rows.append(
+            {
+                "subject": "SimJ",
+                "date": dt.date(year, 9, 1) + dt.timedelta(days=k),
+                "hemisphere": "left",
+                "task": "maze",
+                "align_event": "move_onset",
+                "window_start_bins": -2,
+                "window_bins": 17,
+            }
+        )
     for r in rows:
         r["session_id"] = f"{r['subject']}-{r['date']:%Y%m%d}"
         r["date"] = r["date"].isoformat()
@@ -93,8 +113,7 @@ def write_inputs(work: Path, n_sessions: int, n_maze: int) -> Path:
             groups[f"{subject.lower()}_{year}"] = {"subjects": [subject], "years": [year]}
     methods = {m: {"enabled": True, "areas": None} for m in METHODS}
     methods["cebra16d"] = {"enabled": False}
-    overlay = {"sessions": "config/bench_sessions.tsv", "seeds": [0, 1, 2], "methods": methods,
-               "groups": groups}
+    overlay = {"sessions": "config/bench_sessions.tsv", "seeds": [0, 1, 2], "methods": methods, "groups": groups}
     path = work / "config" / "bench.yaml"
     path.write_text(yaml.safe_dump(overlay, sort_keys=False))
     return path
@@ -102,8 +121,9 @@ def write_inputs(work: Path, n_sessions: int, n_maze: int) -> Path:
 
 def planned_jobs(output: str) -> list[tuple[str, list[str], list[str]]]:
     """(rule, outputs, inputs) of every job block of a dry run's output."""
-    return [(rule, listed(fields.get("output", "")), listed(fields.get("input", "")))
-            for rule, fields in job_blocks(output)]
+    return [
+        (rule, listed(fields.get("output", "")), listed(fields.get("input", ""))) for rule, fields in job_blocks(output)
+    ]
 
 
 def bare_workflow(parent: Path, jobs: list[tuple[str, list[str], list[str]]]) -> Path:
@@ -113,7 +133,7 @@ def bare_workflow(parent: Path, jobs: list[tuple[str, list[str], list[str]]]) ->
     produced = {out: (rule, f"j{i}") for i, (rule, outs, _) in enumerate(jobs) for out in outs}
     by_rule: dict[str, dict[str, list[str]]] = {}
     target = None
-    for i, (rule, outs, ins) in enumerate(jobs):
+    for i, (rule, _outs, ins) in enumerate(jobs):
         deps = [f"{produced[p][0]}/{produced[p][1]}" for p in ins if p in produced]
         if rule == "all":
             target = deps
@@ -122,11 +142,22 @@ def bare_workflow(parent: Path, jobs: list[tuple[str, list[str], list[str]]]) ->
     work = parent / "bare"
     work.mkdir()
     (work / "edges.json").write_text(json.dumps(by_rule))
-    lines = ["import json", "EDGES = json.load(open('edges.json'))", "",
-             "rule all:", f"    input: {json.dumps(target)}", ""]
+    lines = [
+        "import json",
+        "EDGES = json.load(open('edges.json'))",
+        "",
+        "rule all:",
+        f"    input: {json.dumps(target)}",
+        "",
+    ]
     for rule in by_rule:
-        lines += [f"rule {rule}:", f"    input: lambda w: EDGES[{rule!r}][w.key]",
-                  f"    output: '{rule}/{{key}}'", "    shell: 'touch {output}'", ""]
+        lines += [
+            f"rule {rule}:",
+            f"    input: lambda w: EDGES[{rule!r}][w.key]",
+            f"    output: '{rule}/{{key}}'",
+            "    shell: 'touch {output}'",
+            "",
+        ]
     (work / "Snakefile").write_text("\n".join(lines))
     return work
 
@@ -134,8 +165,7 @@ def bare_workflow(parent: Path, jobs: list[tuple[str, list[str], list[str]]]) ->
 def snakemake(args: list[str], cwd: Path, timeout: float = 900) -> tuple[float, str]:
     """Run the snakemake CLI; returns (wall seconds, stdout + stderr). Raises RunFailed."""
     t = time.perf_counter()
-    proc = subprocess.run([str(SNAKEMAKE), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run([str(SNAKEMAKE), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - t
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -181,12 +211,24 @@ def main():
     ap.add_argument("--maze", type=int, default=4, help="of which maze rows (SimJ)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cores", type=int, default=8, help="--cores of the large dry run")
-    ap.add_argument("--quiet", action="store_true",
-                    help="also time the large dry run with --quiet rules (no per-job listing, summary kept)")
-    ap.add_argument("--demo-dir", type=Path, default=None,
-                    help="working copy where the demo ran to completion (no-op timing; skipped when absent)")
-    ap.add_argument("--demo-config", nargs="+", default=None, metavar="FILE",
-                    help="config files the demo was run with (passed as --configfile FILE ...)")
+    ap.add_argument(
+        "--quiet",
+        action="store_true",
+        help="also time the large dry run with --quiet rules (no per-job listing, summary kept)",
+    )
+    ap.add_argument(
+        "--demo-dir",
+        type=Path,
+        default=None,
+        help="working copy where the demo ran to completion (no-op timing; skipped when absent)",
+    )
+    ap.add_argument(
+        "--demo-config",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="config files the demo was run with (passed as --configfile FILE ...)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the generated working copy (path printed)")
     args = ap.parse_args()
     if not 0 <= args.maze < args.sessions:
@@ -199,8 +241,11 @@ def main():
         work = make_workflow_copy(tmp)
         overlay = write_inputs(work, args.sessions, args.maze)
         dry = ["-n", "--cores", str(args.cores), "--configfile", "config/config.yaml", str(overlay.relative_to(work))]
-        print(f"working copy {work}: {args.sessions} sessions ({args.maze} maze), methods {', '.join(METHODS)}, "
-              f"seeds 0-2; best of {args.repeats}", flush=True)
+        print(
+            f"working copy {work}: {args.sessions} sessions ({args.maze} maze), methods {', '.join(METHODS)}, "
+            f"seeds 0-2; best of {args.repeats}",
+            flush=True,
+        )
         best, times, out = best_of(dry, work, args.repeats)
         counts = job_stats(out)
         results.append((f"dry run, {args.sessions} sessions (-n --cores {args.cores})", best, times, DAG_GOAL_S))
@@ -216,8 +261,10 @@ def main():
         if job_stats(out_b)["total"] != counts["total"]:
             raise RunFailed("the bare workflow plans a different number of jobs")
         results.append((f"same DAG, bare Snakemake (-n --cores {args.cores})", best_b, times_b, None))
-        print(f"ours / bare Snakemake: {best / best_b:.2f}x ({1e3 * best / counts['total']:.1f} vs "
-              f"{1e3 * best_b / counts['total']:.1f} ms per job)")
+        print(
+            f"ours / bare Snakemake: {best / best_b:.2f}x ({1e3 * best / counts['total']:.1f} vs "
+            f"{1e3 * best_b / counts['total']:.1f} ms per job)"
+        )
         if args.quiet:
             best_q, times_q, out_q = best_of(dry + ["--quiet", "rules"], work, args.repeats)
             if job_stats(out_q)["total"] != counts["total"]:
@@ -244,8 +291,10 @@ def main():
             results.append(("no-op rerun, dry (-n --cores 2)", best, times, NOOP_GOAL_S))
             if "Nothing to be done" not in out:
                 counts = job_stats(out)
-                raise RunFailed(f"the demo in {demo} is not up to date ({counts['total']} jobs to run; "
-                                f"same --demo-config as its run?); the real no-op run is not attempted")
+                raise RunFailed(
+                    f"the demo in {demo} is not up to date ({counts['total']} jobs to run; "
+                    f"same --demo-config as its run?); the real no-op run is not attempted"
+                )
             best, times, out = best_of(["--cores", "2", *cfg], demo, args.repeats)
             if "Nothing to be done" not in out:
                 raise RunFailed("the real no-op run did not print 'Nothing to be done':\n" + out[-2000:])

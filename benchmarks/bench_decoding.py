@@ -32,12 +32,12 @@ import numpy as np
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from threadpoolctl import threadpool_limits
+from timing import best_of  # benchmarks/timing.py (the script's folder is on sys.path)
 
 import pipeline.decoding as decoding
 from pipeline.crossdecode import cross_decode
 from pipeline.decoding import Cell, DecoderSpec, direction_classes, within_session
 from pipeline.knn import KNeighborsClassifierCV, KNeighborsRegressorCV
-from timing import best_of  # benchmarks/timing.py (the script's folder is on sys.path)
 
 REAL = Path(os.environ.get("NER_REAL_DATA", Path(__file__).resolve().parents[1].parent / "shared/data/real"))
 RESULTS = REAL / "ner_paper_results"
@@ -50,31 +50,56 @@ def authors_cell(folder: Path, method: str, date: str) -> Cell:
     latent = np.concatenate([d["cebra_veldir_train"], d["cebra_veldir_test"]]).reshape(-1, 40, 3)
     labels = np.concatenate([d["continuous_index_train"], d["continuous_index_test"]]).reshape(-1, 40, 3)
     train = np.arange(len(latent)) < len(d["cebra_veldir_train"]) // 40
-    return Cell(date, latent, labels[..., :2], direction_classes(labels[:, 0, 2]), train, 0.03 * np.arange(40),
-                meta=dict(session=date, area="M1", subject="Chewie", year=2000 + int(date[:2]), method=method,
-                          hemisphere="right" if date.startswith("15") else "left", seed=0))
+    return Cell(
+        date,
+        latent,
+        labels[..., :2],
+        direction_classes(labels[:, 0, 2]),
+        train,
+        0.03 * np.arange(40),
+        meta=dict(
+            session=date,
+            area="M1",
+            subject="Chewie",
+            year=2000 + int(date[:2]),
+            method=method,
+            hemisphere="right" if date.startswith("15") else "left",
+            seed=0,
+        ),
+    )
 
 
 @contextlib.contextmanager
 def gridsearchcv_decoders():
     """The decoders as they were: GridSearchCV searches, velocity and direction predicted separately."""
+
     def regressor(spec, n):
-        return decoding.LinearRegression() if spec.kind == "linear" else \
-            GridSearchCV(KNeighborsRegressor(), spec._grid(n), cv=spec.cv)
+        return (
+            decoding.LinearRegression()
+            if spec.kind == "linear"
+            else GridSearchCV(KNeighborsRegressor(), spec._grid(n), cv=spec.cv)
+        )
 
     def classifier(spec, n):
-        return decoding.LogisticRegression(max_iter=spec.logistic_max_iter) if spec.kind == "linear" else \
-            GridSearchCV(KNeighborsClassifier(), spec._grid(n), cv=spec.cv)
+        return (
+            decoding.LogisticRegression(max_iter=spec.logistic_max_iter)
+            if spec.kind == "linear"
+            else GridSearchCV(KNeighborsClassifier(), spec._grid(n), cv=spec.cv)
+        )
 
-    with mock.patch.object(DecoderSpec, "regressor", regressor), \
-            mock.patch.object(DecoderSpec, "classifier", classifier), \
-            mock.patch.object(decoding, "predict_pair", lambda reg, clf, x: (reg.predict(x), clf.predict(x))):
+    with (
+        mock.patch.object(DecoderSpec, "regressor", regressor),
+        mock.patch.object(DecoderSpec, "classifier", classifier),
+        mock.patch.object(decoding, "predict_pair", lambda reg, clf, x: (reg.predict(x), clf.predict(x))),
+    ):
         yield
 
 
 def report(label, t_ref, t_ours, same, names=("GridSearchCV", "ours")):
-    print(f"{label:<46} {names[0]} {t_ref:7.2f} s   {names[1]} {t_ours:7.2f} s   ratio {t_ref / t_ours:5.1f}x   "
-          f"identical: {same}")
+    print(
+        f"{label:<46} {names[0]} {t_ref:7.2f} s   {names[1]} {t_ours:7.2f} s   ratio {t_ref / t_ours:5.1f}x   "
+        f"identical: {same}"
+    )
 
 
 def same_scores(a: dict, b: dict) -> bool:
@@ -99,19 +124,32 @@ def main():
         x = train.latent.reshape(-1, train.latent.shape[-1])
         held_out = cell.latent[cell.test].reshape(-1, x.shape[1])
         grid = DecoderSpec("knn")._grid(len(x))
-        print(f"{args.method} Chewie {args.date} M1: {len(x):,} training bins, {len(held_out):,} held-out bins, "
-              f"dim {x.shape[1]}, grid {grid['n_neighbors'][0]}..{grid['n_neighbors'][-1]}, 5-fold; "
-              f"BLAS threads {args.blas_threads}; best of {args.repeats}")
+        print(
+            f"{args.method} Chewie {args.date} M1: {len(x):,} training bins, {len(held_out):,} held-out bins, "
+            f"dim {x.shape[1]}, grid {grid['n_neighbors'][0]}..{grid['n_neighbors'][-1]}, 5-fold; "
+            f"BLAS threads {args.blas_threads}; best of {args.repeats}"
+        )
         for label, base, ours, y in (
-                ("velocity KNeighborsRegressor search", KNeighborsRegressor, KNeighborsRegressorCV,
-                 train.velocity.reshape(-1, 2)),
-                ("direction KNeighborsClassifier search", KNeighborsClassifier, KNeighborsClassifierCV,
-                 np.repeat(train.classes, train.latent.shape[1]))):
+            (
+                "velocity KNeighborsRegressor search",
+                KNeighborsRegressor,
+                KNeighborsRegressorCV,
+                train.velocity.reshape(-1, 2),
+            ),
+            (
+                "direction KNeighborsClassifier search",
+                KNeighborsClassifier,
+                KNeighborsClassifierCV,
+                np.repeat(train.classes, train.latent.shape[1]),
+            ),
+        ):
             t_ref, ref = best_of(lambda: GridSearchCV(base(), grid, cv=5).fit(x, y), args.repeats)
             t_ours, mine = best_of(lambda: ours(grid, cv=5).fit(x, y), args.repeats)
-            same = (ref.best_params_ == mine.best_params_
-                    and np.array_equal(ref.cv_results_["mean_test_score"], mine.mean_test_score)
-                    and np.array_equal(ref.predict(held_out), mine.predict(held_out)))
+            same = (
+                ref.best_params_ == mine.best_params_
+                and np.array_equal(ref.cv_results_["mean_test_score"], mine.mean_test_score)
+                and np.array_equal(ref.predict(held_out), mine.predict(held_out))
+            )
             report(f"{label} (best k {mine.best_params_['n_neighbors']})", t_ref, t_ours, same)
 
         for kind in ("linear", "knn"):
@@ -127,8 +165,13 @@ def main():
                 with gridsearchcv_decoders():
                     t_ref, ref = best_of(lambda: cross_decode(cells, [DecoderSpec(kind)], group="g"), 1)
                 t_ours, mine = best_of(lambda: cross_decode(cells, [DecoderSpec(kind)], group="g"), 1)
-                report(f"cross_decode, {method} 6 cells, {kind}", t_ref, t_ours,
-                       ref[0].equals(mine[0]) and ref[1].equals(mine[1]), names=("before", "now"))
+                report(
+                    f"cross_decode, {method} 6 cells, {kind}",
+                    t_ref,
+                    t_ours,
+                    ref[0].equals(mine[0]) and ref[1].equals(mine[1]),
+                    names=("before", "now"),
+                )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def load_session(folder: Path):
     x = ds["counts"].values.astype(np.float32)  # (trial, bin, unit), already smoothed
     v = ds["velocity"].values
     n_train = int(0.8 * x.shape[0])
-    y = np.concatenate([10 * v, np.broadcast_to(np.mod(ds["direction"].values, 360)[:, None, None], v.shape[:2] + (1,))], -1)
+    y = np.concatenate(
+        [10 * v, np.broadcast_to(np.mod(ds["direction"].values, 360)[:, None, None], v.shape[:2] + (1,))], -1
+    )
     return x[:n_train].reshape(-1, x.shape[-1]), y[:n_train].reshape(-1, 3)
 
 
@@ -54,9 +56,19 @@ def fit_ours(x, y, iterations, device):
 def fit_cebra(x, y, iterations, device):
     import cebra
 
-    model = cebra.CEBRA(model_architecture="offset1-model", batch_size=512, learning_rate=1e-4, temperature=1,
-                        output_dimension=3, max_iterations=iterations, distance="cosine",
-                        conditional="time_delta", time_offsets=1, device=device, verbose=False)
+    model = cebra.CEBRA(
+        model_architecture="offset1-model",
+        batch_size=512,
+        learning_rate=1e-4,
+        temperature=1,
+        output_dimension=3,
+        max_iterations=iterations,
+        distance="cosine",
+        conditional="time_delta",
+        time_offsets=1,
+        device=device,
+        verbose=False,
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -75,8 +87,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x, y = load_session(args.data)
-    print(f"Chewie 2016-10-07 M1: {x.shape[0]} training bins x {x.shape[1]} units; device {args.device}, "
-          f"{args.threads} thread(s), torch {torch.__version__}")
+    print(
+        f"Chewie 2016-10-07 M1: {x.shape[0]} training bins x {x.shape[1]} units; device {args.device}, "
+        f"{args.threads} thread(s), torch {torch.__version__}"
+    )
     fit_ours(x, y, 20, args.device)  # warm-up (allocator, thread pools, kernels)
     fit_cebra(x, y, 20, args.device)
     ours_fit, ours_loop, theirs = [], [], []
@@ -90,13 +104,20 @@ def main() -> None:
     print(f"\n{n} iterations, best of {args.repeats}:")
     print("| trainer | whole fit | it/s | vs cebra |")
     print("| --- | --- | --- | --- |")
-    print(f"| ours (NER rank loss, M = 1024) | {min(ours_fit):.1f} s | {rate_ours:.1f} | {rate_ours / rate_cebra:.2f}x |")
+    print(
+        f"| ours (NER rank loss, M = 1024) | {min(ours_fit):.1f} s | {rate_ours:.1f} | {rate_ours / rate_cebra:.2f}x |"
+    )
     print(f"| ours, training loop only | {min(ours_loop):.1f} s | {rate_loop:.1f} | {rate_loop / rate_cebra:.2f}x |")
-    print(f"| cebra {__import__('cebra').__version__} (InfoNCE, 512 + 512 + 512) | {min(theirs):.1f} s | {rate_cebra:.1f} | 1.00x |")
+    print(
+        f"| cebra {__import__('cebra').__version__} (InfoNCE, 512 + 512 + 512) | {min(theirs):.1f} s "
+        f"| {rate_cebra:.1f} | 1.00x |"
+    )
     if args.full:
         total, loop = fit_ours(x, y, 20000, args.device)
-        print(f"\nfull paper setting, 20 000 iterations on {args.device}: {total:.0f} s wall "
-              f"({total / 60:.1f} min; loop {20000 / loop:.1f} it/s)")
+        print(
+            f"\nfull paper setting, 20 000 iterations on {args.device}: {total:.0f} s wall "
+            f"({total / 60:.1f} min; loop {20000 / loop:.1f} it/s)"
+        )
 
 
 if __name__ == "__main__":

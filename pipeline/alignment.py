@@ -42,8 +42,15 @@ from scipy.linalg import orthogonal_procrustes
 from pipeline.errors import InputError
 
 __all__ = [
-    "ALIGNMENTS", "DET_TIE_TOL", "N_DIRECTIONS", "Alignment", "align", "direction_averages",
-    "joint_rotation", "paper_pick", "per_direction_rotations",
+    "ALIGNMENTS",
+    "DET_TIE_TOL",
+    "N_DIRECTIONS",
+    "Alignment",
+    "align",
+    "direction_averages",
+    "joint_rotation",
+    "paper_pick",
+    "per_direction_rotations",
 ]
 
 #: alignment variants, in the order they are reported
@@ -71,7 +78,7 @@ class Alignment:
     forced: bool = False
 
     @classmethod
-    def identity(cls, dim: int) -> "Alignment":
+    def identity(cls, dim: int) -> Alignment:
         return cls("none", np.eye(dim))
 
 
@@ -143,8 +150,15 @@ def paper_pick(rotations: np.ndarray, latent: np.ndarray, classes: np.ndarray) -
     return min(winners, key=lambda a: (l1(a), a))
 
 
-def align(source_latent: np.ndarray, source_classes: np.ndarray, target_latent: np.ndarray,
-          target_classes: np.ndarray, variant: str, *, force_direction: int | None = None) -> Alignment:
+def align(
+    source_latent: np.ndarray,
+    source_classes: np.ndarray,
+    target_latent: np.ndarray,
+    target_classes: np.ndarray,
+    variant: str,
+    *,
+    force_direction: int | None = None,
+) -> Alignment:
     """Fit the ``variant`` alignment of a source cell onto a target cell.
 
     The caller passes exactly the trials the variant may see: all trials for ``paper`` and
@@ -162,8 +176,9 @@ def align(source_latent: np.ndarray, source_classes: np.ndarray, target_latent: 
     if variant not in ALIGNMENTS:
         raise InputError(None, "alignment", f"unknown variant {variant!r}; choose from {list(ALIGNMENTS)}")
     if source_latent.shape[1:] != target_latent.shape[1:]:
-        raise InputError(None, "latent", f"cells differ in (bin, dim): {source_latent.shape[1:]} vs "
-                                         f"{target_latent.shape[1:]}")
+        raise InputError(
+            None, "latent", f"cells differ in (bin, dim): {source_latent.shape[1:]} vs {target_latent.shape[1:]}"
+        )
     source_avg = direction_averages(source_latent, source_classes)
     target_avg = direction_averages(target_latent, target_classes)
     if variant != "paper":

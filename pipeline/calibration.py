@@ -166,8 +166,11 @@ TOLERANCES: dict[str, Tolerance] = {
     "fano_trial": Tolerance(0.1, "real sessions of one area span up to 0.14 (Han: 1.25-1.39)"),
     "gain_cv": Tolerance(0.03, "real sessions of one area span up to 0.04 (Chewie M1: 0.01-0.05)"),
     "fano_pooled": Tolerance(0.25, "one real reference (another monkey, Jenkins); pooled over conditions"),
-    "fano": Tolerance(0.7, "one reference from another monkey: Chips area 2 is far more variable "
-                           "(100 ms Fano 1.67) than Han's (fano_bins 1.1), which the simulation follows"),
+    "fano": Tolerance(
+        0.7,
+        "one reference from another monkey: Chips area 2 is far more variable "
+        "(100 ms Fano 1.67) than Han's (fano_bins 1.1), which the simulation follows",
+    ),
 }
 
 #: statistics reported but not asserted, and why
@@ -239,8 +242,14 @@ def signal_share(rates: np.ndarray, condition: np.ndarray) -> np.ndarray:
     return np.clip(share, 0.0, 1.0)
 
 
-def n_pcs_for_variance(rates: np.ndarray, fraction: float = VARIANCE_TARGET, *, n_units: int = N_PC_UNITS,
-                       n_draws: int = N_PC_DRAWS, seed: int = 0) -> float:
+def n_pcs_for_variance(
+    rates: np.ndarray,
+    fraction: float = VARIANCE_TARGET,
+    *,
+    n_units: int = N_PC_UNITS,
+    n_draws: int = N_PC_DRAWS,
+    seed: int = 0,
+) -> float:
     """Principal components needed to explain ``fraction`` of the variance, at a fixed unit count.
 
     Args:
@@ -276,8 +285,14 @@ def _within_condition_variance(x: np.ndarray, condition: np.ndarray) -> np.ndarr
     return resid / max(len(x) - len(labels), 1)
 
 
-def smoothed_fano(rates: np.ndarray, condition: np.ndarray, bin_size_s: float, smoothing_sd_s: float,
-                  *, min_rate_hz: float = MIN_RATE_HZ) -> dict[str, float]:
+def smoothed_fano(
+    rates: np.ndarray,
+    condition: np.ndarray,
+    bin_size_s: float,
+    smoothing_sd_s: float,
+    *,
+    min_rate_hz: float = MIN_RATE_HZ,
+) -> dict[str, float]:
     """Trial-to-trial variability of smoothed counts, relative to a Poisson process.
 
     ``fano_bins``: per unit, the within-condition variance of the smoothed count of each bin,
@@ -310,8 +325,10 @@ def smoothed_fano(rates: np.ndarray, condition: np.ndarray, bin_size_s: float, s
     per_bin = _within_condition_variance(x[..., ok], condition).mean(axis=0)
     total = x[..., ok].sum(axis=1)
     per_trial = _within_condition_variance(total, condition)
-    return {"fano_bins": float(np.median(per_bin / (mean[ok] * np.sum(taps**2)))),
-            "fano_trial": float(np.median(per_trial / total.mean(axis=0)))}
+    return {
+        "fano_bins": float(np.median(per_bin / (mean[ok] * np.sum(taps**2)))),
+        "fano_trial": float(np.median(per_trial / total.mean(axis=0))),
+    }
 
 
 def shared_gain(rates: np.ndarray, condition: np.ndarray) -> dict[str, float]:
@@ -349,8 +366,12 @@ def shared_gain(rates: np.ndarray, condition: np.ndarray) -> dict[str, float]:
 def _split(train: np.ndarray, rates: np.ndarray, velocity: np.ndarray):
     """Training and test bins of ``(trial, bin, ·)`` arrays."""
     x, y = np.asarray(rates, dtype=np.float64), np.asarray(velocity, dtype=np.float64)
-    return (x[train].reshape(-1, x.shape[-1]), y[train].reshape(-1, y.shape[-1]),
-            x[~train].reshape(-1, x.shape[-1]), y[~train].reshape(-1, y.shape[-1]))
+    return (
+        x[train].reshape(-1, x.shape[-1]),
+        y[train].reshape(-1, y.shape[-1]),
+        x[~train].reshape(-1, x.shape[-1]),
+        y[~train].reshape(-1, y.shape[-1]),
+    )
 
 
 def pca3_velocity_r2(rates: np.ndarray, velocity: np.ndarray, train: np.ndarray, n_components: int = 3) -> float:
@@ -395,8 +416,9 @@ def decoding_units() -> dict[str, int]:
     return dict(DEFAULT_PARAMS["center_out"]["units"])
 
 
-def area_stats(ds: xr.Dataset, area: str, *, n_units: int | None = None, n_draws: int = N_DECODE_DRAWS,
-               seed: int = 0) -> dict[str, float]:
+def area_stats(
+    ds: xr.Dataset, area: str, *, n_units: int | None = None, n_draws: int = N_DECODE_DRAWS, seed: int = 0
+) -> dict[str, float]:
     """Every prepared-data statistic of one area of a prepared dataset.
 
     Args:
@@ -435,16 +457,28 @@ def area_stats(ds: xr.Dataset, area: str, *, n_units: int | None = None, n_draws
         scores = []
         for _ in range(n_draws):
             idx = rng.choice(n, int(n_units), replace=False)
-            scores.append((pca3_velocity_r2(rates[..., idx], velocity, train),
-                           linear_velocity_r2(rates[..., idx], velocity, train)))
+            scores.append(
+                (
+                    pca3_velocity_r2(rates[..., idx], velocity, train),
+                    linear_velocity_r2(rates[..., idx], velocity, train),
+                )
+            )
         out["pca3_r2"], out["linear_r2"] = (float(v) for v in np.mean(scores, axis=0))
     out["n_units"] = float(n)
     out["n_trials"] = float(rates.shape[0])
     return out
 
 
-def window_counts(ds: xr.Dataset, area: str, *, event: str, start_s: float, n_windows: int,
-                  window_s: float = FANO_WINDOW_S, rewarded_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def window_counts(
+    ds: xr.Dataset,
+    area: str,
+    *,
+    event: str,
+    start_s: float,
+    n_windows: int,
+    window_s: float = FANO_WINDOW_S,
+    rewarded_only: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw spike counts in consecutive windows around an event, per trial, from an ingest dataset.
 
     Args:
@@ -492,15 +526,16 @@ def window_counts(ds: xr.Dataset, area: str, *, event: str, start_s: float, n_wi
         raw = np.asarray(ds["counts"].values[..., units], dtype=np.float64)
         counts = raw[rows[:, None], idx].reshape(len(rows), n_windows, f, -1).sum(axis=2)
     if "trial_type" in ds.coords:
-        condition = (np.asarray(ds["trial_type"].values, dtype=np.float64) * 10
-                     + np.asarray(ds["trial_version"].values, dtype=np.float64))[keep]
+        condition = (
+            np.asarray(ds["trial_type"].values, dtype=np.float64) * 10
+            + np.asarray(ds["trial_version"].values, dtype=np.float64)
+        )[keep]
     else:
         condition = np.asarray(ds["direction"].values, dtype=np.float64)[keep]
     return counts.astype(np.float64), condition
 
 
-def fano_factor(counts: np.ndarray, condition: np.ndarray | None = None, *,
-                min_mean: float = FANO_MIN_MEAN) -> float:
+def fano_factor(counts: np.ndarray, condition: np.ndarray | None = None, *, min_mean: float = FANO_MIN_MEAN) -> float:
     """Median Fano factor of spike counts across trials.
 
     Args:
@@ -558,17 +593,29 @@ def spike_stats(ds: xr.Dataset, area: str, *, event: str, pooled: bool) -> dict[
 
 
 # --------------------------------------------------------------------------- real and simulated
-def _prepare(source: Path, fmt: str, row: dict, preprocessing: dict, folder: Path,
-             reader_options: dict | None = None) -> xr.Dataset:
+def _prepare(
+    source: Path, fmt: str, row: dict, preprocessing: dict, folder: Path, reader_options: dict | None = None
+) -> xr.Dataset:
     """Ingest and prepare one session into ``folder``; returns the loaded prepared dataset."""
     from pipeline.io import ingest
     from pipeline.prepare import prepare
 
     sid = row["session_id"]
-    ingest(source, folder / f"{sid}_ingest.zarr", fmt=fmt, areas=row["area_list"], session=sid,
-           reader_options=reader_options)
-    return prepare(folder / f"{sid}_ingest.zarr", folder / f"{sid}_prepared.zarr", session=row,
-                   preprocessing=preprocessing, threads=1).load()
+    ingest(
+        source,
+        folder / f"{sid}_ingest.zarr",
+        fmt=fmt,
+        areas=row["area_list"],
+        session=sid,
+        reader_options=reader_options,
+    )
+    return prepare(
+        folder / f"{sid}_ingest.zarr",
+        folder / f"{sid}_prepared.zarr",
+        session=row,
+        preprocessing=preprocessing,
+        threads=1,
+    ).load()
 
 
 def _demo_preprocessing(window_bins: int, **overrides) -> dict:
@@ -583,8 +630,7 @@ def _demo_preprocessing(window_bins: int, **overrides) -> dict:
     return prep
 
 
-def real_prepared(real_dir: Path, folder: Path,
-                  sessions: Sequence[str] | None = None) -> dict[str, xr.Dataset]:
+def real_prepared(real_dir: Path, folder: Path, sessions: Sequence[str] | None = None) -> dict[str, xr.Dataset]:
     """The NER paper's preprocessed sessions, ingested (``nermat``) and prepared.
 
     Args:
@@ -600,18 +646,26 @@ def real_prepared(real_dir: Path, folder: Path,
         if sessions is not None and stem not in sessions:
             continue
         subject, date = stem.split("_")
-        row = {"session_id": f"{subject}-{date}", "subject": subject,
-               "date": f"{date[:4]}-{date[4:6]}-{date[6:]}", "year": int(date[:4]),
-               "hemisphere": "right" if date < "2016" else "left", "task": "center_out",
-               "format": "nermat", "area_list": list(areas)}
+        row = {
+            "session_id": f"{subject}-{date}",
+            "subject": subject,
+            "date": f"{date[:4]}-{date[4:6]}-{date[6:]}",
+            "year": int(date[:4]),
+            "hemisphere": "right" if date < "2016" else "left",
+            "task": "center_out",
+            "format": "nermat",
+            "area_list": list(areas),
+        }
         path = real_dir / "ner_paper_preprocessed" / f"{stem}_neural_con_dis_index.mat"
-        out[stem] = _prepare(path, "nermat", row, _demo_preprocessing(bins), folder,
-                             reader_options={"trial_bins": bins})
+        out[stem] = _prepare(
+            path, "nermat", row, _demo_preprocessing(bins), folder, reader_options={"trial_bins": bins}
+        )
     return out
 
 
-def real_reference_stats(real_dir: Path | str = REAL_DIR, folder: Path | str | None = None,
-                         sessions: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+def real_reference_stats(
+    real_dir: Path | str = REAL_DIR, folder: Path | str | None = None, sessions: Sequence[str] | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
     """Every statistic of the real references, per area and source.
 
     Args:
@@ -634,8 +688,9 @@ def real_reference_stats(real_dir: Path | str = REAL_DIR, folder: Path | str | N
         for stem, ds in real_prepared(real_dir, work, sessions).items():
             for area in sorted(set(ds["area"].values)):
                 out.setdefault(area, {})[stem] = area_stats(ds, area, n_units=matched.get(area))
-    maze = read_nwb(real_dir / "mc_maze_small_test" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb",
-                    require_behavior=False)
+    maze = read_nwb(
+        real_dir / "mc_maze_small_test" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb", require_behavior=False
+    )
     for area in ("M1", "PMd"):
         out.setdefault(area, {})["MC_Maze_small_test"] = spike_stats(maze, area, event="move_onset", pooled=True)
     chips = read_trialdata(real_dir / "limblab_chips_area2_trialdata" / "tdGo2Fac.mat", ["S1"])
@@ -646,16 +701,19 @@ def real_reference_stats(real_dir: Path | str = REAL_DIR, folder: Path | str | N
 #: simulated sessions of the calibration, as the demo sheets define them (config/sessions_full.tsv;
 #: kept here so that the calibration does not change when the demo's scope does)
 SIM_SESSIONS: dict[str, dict] = {
-    "SimC-20150629": dict(subject="SimC", date="2015-06-29", hemisphere="right", task="center_out",
-                          areas=["M1", "PMd", "S1"]),
-    "SimC-20150630": dict(subject="SimC", date="2015-06-30", hemisphere="right", task="center_out",
-                          areas=["M1", "PMd", "S1"]),
-    "SimC-20161006": dict(subject="SimC", date="2016-10-06", hemisphere="left", task="center_out",
-                          areas=["M1", "PMd", "S1"]),
-    "SimC-20161007": dict(subject="SimC", date="2016-10-07", hemisphere="left", task="center_out",
-                          areas=["M1", "PMd", "S1"]),
-    "SimJ-20090918": dict(subject="SimJ", date="2009-09-18", hemisphere="left", task="maze",
-                          areas=["M1", "PMd"]),
+    "SimC-20150629": dict(
+        subject="SimC", date="2015-06-29", hemisphere="right", task="center_out", areas=["M1", "PMd", "S1"]
+    ),
+    "SimC-20150630": dict(
+        subject="SimC", date="2015-06-30", hemisphere="right", task="center_out", areas=["M1", "PMd", "S1"]
+    ),
+    "SimC-20161006": dict(
+        subject="SimC", date="2016-10-06", hemisphere="left", task="center_out", areas=["M1", "PMd", "S1"]
+    ),
+    "SimC-20161007": dict(
+        subject="SimC", date="2016-10-07", hemisphere="left", task="center_out", areas=["M1", "PMd", "S1"]
+    ),
+    "SimJ-20090918": dict(subject="SimJ", date="2009-09-18", hemisphere="left", task="maze", areas=["M1", "PMd"]),
 }
 
 
@@ -666,8 +724,9 @@ def demo_seed() -> int:
     return int(load_config(ROOT / "config/config.yaml")["simulation"]["seed"])
 
 
-def simulate_demo_session(session_id: str, folder: Path | str, *, params: dict | None = None,
-                          seed: int | None = None) -> tuple[Path, dict, float]:
+def simulate_demo_session(
+    session_id: str, folder: Path | str, *, params: dict | None = None, seed: int | None = None
+) -> tuple[Path, dict, float]:
     """Simulate one session of :data:`SIM_SESSIONS` with the demo config's seed.
 
     Args:
@@ -682,21 +741,38 @@ def simulate_demo_session(session_id: str, folder: Path | str, *, params: dict |
     from pipeline.simulate import simulate_session
 
     spec = SIM_SESSIONS[session_id]
-    row = {"session_id": session_id, "subject": spec["subject"], "date": spec["date"],
-           "year": int(spec["date"][:4]), "hemisphere": spec["hemisphere"], "task": spec["task"],
-           "format": "nwb", "area_list": list(spec["areas"])}
+    row = {
+        "session_id": session_id,
+        "subject": spec["subject"],
+        "date": spec["date"],
+        "year": int(spec["date"][:4]),
+        "hemisphere": spec["hemisphere"],
+        "task": spec["task"],
+        "format": "nwb",
+        "area_list": list(spec["areas"]),
+    }
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     nwb = folder / f"{session_id}.nwb"
     t0 = time.perf_counter()
-    simulate_session(nwb, folder / f"{session_id}_truth.npz", session_id=session_id, subject=row["subject"],
-                     date=row["date"], hemisphere=row["hemisphere"], task=row["task"], areas=row["area_list"],
-                     seed=demo_seed() if seed is None else int(seed), params=params)
+    simulate_session(
+        nwb,
+        folder / f"{session_id}_truth.npz",
+        session_id=session_id,
+        subject=row["subject"],
+        date=row["date"],
+        hemisphere=row["hemisphere"],
+        task=row["task"],
+        areas=row["area_list"],
+        seed=demo_seed() if seed is None else int(seed),
+        params=params,
+    )
     return nwb, row, time.perf_counter() - t0
 
 
-def simulated_stats(session_ids: Iterable[str], folder: Path | str | None = None, *,
-                    params: dict | None = None, seed: int | None = None) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
+def simulated_stats(
+    session_ids: Iterable[str], folder: Path | str | None = None, *, params: dict | None = None, seed: int | None = None
+) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, float]]:
     """Simulate demo sessions and compute every statistic on them.
 
     Center-out sessions give the prepared statistics (demo preprocessing: 40 bins from the go
@@ -775,14 +851,30 @@ class Row:
 
 
 #: order of the statistics in the table
-STAT_ORDER = ("mean_hz", "mean_hz_iqr", "sd_hz", "sd_hz_iqr", "signal_share", "n_pcs80", "pca3_r2",
-              "linear_r2", "pca3_r2_all", "fano_bins", "fano_trial", "gain_cv", "gain_autocorr", "fano",
-              "fano_pooled")
+STAT_ORDER = (
+    "mean_hz",
+    "mean_hz_iqr",
+    "sd_hz",
+    "sd_hz_iqr",
+    "signal_share",
+    "n_pcs80",
+    "pca3_r2",
+    "linear_r2",
+    "pca3_r2_all",
+    "fano_bins",
+    "fano_trial",
+    "gain_cv",
+    "gain_autocorr",
+    "fano",
+    "fano_pooled",
+)
 
 
-def compare(real: Mapping[str, Mapping[str, Mapping[str, float]]],
-            sim: Mapping[str, Mapping[str, Mapping[str, float]]],
-            tolerances: Mapping[str, Tolerance] = TOLERANCES) -> list[Row]:
+def compare(
+    real: Mapping[str, Mapping[str, Mapping[str, float]]],
+    sim: Mapping[str, Mapping[str, Mapping[str, float]]],
+    tolerances: Mapping[str, Tolerance] = TOLERANCES,
+) -> list[Row]:
     """Pair real and simulated statistics per area.
 
     Args:
@@ -819,8 +911,9 @@ def _short(source: str) -> str:
     return source
 
 
-def markdown_table(rows: Sequence[Row], *,
-                   before: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> str:
+def markdown_table(
+    rows: Sequence[Row], *, before: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
+) -> str:
     """The comparison as a markdown table.
 
     Args:
@@ -845,15 +938,21 @@ def markdown_table(rows: Sequence[Row], *,
         if before is not None:
             old = {k: v[r.stat] for k, v in before.get(r.area, {}).items() if r.stat in v}
             cells.append(", ".join(f"{_short(k)} {_fmt(v)}" for k, v in old.items()) or "–")
-        cells += [", ".join(f"{_short(k)} {_fmt(v)}" for k, v in r.sim.items()),
-                  "reported" if r.tolerance is None else f"± {r.tolerance:g}",
-                  "" if r.tolerance is None else ("yes" if r.passed else "**no**")]
+        cells += [
+            ", ".join(f"{_short(k)} {_fmt(v)}" for k, v in r.sim.items()),
+            "reported" if r.tolerance is None else f"± {r.tolerance:g}",
+            "" if r.tolerance is None else ("yes" if r.passed else "**no**"),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def markdown_report(rows: Sequence[Row], *, seconds: Mapping[str, float] | None = None,
-                    before: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> str:
+def markdown_report(
+    rows: Sequence[Row],
+    *,
+    seconds: Mapping[str, float] | None = None,
+    before: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+) -> str:
     """The table of :func:`markdown_table` followed by the tolerances, their reasons and timings.
 
     Args:
@@ -869,8 +968,7 @@ def markdown_report(rows: Sequence[Row], *, seconds: Mapping[str, float] | None 
     out += ["", "Reported only:", ""]
     out += [f"- `{name}`: {why}" for name, why in REPORTED_ONLY.items()]
     if seconds:
-        out += ["", "Simulation time per session: "
-                + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())]
+        out += ["", "Simulation time per session: " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())]
     failed = [f"{r.area} {r.stat}" for r in rows if not r.passed]
     out += ["", f"Failing: {', '.join(failed)}" if failed else "Every asserted statistic is within its tolerance."]
     return "\n".join(out)
@@ -888,8 +986,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", default=str(REAL_DIR), help="real-data folder (docs/DATA.md)")
-    parser.add_argument("--sessions", nargs="*", default=list(DEFAULT_SIM_SESSIONS),
-                        help=f"sessions to simulate, of: {', '.join(SIM_SESSIONS)}")
+    parser.add_argument(
+        "--sessions",
+        nargs="*",
+        default=list(DEFAULT_SIM_SESSIONS),
+        help=f"sessions to simulate, of: {', '.join(SIM_SESSIONS)}",
+    )
     args = parser.parse_args(argv)
     if not Path(args.real).is_dir():
         print(f"real data folder {args.real} is absent (docs/DATA.md)")

@@ -1,8 +1,8 @@
 """Configuration and sessions sheet: JSON-schema validation with defaults and one-line errors.
 
 The schemas are package data (``pipeline/schemas/``: an installed wheel validates without the
-repository; the workflow validates with them, and so does ``python -m pipeline``). Every error names the file and the field, e.g.
-``config/config.yaml [preprocessing.bin_size_s]: 'abc' is not of type 'number'``.
+repository; the workflow validates with them, and so does ``python -m pipeline``). Every error names
+the file and the field, e.g. ``config/config.yaml [preprocessing.bin_size_s]: 'abc' is not of type 'number'``.
 """
 
 from __future__ import annotations
@@ -57,8 +57,7 @@ def _first_error(instance, schema: dict, source) -> None:
         raise InputError(source, field, err.message)
 
 
-def validate_config(config: dict, source: str | PathLike | None = None,
-                    schema_dir: Path | None = None) -> dict:
+def validate_config(config: dict, source: str | PathLike | None = None, schema_dir: Path | None = None) -> dict:
     """Validate ``config`` against ``config.schema.yaml`` and fill defaults (in place).
 
     Returns:
@@ -147,10 +146,13 @@ def session_row(sheet: pd.DataFrame, session_id: str, source: str | PathLike | N
         InputError: when the session is not in the sheet (naming the sheet and ``session_id``).
     """
     if session_id not in sheet.index:
-        raise InputError(source, "session_id",
-                         f"session {session_id!r} is not in the sheet (known: {list(sheet.index)})")
-    row = {k: (v.item() if hasattr(v, "item") and not isinstance(v, (list, str)) else v)
-           for k, v in sheet.loc[session_id].to_dict().items()}
+        raise InputError(
+            source, "session_id", f"session {session_id!r} is not in the sheet (known: {list(sheet.index)})"
+        )
+    row = {
+        k: (v.item() if hasattr(v, "item") and not isinstance(v, (list, str)) else v)
+        for k, v in sheet.loc[session_id].to_dict().items()
+    }
     return _coerce_row(row)  # drops the NaN of absent optional columns, casts 35.0 -> 35
 
 
@@ -169,14 +171,15 @@ def session_preprocessing(config: dict, row: dict) -> dict:
     return prep
 
 
-def group_cells(sheet: pd.DataFrame, name: str, selectors: dict, source: str | PathLike | None = None,
-                *, required: bool = True) -> list[tuple[str, str]]:
+def group_cells(
+    sheet: pd.DataFrame, name: str, selectors: dict, source: str | PathLike | None = None, *, required: bool = True
+) -> list[tuple[str, str]]:
     """The ``(session, area)`` cells of comparison group ``name``, in matrix order.
 
     A session belongs to the group when it matches every selector given (``subjects``, ``sessions``,
-    ``years``, ``hemispheres``, ``tasks`` (default ``[center_out]``)); its cells are its sheet areas, restricted to the group's
-    ``areas`` when given. Order: area (as listed in the group, else M1, PMd, S1), then date, then
-    session id, so that a matrix shows each area's sessions chronologically.
+    ``years``, ``hemispheres``, ``tasks`` (default ``[center_out]``)); its cells are its sheet areas,
+    restricted to the group's ``areas`` when given. Order: area (as listed in the group, else M1, PMd,
+    S1), then date, then session id, so that a matrix shows each area's sessions chronologically.
 
     Raises:
         InputError: a listed session is not in the sheet, or the group selects no cell (when
@@ -185,8 +188,13 @@ def group_cells(sheet: pd.DataFrame, name: str, selectors: dict, source: str | P
     unknown = sorted(set(selectors.get("sessions") or []) - set(sheet.index))
     if unknown:
         raise InputError(source, f"groups.{name}.sessions", f"not in the sessions sheet: {unknown}")
-    columns = {"subjects": "subject", "sessions": "session_id", "years": "year", "hemispheres": "hemisphere",
-               "tasks": "task"}
+    columns = {
+        "subjects": "subject",
+        "sessions": "session_id",
+        "years": "year",
+        "hemispheres": "hemisphere",
+        "tasks": "task",
+    }
     selectors = {"tasks": ["center_out"], **selectors}  # decoding across cells needs target directions
     chosen = sheet
     for key, column in columns.items():
@@ -233,14 +241,18 @@ def maze_preprocessing(config: dict) -> dict:
 def maze_subset(config: dict, name: str) -> dict:
     """Subset ``name`` of ``maze.subsets`` with its defaults (``versions``) and the split fraction."""
     spec = config["maze"]["subsets"][name]
-    return {"name": name, "trial_types": [int(t) for t in spec["trial_types"]],
-            "versions": [int(v) for v in spec.get("versions", [0, 1, 2])],
-            "description": spec.get("description", ""),
-            "train_fraction": float(config["maze"]["preprocessing"]["train_fraction"])}
+    return {
+        "name": name,
+        "trial_types": [int(t) for t in spec["trial_types"]],
+        "versions": [int(v) for v in spec.get("versions", [0, 1, 2])],
+        "description": spec.get("description", ""),
+        "train_fraction": float(config["maze"]["preprocessing"]["train_fraction"]),
+    }
 
 
-def maze_method_params(config: dict, method: str, source: str | PathLike | None = None,
-                       schema_dir: Path | None = None) -> dict:
+def maze_method_params(
+    config: dict, method: str, source: str | PathLike | None = None, schema_dir: Path | None = None
+) -> dict:
     """Constructor arguments of ``method`` in the maze analysis: ``methods.<method>.params`` with
     ``maze.methods.<method>`` merged over them, validated against that method's params schema.
 

@@ -24,16 +24,46 @@ from pipeline.alignment import ALIGNMENTS, Alignment, align
 from pipeline.decoding import Cell, DecoderSpec, Scores, fit, score, within_session
 from pipeline.tables import write_table
 
-__all__ = ["KEY_COLUMNS", "cross_decode", "cross_decode_stores", "decode_within_stores", "decoder_specs",
-           "within_table", "write_tables"]
+__all__ = [
+    "KEY_COLUMNS",
+    "cross_decode",
+    "cross_decode_stores",
+    "decode_within_stores",
+    "decoder_specs",
+    "within_table",
+    "write_tables",
+]
 
 #: columns that identify a score (everything but metric/value and the accuracy curve's bin columns)
 KEY_COLUMNS = (
-    "group", "method", "seed", "decoder", "target", "evaluation", "alignment",
-    "train_cell", "test_cell", "train_session", "train_area", "test_session", "test_area",
-    "train_subject", "test_subject", "train_year", "test_year", "train_hemisphere", "test_hemisphere",
-    "pair", "cross_session", "cross_area", "cross_hemisphere", "cross_year", "rotation_direction",
-    "labels_at_transform", "n_train_trials", "n_test_trials",
+    "group",
+    "method",
+    "seed",
+    "decoder",
+    "target",
+    "evaluation",
+    "alignment",
+    "train_cell",
+    "test_cell",
+    "train_session",
+    "train_area",
+    "test_session",
+    "test_area",
+    "train_subject",
+    "test_subject",
+    "train_year",
+    "test_year",
+    "train_hemisphere",
+    "test_hemisphere",
+    "pair",
+    "cross_session",
+    "cross_area",
+    "cross_hemisphere",
+    "cross_year",
+    "rotation_direction",
+    "labels_at_transform",
+    "n_train_trials",
+    "n_test_trials",
 )
 
 
@@ -55,24 +85,41 @@ def _pair_columns(a: Cell, b: Cell) -> dict:
 
 def _rows(scores: Scores, key: dict, bin_time: np.ndarray) -> tuple[list[dict], list[dict]]:
     """Score rows and accuracy-over-time rows of one evaluation."""
-    rows = [{**key, "target": target, "metric": metric, "value": value}
-            for (target, metric), value in scores.values.items()]
+    rows = [
+        {**key, "target": target, "metric": metric, "value": value} for (target, metric), value in scores.values.items()
+    ]
     curve = []
     if scores.accuracy is not None:
-        curve = [{**key, "target": "direction", "bin": i, "time_s": float(t), "accuracy": float(acc)}
-                 for i, (t, acc) in enumerate(zip(bin_time, scores.accuracy))]
+        curve = [
+            {**key, "target": "direction", "bin": i, "time_s": float(t), "accuracy": float(acc)}
+            for i, (t, acc) in enumerate(zip(bin_time, scores.accuracy))
+        ]
     return rows, curve
 
 
-def _key(group: str, cell_a: Cell, cell_b: Cell, spec: DecoderSpec, evaluation: str, alignment: Alignment | str,
-         n_scored: int) -> dict:
+def _key(
+    group: str,
+    cell_a: Cell,
+    cell_b: Cell,
+    spec: DecoderSpec,
+    evaluation: str,
+    alignment: Alignment | str,
+    n_scored: int,
+) -> dict:
     variant = alignment if isinstance(alignment, str) else alignment.variant
     direction = -1 if isinstance(alignment, str) else alignment.direction
     return {
-        "group": group, "method": cell_a.meta.get("method"), "seed": cell_a.meta.get("seed"),
-        "decoder": spec.kind, "evaluation": evaluation, "alignment": variant, **_pair_columns(cell_a, cell_b),
-        "rotation_direction": direction, "labels_at_transform": bool(cell_a.meta.get("labels_at_transform", False)),
-        "n_train_trials": int(cell_a.train.sum()), "n_test_trials": int(n_scored),
+        "group": group,
+        "method": cell_a.meta.get("method"),
+        "seed": cell_a.meta.get("seed"),
+        "decoder": spec.kind,
+        "evaluation": evaluation,
+        "alignment": variant,
+        **_pair_columns(cell_a, cell_b),
+        "rotation_direction": direction,
+        "labels_at_transform": bool(cell_a.meta.get("labels_at_transform", False)),
+        "n_train_trials": int(cell_a.train.sum()),
+        "n_test_trials": int(n_scored),
     }
 
 
@@ -80,12 +127,14 @@ def _frames(rows: list[dict], curves: list[dict]) -> tuple[pd.DataFrame, pd.Data
     scores = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "metric", "value"])
     accuracy = pd.DataFrame(curves, columns=[*KEY_COLUMNS, "bin", "time_s", "accuracy"])
     order = ["group", "method", "seed", "decoder", "target"]
-    return scores[[*order, *(c for c in scores.columns if c not in order)]], \
-        accuracy[[*order, *(c for c in accuracy.columns if c not in order)]]
+    return scores[[*order, *(c for c in scores.columns if c not in order)]], accuracy[
+        [*order, *(c for c in accuracy.columns if c not in order)]
+    ]
 
 
-def within_table(cells: Iterable[Cell], specs: Sequence[DecoderSpec], group: str = "within"
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def within_table(
+    cells: Iterable[Cell], specs: Sequence[DecoderSpec], group: str = "within"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """In-sample and held-out scores of every cell on itself, for every decoder in ``specs``.
 
     Returns:
@@ -101,10 +150,14 @@ def within_table(cells: Iterable[Cell], specs: Sequence[DecoderSpec], group: str
     return _frames(rows, curves)
 
 
-def cross_decode(cells: Sequence[Cell], specs: Sequence[DecoderSpec], *, group: str,
-                 alignments: Sequence[str] = ALIGNMENTS,
-                 force_directions: Mapping[tuple[str, str], int] | None = None,
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cross_decode(
+    cells: Sequence[Cell],
+    specs: Sequence[DecoderSpec],
+    *,
+    group: str,
+    alignments: Sequence[str] = ALIGNMENTS,
+    force_directions: Mapping[tuple[str, str], int] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``(train cell, test cell)`` decode matrices of one method and seed.
 
     Args:
@@ -130,8 +183,9 @@ def cross_decode(cells: Sequence[Cell], specs: Sequence[DecoderSpec], *, group: 
                 else:
                     src, dst = a, b
                 forced = force_directions.get((a.name, b.name)) if variant == "paper" else None
-                rotations[a.name, b.name, variant] = align(src.latent, src.classes, dst.latent, dst.classes,
-                                                           variant, force_direction=forced)
+                rotations[a.name, b.name, variant] = align(
+                    src.latent, src.classes, dst.latent, dst.classes, variant, force_direction=forced
+                )
     rows, curves = [], []
     for spec in specs:
         for a in cells:
@@ -161,20 +215,32 @@ def cross_decode(cells: Sequence[Cell], specs: Sequence[DecoderSpec], *, group: 
 
 def decoder_specs(decoding: Mapping) -> list[DecoderSpec]:
     """The decoder families of a config ``decoding`` block."""
-    return [DecoderSpec(kind, logistic_max_iter=int(decoding["logistic_max_iter"]),
-                        knn_neighbors=tuple(decoding["knn_neighbors"]), cv=int(decoding["cv_folds"]))
-            for kind in decoding["decoders"]]
+    return [
+        DecoderSpec(
+            kind,
+            logistic_max_iter=int(decoding["logistic_max_iter"]),
+            knn_neighbors=tuple(decoding["knn_neighbors"]),
+            cv=int(decoding["cv_folds"]),
+        )
+        for kind in decoding["decoders"]
+    ]
 
 
-def write_tables(scores: pd.DataFrame, accuracy: pd.DataFrame, scores_out: str | PathLike,
-                 accuracy_out: str | PathLike) -> None:
+def write_tables(
+    scores: pd.DataFrame, accuracy: pd.DataFrame, scores_out: str | PathLike, accuracy_out: str | PathLike
+) -> None:
     """Write both tidy tables as TSV (via a temporary name, so a failed job leaves no partial file)."""
     write_table(scores, scores_out)
     write_table(accuracy, accuracy_out)
 
 
-def decode_within_stores(embeddings: Sequence[str], prepared: Sequence[str], decoding: Mapping,
-                         scores_out: str | PathLike, accuracy_out: str | PathLike) -> pd.DataFrame:
+def decode_within_stores(
+    embeddings: Sequence[str],
+    prepared: Sequence[str],
+    decoding: Mapping,
+    scores_out: str | PathLike,
+    accuracy_out: str | PathLike,
+) -> pd.DataFrame:
     """rule decode_within: every cell of one method and seed, in-sample and held-out."""
     cells = [Cell.load(e, p) for e, p in zip(embeddings, prepared, strict=True)]
     scores, accuracy = within_table(cells, decoder_specs(decoding))
@@ -182,11 +248,16 @@ def decode_within_stores(embeddings: Sequence[str], prepared: Sequence[str], dec
     return scores
 
 
-def cross_decode_stores(embeddings: Sequence[str], prepared: Sequence[str], decoding: Mapping, group: str,
-                        scores_out: str | PathLike, accuracy_out: str | PathLike) -> pd.DataFrame:
+def cross_decode_stores(
+    embeddings: Sequence[str],
+    prepared: Sequence[str],
+    decoding: Mapping,
+    group: str,
+    scores_out: str | PathLike,
+    accuracy_out: str | PathLike,
+) -> pd.DataFrame:
     """rule cross_decode: the decode matrices of one comparison group, method and seed."""
     cells = [Cell.load(e, p) for e, p in zip(embeddings, prepared, strict=True)]
-    scores, accuracy = cross_decode(cells, decoder_specs(decoding), group=group,
-                                    alignments=decoding["alignments"])
+    scores, accuracy = cross_decode(cells, decoder_specs(decoding), group=group, alignments=decoding["alignments"])
     write_tables(scores, accuracy, scores_out, accuracy_out)
     return scores

@@ -32,17 +32,17 @@ test cell (the same cell on the diagonal).
 
 Rotations: a decoder fitted on ``A·R`` and applied to ``B`` equals the decoder fitted on ``A`` and
 applied to ``B·Rᵀ`` for orthogonal ``R`` (OLS and the L2-penalised logistic loss are equivariant and
-lbfgs started at zero follows the rotated path, up to its stopping test; kNN distances are unchanged). So each decoder is
-fitted once per cell and a cross-cell score rotates the *test* cell by ``Rᵀ`` (:func:`score`), which
+lbfgs started at zero follows the rotated path, up to its stopping test; kNN distances are unchanged).
+So each decoder is fitted once per cell and a cross-cell score rotates the *test* cell by ``Rᵀ`` (:func:`score`), which
 turns the paper's ``n²`` fits per matrix into ``n``.
 """
 
 from __future__ import annotations
 
 import math
-from os import PathLike
 import warnings
 from dataclasses import dataclass, field, replace
+from os import PathLike
 
 import numpy as np
 import xarray as xr
@@ -55,12 +55,23 @@ from pipeline.errors import InputError
 from pipeline.knn import KNeighborsClassifierCV, KNeighborsRegressorCV, predict_pair
 from pipeline.store import as_object_strings, open_store, validate_embedding
 
-__all__ = ["DECODERS", "Cell", "DecoderSpec", "FittedDecoder", "Scores", "accuracy_over_time",
-           "direction_classes", "fit", "integrate", "score", "within_session"]
+__all__ = [
+    "DECODERS",
+    "Cell",
+    "DecoderSpec",
+    "FittedDecoder",
+    "Scores",
+    "accuracy_over_time",
+    "direction_classes",
+    "fit",
+    "integrate",
+    "score",
+    "within_session",
+]
 
 DECODERS = ("linear", "knn")
 #: the paper's kNN grid (NER_METHOD.md §5.2)
-KNN_NEIGHBORS = tuple(2 ** k for k in range(1, 11))
+KNN_NEIGHBORS = tuple(2**k for k in range(1, 11))
 
 
 def direction_classes(direction_deg: np.ndarray) -> np.ndarray:
@@ -107,19 +118,26 @@ class Cell:
     def __post_init__(self):
         n, bins = self.latent.shape[:2]
         if self.velocity.shape[:2] != (n, bins) or self.classes.shape != (n,) or self.train.shape != (n,):
-            raise InputError(self.name, "latent", f"shapes disagree: latent {self.latent.shape}, velocity "
-                                                  f"{self.velocity.shape}, classes {self.classes.shape}, "
-                                                  f"split {self.train.shape}")
+            raise InputError(
+                self.name,
+                "latent",
+                f"shapes disagree: latent {self.latent.shape}, velocity "
+                f"{self.velocity.shape}, classes {self.classes.shape}, "
+                f"split {self.train.shape}",
+            )
 
     @classmethod
-    def from_stores(cls, embedding: xr.Dataset, prepared: xr.Dataset, source: str | None = None) -> "Cell":
+    def from_stores(cls, embedding: xr.Dataset, prepared: xr.Dataset, source: str | None = None) -> Cell:
         """Pair an embedding store with the prepared store it was trained from (same trials)."""
         if not np.array_equal(embedding["trial"].values, prepared["trial"].values):
             raise InputError(source, "trial", "embedding and prepared store list different trials")
         attrs = embedding.attrs
         meta = {k: attrs[k] for k in ("session", "area", "subject", "hemisphere", "method") if k in attrs}
-        meta.update(year=int(attrs["year"]), seed=int(attrs["seed"]),
-                    labels_at_transform=bool(attrs.get("uses_labels_at_transform", False)))
+        meta.update(
+            year=int(attrs["year"]),
+            seed=int(attrs["seed"]),
+            labels_at_transform=bool(attrs.get("uses_labels_at_transform", False)),
+        )
         velocity = np.asarray(prepared["velocity"].values, dtype=np.float64)
         if not np.isfinite(velocity).all():
             raise InputError(source, "velocity", "decoding needs finite hand velocity in every bin")
@@ -134,18 +152,23 @@ class Cell:
         )
 
     @classmethod
-    def load(cls, embedding: str | PathLike, prepared: str | PathLike) -> "Cell":
+    def load(cls, embedding: str | PathLike, prepared: str | PathLike) -> Cell:
         """Read a cell from its embedding store and the prepared store it was trained from."""
         emb = open_store(embedding)
         validate_embedding(emb, embedding)
         return cls.from_stores(emb, open_store(prepared), source=str(embedding))
 
-    def trials(self, mask: np.ndarray) -> "Cell":
+    def trials(self, mask: np.ndarray) -> Cell:
         """A copy holding only the trials in ``mask``."""
-        return replace(self, latent=self.latent[mask], velocity=self.velocity[mask],
-                       classes=self.classes[mask], train=self.train[mask])
+        return replace(
+            self,
+            latent=self.latent[mask],
+            velocity=self.velocity[mask],
+            classes=self.classes[mask],
+            train=self.train[mask],
+        )
 
-    def training_trials(self) -> "Cell":
+    def training_trials(self) -> Cell:
         """A copy without the test trials: nothing downstream can read their labels."""
         return self.trials(self.train)
 
@@ -171,8 +194,9 @@ class DecoderSpec:
         largest = n_samples - math.ceil(n_samples / self.cv)  # smallest CV training fold
         grid = [k for k in self.knn_neighbors if k <= largest]
         if not grid:
-            raise InputError(None, "knn_neighbors", f"{n_samples} training bins are too few for k >= "
-                                                    f"{min(self.knn_neighbors)}")
+            raise InputError(
+                None, "knn_neighbors", f"{n_samples} training bins are too few for k >= {min(self.knn_neighbors)}"
+            )
         return {"n_neighbors": grid}
 
     def regressor(self, n_samples: int):
@@ -221,8 +245,9 @@ class Scores:
     n_trials: int
 
 
-def score(decoder: FittedDecoder, cell: Cell, trials: np.ndarray, *, rotation: np.ndarray | None = None,
-          held_out: bool = True) -> Scores:
+def score(
+    decoder: FittedDecoder, cell: Cell, trials: np.ndarray, *, rotation: np.ndarray | None = None, held_out: bool = True
+) -> Scores:
     """Score a fitted decoder on ``trials`` of ``cell``.
 
     Args:
@@ -250,8 +275,9 @@ def score(decoder: FittedDecoder, cell: Cell, trials: np.ndarray, *, rotation: n
     values = {("velocity", "r2"): float(r2_score(true, pred))}
     if held_out:
         values[("velocity", "r2_swapped")] = float(r2_score(pred, true))
-    values[("position", "r2")] = float(r2_score(integrate(true.reshape(n, bins, 2)).reshape(-1, 2),
-                                                integrate(pred.reshape(n, bins, 2)).reshape(-1, 2)))
+    values[("position", "r2")] = float(
+        r2_score(integrate(true.reshape(n, bins, 2)).reshape(-1, 2), integrate(pred.reshape(n, bins, 2)).reshape(-1, 2))
+    )
     accuracy = None
     if direction:
         accuracy = accuracy_over_time(np.asarray(predicted_class).reshape(n, bins), scored.classes)
@@ -264,5 +290,4 @@ def score(decoder: FittedDecoder, cell: Cell, trials: np.ndarray, *, rotation: n
 def within_session(cell: Cell, spec: DecoderSpec) -> dict[str, Scores]:
     """In-sample (train → train) and held-out (train → test) scores of one cell."""
     decoder = fit(cell, spec)
-    return {"in_sample": score(decoder, cell, cell.train, held_out=False),
-            "held_out": score(decoder, cell, cell.test)}
+    return {"in_sample": score(decoder, cell, cell.train, held_out=False), "held_out": score(decoder, cell, cell.test)}

@@ -122,8 +122,9 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
-def lease_slot(slot_ids: list[str], *, folder: Path | None = None, wait_s: float = 0.0,
-               poll_s: float = 0.5) -> SlotLease:
+def lease_slot(
+    slot_ids: list[str], *, folder: Path | None = None, wait_s: float = 0.0, poll_s: float = 0.5
+) -> SlotLease:
     """Lease the first free slot of ``slot_ids`` for this process (no torch involved).
 
     The device count is whatever the caller passes: :func:`acquire_device` passes the visible GPUs;
@@ -150,13 +151,16 @@ def lease_slot(slot_ids: list[str], *, folder: Path | None = None, wait_s: float
             if fd is not None:
                 return SlotLease(index, slot_id, path, fd)
         if time.monotonic() >= deadline:
-            raise DeviceUnavailable(f"all {len(slot_ids)} visible GPU(s) {slot_ids} are leased by other jobs "
-                                    f"(lock files in {folder}); run with --resources gpu=<number of GPUs>")
+            raise DeviceUnavailable(
+                f"all {len(slot_ids)} visible GPU(s) {slot_ids} are leased by other jobs "
+                f"(lock files in {folder}); run with --resources gpu=<number of GPUs>"
+            )
         time.sleep(poll_s)
 
 
-def acquire_device(prefer: str = "cuda", *, allow_cpu: bool = False, wait_s: float = 0.0,
-                   poll_s: float = 0.5) -> DeviceLease:
+def acquire_device(
+    prefer: str = "cuda", *, allow_cpu: bool = False, wait_s: float = 0.0, poll_s: float = 0.5
+) -> DeviceLease:
     """Lease a device for this process.
 
     Args:
@@ -177,13 +181,19 @@ def acquire_device(prefer: str = "cuda", *, allow_cpu: bool = False, wait_s: flo
         raise ValueError(f"prefer must be 'cuda' or 'cpu', got {prefer!r}")
     if not torch.cuda.is_available():
         if not allow_cpu:
-            raise DeviceUnavailable("CUDA is not available and CPU fallback is not allowed "
-                                    "(set device.allow_cpu: true in the config to run on the CPU)")
+            raise DeviceUnavailable(
+                "CUDA is not available and CPU fallback is not allowed "
+                "(set device.allow_cpu: true in the config to run on the CPU)"
+            )
         lease = DeviceLease(torch.device("cpu"), None, "CUDA not available; CPU fallback allowed by config")
         log.warning("%s", lease.reason)
         return lease
     slot = lease_slot(_physical_ids(torch.cuda.device_count()), wait_s=wait_s, poll_s=poll_s)
-    lease = DeviceLease(torch.device("cuda", slot.index), slot.slot_id,
-                        f"leased GPU {slot.slot_id} (cuda:{slot.index}; lock {slot.path})", slot)
+    lease = DeviceLease(
+        torch.device("cuda", slot.index),
+        slot.slot_id,
+        f"leased GPU {slot.slot_id} (cuda:{slot.index}; lock {slot.path})",
+        slot,
+    )
     log.info("%s", lease.reason)
     return lease

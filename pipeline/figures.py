@@ -14,20 +14,36 @@ from pipeline.errors import InputError
 from pipeline.store import open_store, validate_embedding
 from pipeline.tables import read_tables
 
-__all__ = ["group_figures", "latent_figure", "principal_axes", "maze_latents_figure", "maze_scores_figure", "within_figures"]
+__all__ = [
+    "group_figures",
+    "latent_figure",
+    "principal_axes",
+    "maze_latents_figure",
+    "maze_scores_figure",
+    "within_figures",
+]
 
 
-def within_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], scores_out: str | PathLike,
-                   accuracy_out: str | PathLike) -> None:
+def within_figures(
+    score_paths: Sequence[str], accuracy_paths: Sequence[str], scores_out: str | PathLike, accuracy_out: str | PathLike
+) -> None:
     """Per-method score distributions (in-sample, linear) and accuracy over time (held-out)."""
-    plots.plot_score_distributions(read_tables(score_paths), scores_out, evaluation="in_sample",
-                                   pair="diagonal", decoder="linear")
-    plots.plot_accuracy_time(read_tables(accuracy_paths), accuracy_out, decoder="linear",
-                             evaluation="held_out", alignment="none")
+    plots.plot_score_distributions(
+        read_tables(score_paths), scores_out, evaluation="in_sample", pair="diagonal", decoder="linear"
+    )
+    plots.plot_accuracy_time(
+        read_tables(accuracy_paths), accuracy_out, decoder="linear", evaluation="held_out", alignment="none"
+    )
 
 
-def group_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], blocks_path: str | PathLike,
-                  outputs: Mapping[str, str | PathLike], *, alignment: str = "paper") -> None:
+def group_figures(
+    score_paths: Sequence[str],
+    accuracy_paths: Sequence[str],
+    blocks_path: str | PathLike,
+    outputs: Mapping[str, str | PathLike],
+    *,
+    alignment: str = "paper",
+) -> None:
     """Decode-matrix heatmaps (velocity, position, direction), accuracy over time and block summary
     of one comparison group, linear decoders, ``alignment`` variant (the paper's by default)."""
     scores = read_tables(score_paths)
@@ -35,14 +51,21 @@ def group_figures(score_paths: Sequence[str], accuracy_paths: Sequence[str], blo
         alignment = sorted(set(scores["alignment"]))[0]
     for target in ("velocity", "position", "direction"):
         plots.plot_decode_matrices(scores, outputs[target], target=target, decoder="linear", alignment=alignment)
-    plots.plot_accuracy_time(read_tables(accuracy_paths), outputs["accuracy"], decoder="linear",
-                             evaluation="held_out", alignment=alignment)
+    plots.plot_accuracy_time(
+        read_tables(accuracy_paths), outputs["accuracy"], decoder="linear", evaluation="held_out", alignment=alignment
+    )
     blocks = read_tables([blocks_path], "blocks")
     plots.plot_block_summary(blocks, outputs["blocks"], decoder="linear", alignment=alignment)
 
 
-def latent_figure(embeddings: Sequence[str], prepared: Sequence[str], out: str | PathLike, *,
-                  anchor: str | None = None, max_trials_per_direction: int = 10) -> None:
+def latent_figure(
+    embeddings: Sequence[str],
+    prepared: Sequence[str],
+    out: str | PathLike,
+    *,
+    anchor: str | None = None,
+    max_trials_per_direction: int = 10,
+) -> None:
     """3-D latents of a group's cells, each rotated onto the anchor cell's direction averages with the
     paper's Procrustes pick (as the paper's Figs 3/6/7); training trials and their averages.
 
@@ -53,8 +76,9 @@ def latent_figure(embeddings: Sequence[str], prepared: Sequence[str], out: str |
     ref = next((c for c in cells if c.name == anchor), cells[0])
     panels = {}
     for cell in cells:
-        rotation = align(cell.latent, cell.classes, ref.latent, ref.classes, "paper").rotation \
-            if cell is not ref else None
+        rotation = (
+            align(cell.latent, cell.classes, ref.latent, ref.classes, "paper").rotation if cell is not ref else None
+        )
         train = cell.training_trials()
         latent = train.latent if rotation is None else train.latent @ rotation
         label = f"{cell.name} (anchor)" if cell is ref else cell.name
@@ -68,8 +92,14 @@ def latent_figure(embeddings: Sequence[str], prepared: Sequence[str], out: str |
         panels = {label: (latent @ axes, classes) for label, (latent, classes) in panels.items()}
         axis_labels = ("PC1", "PC2", "PC3")
         title += f"\n{dim}-D latents on the first 3 principal axes of the anchor's training latents"
-    plots.plot_latents(panels, out, single_trials=True, max_trials_per_direction=max_trials_per_direction,
-                       title=title, axis_labels=axis_labels)
+    plots.plot_latents(
+        panels,
+        out,
+        single_trials=True,
+        max_trials_per_direction=max_trials_per_direction,
+        title=title,
+        axis_labels=axis_labels,
+    )
 
 
 def principal_axes(latent, n: int = 3):
@@ -96,7 +126,17 @@ def maze_latents_figure(embeddings: Sequence[str], out: str | PathLike, *, max_t
             if name not in emb.coords:
                 raise InputError(path, name, "not a maze subset embedding")
         session = emb.attrs["session"]
-        panels.append((f"{emb.attrs['method']}: {emb.attrs.get('subset', '?')}", emb["latent"].values,
-                       emb["trial_type"].values, emb["trial_version"].values))
-    plots.plot_maze_latents(panels, out, max_trials_per_condition=max_trials_per_condition,
-                            title=f"{session}: latent trajectories per trial subset")
+        panels.append(
+            (
+                f"{emb.attrs['method']}: {emb.attrs.get('subset', '?')}",
+                emb["latent"].values,
+                emb["trial_type"].values,
+                emb["trial_version"].values,
+            )
+        )
+    plots.plot_maze_latents(
+        panels,
+        out,
+        max_trials_per_condition=max_trials_per_condition,
+        title=f"{session}: latent trajectories per trial subset",
+    )

@@ -100,7 +100,7 @@ class _VoteCounter:
         if k < self.k:  # grids are not required to be sorted
             self.counts[:] = 0
             self.k = 0
-        block = self.codes[:, self.k:k] + self.offset
+        block = self.codes[:, self.k : k] + self.offset
         self.counts += np.bincount(block.ravel(), minlength=self.counts.size)
         self.k = k
         return np.argmax(self.counts.reshape(-1, self.n_classes), axis=1)  # first maximum = lowest code
@@ -184,8 +184,11 @@ class _KNeighborsSearchCV(BaseEstimator):
                 est = self._base(n_neighbors=k).fit(X_train, y_train)
                 scores[k] = float(est.score(X_test, y_test))
             except ValueError as err:  # k > fold: GridSearchCV's error_score=np.nan
-                warnings.warn(f"n_neighbors={k} failed on a CV fold of {n_fit} samples and scores nan: {err}",
-                              UserWarning, stacklevel=3)
+                warnings.warn(
+                    f"n_neighbors={k} failed on a CV fold of {n_fit} samples and scores nan: {err}",
+                    UserWarning,
+                    stacklevel=3,
+                )
                 scores[k] = np.nan
         if tree_ks:
             est = self._base(n_neighbors=max(tree_ks)).fit(X_train, y_train)
@@ -208,8 +211,15 @@ class _KNeighborsSearchCV(BaseEstimator):
         splits = list(cv.split(X, y))
         per_fold = []
         for train, test in splits:
-            per_fold.append(self._fold_scores(_safe_indexing(X, train), _safe_indexing(y, train),
-                                              _safe_indexing(X, test), _safe_indexing(y, test), ks))
+            per_fold.append(
+                self._fold_scores(
+                    _safe_indexing(X, train),
+                    _safe_indexing(y, train),
+                    _safe_indexing(X, test),
+                    _safe_indexing(y, test),
+                    ks,
+                )
+            )
         # GridSearchCV: (candidate, split) scores -> np.average -> rankdata(min) -> argmin
         array = np.array([[fold[k] for fold in per_fold] for k in ks], dtype=np.float64).reshape(len(ks), len(splits))
         means = np.average(array, axis=1)
@@ -220,8 +230,10 @@ class _KNeighborsSearchCV(BaseEstimator):
         else:
             ranked = np.nan_to_num(means, nan=np.nanmin(means) - 1)
             rank = rankdata(-ranked, method="min").astype(np.int32, copy=False)
-        results = {"params": [{"n_neighbors": k} for k in ks],
-                   "param_n_neighbors": np.ma.MaskedArray(np.array(ks, dtype=object), mask=False)}
+        results = {
+            "params": [{"n_neighbors": k} for k in ks],
+            "param_n_neighbors": np.ma.MaskedArray(np.array(ks, dtype=object), mask=False),
+        }
         for i in range(len(splits)):
             results[f"split{i}_test_score"] = array[:, i]
         results["mean_test_score"] = means
@@ -298,11 +310,17 @@ class KNeighborsClassifierCV(ClassifierMixin, _KNeighborsSearchCV):
 def _fitted_tree_estimator(model):
     """The plain sklearn kNN estimator behind ``model`` (one of ours, or a plain default kNN model) when
     it predicts through a k-d tree, else None."""
-    est = model.best_estimator_ if isinstance(model, _KNeighborsSearchCV) and hasattr(model, "best_estimator_") \
-        else model
-    if isinstance(est, (KNeighborsRegressor, KNeighborsClassifier)) and _uses_tree(est) \
-            and est.get_params()["weights"] == "uniform" and est.effective_metric_ == "euclidean" \
-            and est.get_params()["leaf_size"] == 30 and not getattr(est, "outputs_2d_", False):
+    est = (
+        model.best_estimator_ if isinstance(model, _KNeighborsSearchCV) and hasattr(model, "best_estimator_") else model
+    )
+    if (
+        isinstance(est, (KNeighborsRegressor, KNeighborsClassifier))
+        and _uses_tree(est)
+        and est.get_params()["weights"] == "uniform"
+        and est.effective_metric_ == "euclidean"
+        and est.get_params()["leaf_size"] == 30
+        and not getattr(est, "outputs_2d_", False)
+    ):
         return est
     return None
 
@@ -316,8 +334,7 @@ def predict_pair(regressor, classifier, X) -> tuple[np.ndarray, np.ndarray]:
     """
     reg, clf = _fitted_tree_estimator(regressor), _fitted_tree_estimator(classifier)
     X = np.asarray(X)
-    if reg is None or clf is None or reg._fit_X.shape != clf._fit_X.shape \
-            or not np.array_equal(reg._fit_X, clf._fit_X):
+    if reg is None or clf is None or reg._fit_X.shape != clf._fit_X.shape or not np.array_equal(reg._fit_X, clf._fit_X):
         return regressor.predict(X), classifier.predict(X)
     k_reg, k_clf = reg.n_neighbors, clf.n_neighbors
     # one query on the larger model's tree; the classifier's neighbours come from the same query

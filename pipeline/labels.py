@@ -21,8 +21,9 @@ __all__ = ["LABEL_COLUMNS", "movement_labels"]
 LABEL_COLUMNS = ("vx", "vy", "direction_deg")
 
 
-def movement_labels(ds: xr.Dataset, *, velocity_scale: float = 10.0, use_direction: bool = True,
-                    maze_velocity_scale: float = 1.0) -> np.ndarray:
+def movement_labels(
+    ds: xr.Dataset, *, velocity_scale: float = 10.0, use_direction: bool = True, maze_velocity_scale: float = 1.0
+) -> np.ndarray:
     """``(trial, bin, 3)`` float64 labels of a prepared store.
 
     Args:

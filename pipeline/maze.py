@@ -4,13 +4,13 @@ The maze recordings (NLB MC_Maze layout, DANDI 000128/000138-000140) are prepare
 the paper's maze settings (5 ms bins, Gaussian smoothing sd 50 ms, -50 ... +450 ms around movement
 onset; config ``maze.preprocessing``), into ``results/maze/prepared/{session}.zarr``.
 
-A **subset** (config ``maze.subsets.<name>``; :mod:`pipeline.subsets` selects it) is a set of maze *conditions* ``(trial_type,
-trial_version)``: the trials of the listed ``trial_types`` whose version is in ``versions``. Version
-0 is the straight reach without a barrier; versions >= 1 reach around barriers (curved). The paper's
-subsets are the six straight conditions, straight-curve pairs of one maze (``versions: [0, 1]``)
-and curve-curve pairs (two curved conditions). Each subset is its own experiment: NER and CEBRA are
-trained on its trials only (M1 and PMd units pooled, as the paper's 182 units), with the paper's
-chronological 80/20 split *within the subset*, and scored by
+A **subset** (config ``maze.subsets.<name>``; :mod:`pipeline.subsets` selects it) is a set of maze
+*conditions* ``(trial_type, trial_version)``: the trials of the listed ``trial_types`` whose version
+is in ``versions``. Version 0 is the straight reach without a barrier; versions >= 1 reach around
+barriers (curved). The paper's subsets are the six straight conditions, straight-curve pairs of one
+maze (``versions: [0, 1]``) and curve-curve pairs (two curved conditions). Each subset is its own
+experiment: NER and CEBRA are trained on its trials only (M1 and PMd units pooled, as the paper's
+182 units), with the paper's chronological 80/20 split *within the subset*, and scored by
 
 * in-sample and held-out linear **velocity/position R²** (:mod:`pipeline.decoding`, as §5.1:
   decoder fitted on the training trials; held-out adds the paper's swapped-argument variant);
@@ -96,10 +96,13 @@ def separation(latent: np.ndarray, conditions: np.ndarray, straight: np.ndarray,
     straight = np.asarray(straight, dtype=bool)
     features = _features(latent)
     names, counts = np.unique(conditions, return_counts=True)
-    out = {"condition_accuracy": _cv_accuracy(features, conditions, seed),
-           "chance_accuracy": float(counts.max() / counts.sum()),
-           "straight_curved_accuracy": (_cv_accuracy(features, straight, seed)
-                                        if straight.any() and (~straight).any() else float("nan"))}
+    out = {
+        "condition_accuracy": _cv_accuracy(features, conditions, seed),
+        "chance_accuracy": float(counts.max() / counts.sum()),
+        "straight_curved_accuracy": (
+            _cv_accuracy(features, straight, seed) if straight.any() and (~straight).any() else float("nan")
+        ),
+    }
     means = {c: latent[conditions == c].mean(axis=0) for c in names}  # (bin, dim) each
     spread = np.mean([np.linalg.norm(latent[conditions == c] - means[c], axis=-1).mean() for c in names])
     between = [np.linalg.norm(means[a] - means[b], axis=-1).mean() for a, b in combinations(names, 2)]
@@ -117,15 +120,20 @@ def _subset_cell(embedding: xr.Dataset, prepared: xr.Dataset, source: str) -> Ce
     if not np.isfinite(velocity).all():
         raise InputError(source, "velocity", "decoding needs finite hand velocity in every bin")
     attrs = embedding.attrs
-    return Cell(name=f"{attrs['session']}/{attrs['subset']}",
-                latent=np.asarray(embedding["latent"].values, dtype=np.float64), velocity=velocity,
-                classes=np.full(len(trials), -1), train=as_object_strings(embedding["split"].values) == "train",
-                bin_time=np.asarray(embedding["bin_time"].values, dtype=np.float64),
-                meta={"session": attrs["session"], "method": attrs["method"], "seed": int(attrs["seed"])})
+    return Cell(
+        name=f"{attrs['session']}/{attrs['subset']}",
+        latent=np.asarray(embedding["latent"].values, dtype=np.float64),
+        velocity=velocity,
+        classes=np.full(len(trials), -1),
+        train=as_object_strings(embedding["split"].values) == "train",
+        bin_time=np.asarray(embedding["bin_time"].values, dtype=np.float64),
+        meta={"session": attrs["session"], "method": attrs["method"], "seed": int(attrs["seed"])},
+    )
 
 
-def subset_table(embedding_path: str | PathLike, prepared_path: str | PathLike,
-                 decoders: Sequence[str] = ("linear",)) -> pd.DataFrame:
+def subset_table(
+    embedding_path: str | PathLike, prepared_path: str | PathLike, decoders: Sequence[str] = ("linear",)
+) -> pd.DataFrame:
     """Tidy scores of one subset embedding: R² per decoder and evaluation, and the separation measures.
 
     Columns: ``method, seed, session, subset, area, n_trials, n_conditions, decoder, evaluation,
@@ -138,29 +146,46 @@ def subset_table(embedding_path: str | PathLike, prepared_path: str | PathLike,
     prepared = open_store(prepared_path, layout="prepared")
     cell = _subset_cell(emb, prepared, str(embedding_path))
     conditions = condition_labels(emb["trial_type"].values, emb["trial_version"].values)
-    base = {"method": emb.attrs["method"], "seed": int(emb.attrs["seed"]), "session": emb.attrs["session"],
-            "subset": emb.attrs["subset"], "area": emb.attrs["area"], "n_trials": len(conditions),
-            "n_conditions": len(set(conditions))}
+    base = {
+        "method": emb.attrs["method"],
+        "seed": int(emb.attrs["seed"]),
+        "session": emb.attrs["session"],
+        "subset": emb.attrs["subset"],
+        "area": emb.attrs["area"],
+        "n_trials": len(conditions),
+        "n_conditions": len(set(conditions)),
+    }
     rows = []
     for kind in decoders:
         for evaluation, scores in within_session(cell, DecoderSpec(kind)).items():
-            rows += [dict(base, decoder=kind, evaluation=evaluation, target=target, metric=metric, value=value)
-                     for (target, metric), value in scores.values.items()]
+            rows += [
+                dict(base, decoder=kind, evaluation=evaluation, target=target, metric=metric, value=value)
+                for (target, metric), value in scores.values.items()
+            ]
     sep = separation(cell.latent, conditions, np.asarray(emb["trial_version"].values) == 0, seed=int(emb.attrs["seed"]))
-    rows += [dict(base, decoder="logistic", evaluation="cross_validated", target="separation", metric=k, value=v)
-             for k, v in sep.items()]
+    rows += [
+        dict(base, decoder="logistic", evaluation="cross_validated", target="separation", metric=k, value=v)
+        for k, v in sep.items()
+    ]
     return pd.DataFrame(rows)
 
 
-def maze_scores(embeddings: Sequence[str | PathLike], prepared: Sequence[str | PathLike],
-                decoders: Sequence[str] = ("linear",)) -> pd.DataFrame:
+def maze_scores(
+    embeddings: Sequence[str | PathLike], prepared: Sequence[str | PathLike], decoders: Sequence[str] = ("linear",)
+) -> pd.DataFrame:
     """:func:`subset_table` of every ``(embedding, prepared)`` pair, concatenated."""
-    return pd.concat([subset_table(e, p, decoders) for e, p in zip(embeddings, prepared, strict=True)],
-                     ignore_index=True)
+    return pd.concat(
+        [subset_table(e, p, decoders) for e, p in zip(embeddings, prepared, strict=True)], ignore_index=True
+    )
 
 
-def write_maze_scores(embeddings: Sequence[str | PathLike], prepared: Sequence[str | PathLike],
-                      out: str | PathLike, *, decoders: Sequence[str] = ("linear",)) -> pd.DataFrame:
+def write_maze_scores(
+    embeddings: Sequence[str | PathLike],
+    prepared: Sequence[str | PathLike],
+    out: str | PathLike,
+    *,
+    decoders: Sequence[str] = ("linear",),
+) -> pd.DataFrame:
     """rule maze_decode: :func:`maze_scores` written as one TSV (atomically)."""
     table = maze_scores(embeddings, prepared, decoders)
     write_table(table, out)

@@ -28,9 +28,18 @@ from pipeline.atomic import atomic_path  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 
 __all__ = [
-    "DPI", "METHOD_ORDER", "CHANCE_PERCENT", "decode_matrix_frames", "plot_decode_matrices",
-    "plot_accuracy_time", "plot_score_distributions", "plot_latents", "plot_block_summary",
-    "plot_maze_latents", "plot_maze_scores", "MAZE_SCORE_PANELS",
+    "DPI",
+    "METHOD_ORDER",
+    "CHANCE_PERCENT",
+    "decode_matrix_frames",
+    "plot_decode_matrices",
+    "plot_accuracy_time",
+    "plot_score_distributions",
+    "plot_latents",
+    "plot_block_summary",
+    "plot_maze_latents",
+    "plot_maze_scores",
+    "MAZE_SCORE_PANELS",
 ]
 
 DPI = 120
@@ -45,8 +54,13 @@ _DIRECTION_COLOURS = sns.color_palette("husl", 8)
 @contextmanager
 def _theme(style="ticks"):
     """Apply a seaborn style + ``paper`` context for the duration of one figure only."""
-    rc = {**sns.axes_style(style), **sns.plotting_context("paper"),
-          "figure.dpi": DPI, "savefig.dpi": DPI, "svg.hashsalt": "ner-pipeline"}
+    rc = {
+        **sns.axes_style(style),
+        **sns.plotting_context("paper"),
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
+        "svg.hashsalt": "ner-pipeline",
+    }
     with plt.rc_context(rc):
         yield
 
@@ -83,11 +97,14 @@ def _check_unique(df: pd.DataFrame, keys: list[str], source: str, value: str) ->
     dup = df[df.duplicated(keys, keep=False)]
     if dup.empty:
         return
-    varying = [c for c in df.columns if c not in keys and c != value
-               and dup.groupby(keys)[c].nunique(dropna=False).gt(1).any()]
-    raise InputError(source, varying[0] if varying else None,
-                     f"{len(dup)} rows share one entry of {keys}; they differ in {varying}: "
-                     "pass a filter for them (e.g. group=...)")
+    varying = [
+        c for c in df.columns if c not in keys and c != value and dup.groupby(keys)[c].nunique(dropna=False).gt(1).any()
+    ]
+    raise InputError(
+        source,
+        varying[0] if varying else None,
+        f"{len(dup)} rows share one entry of {keys}; they differ in {varying}: pass a filter for them (e.g. group=...)",
+    )
 
 
 def _method_order(methods) -> list[str]:
@@ -114,8 +131,9 @@ def _cell_order(df: pd.DataFrame) -> list[str]:
 
 
 def _matrix_rows(scores, target, metric, decoder, alignment, seed, group):
-    rows = _filter(scores, "scores", group=group, decoder=decoder, evaluation="held_out",
-                   alignment=alignment, target=target)
+    rows = _filter(
+        scores, "scores", group=group, decoder=decoder, evaluation="held_out", alignment=alignment, target=target
+    )
     if metric is None:
         metric = _DEFAULT_METRIC.get(target, "r2")
         if target == "velocity" and (rows["metric"] == "r2_swapped").any():
@@ -125,8 +143,9 @@ def _matrix_rows(scores, target, metric, decoder, alignment, seed, group):
     return rows, metric
 
 
-def decode_matrix_frames(scores: pd.DataFrame, *, target="velocity", metric=None, decoder="linear",
-                         alignment="paper", seed=None, group=None) -> dict[str, pd.DataFrame]:
+def decode_matrix_frames(
+    scores: pd.DataFrame, *, target="velocity", metric=None, decoder="linear", alignment="paper", seed=None, group=None
+) -> dict[str, pd.DataFrame]:
     """Held-out decoding matrices, one per method, exactly as :func:`plot_decode_matrices` draws them.
 
     Parameters
@@ -149,8 +168,9 @@ def decode_matrix_frames(scores: pd.DataFrame, *, target="velocity", metric=None
     train = [c for c in cells if c in set(rows["train_cell"])]
     test = [c for c in cells if c in set(rows["test_cell"])]
     mean = rows.groupby(["method", "train_cell", "test_cell"])["value"].mean()
-    return {m: mean.loc[m].unstack("test_cell").reindex(index=train, columns=test)
-            for m in _method_order(rows["method"])}
+    return {
+        m: mean.loc[m].unstack("test_cell").reindex(index=train, columns=test) for m in _method_order(rows["method"])
+    }
 
 
 def _diag_means(frame: pd.DataFrame) -> tuple[float, float]:
@@ -173,9 +193,19 @@ def _decode_matrix_figure(frames: dict[str, pd.DataFrame], suptitle: str):
     cbar_ax = fig.add_subplot(grid[0, -1])
     for i, (method, frame) in enumerate(frames.items()):
         ax = fig.add_subplot(grid[0, i])
-        sns.heatmap(frame, ax=ax, vmin=vmin, vmax=vmax, cmap="viridis", square=True,
-                    annot=annotate, fmt=".2f", annot_kws={"fontsize": 6},
-                    cbar=i == 0, cbar_ax=cbar_ax if i == 0 else None)
+        sns.heatmap(
+            frame,
+            ax=ax,
+            vmin=vmin,
+            vmax=vmax,
+            cmap="viridis",
+            square=True,
+            annot=annotate,
+            fmt=".2f",
+            annot_kws={"fontsize": 6},
+            cbar=i == 0,
+            cbar_ax=cbar_ax if i == 0 else None,
+        )
         d, o = _diag_means(frame)
         ax.set_title(f"{method}\ndiag {d:.2f} / off-diag {o:.2f}")
         ax.set_xlabel("test cell")
@@ -184,8 +214,17 @@ def _decode_matrix_figure(frames: dict[str, pd.DataFrame], suptitle: str):
     return fig
 
 
-def plot_decode_matrices(scores: pd.DataFrame, out, *, target="velocity", metric=None, decoder="linear",
-                         alignment="paper", seed=None, group=None) -> Path:
+def plot_decode_matrices(
+    scores: pd.DataFrame,
+    out,
+    *,
+    target="velocity",
+    metric=None,
+    decoder="linear",
+    alignment="paper",
+    seed=None,
+    group=None,
+) -> Path:
     """Heatmap of held-out scores per method: rows train cell, columns test cell.
 
     Parameters are those of :func:`decode_matrix_frames`; ``out`` is the image path. Each panel's
@@ -198,8 +237,9 @@ def plot_decode_matrices(scores: pd.DataFrame, out, *, target="velocity", metric
         ``out``.
     """
     rows, metric = _matrix_rows(scores, target, metric, decoder, alignment, seed, group)
-    frames = decode_matrix_frames(rows, target=target, metric=metric, decoder=decoder,
-                                  alignment=alignment, seed=seed, group=group)
+    frames = decode_matrix_frames(
+        rows, target=target, metric=metric, decoder=decoder, alignment=alignment, seed=seed, group=group
+    )
     seeds = sorted(rows["seed"].unique().tolist())
     seed_txt = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of {len(seeds)} seeds {seeds}"
     title = f"{target} {metric}, {decoder} decoder, held-out, alignment={alignment}, {seed_txt}"
@@ -208,8 +248,9 @@ def plot_decode_matrices(scores: pd.DataFrame, out, *, target="velocity", metric
 
 
 # ----------------------------------------------------------------------------- accuracy over time
-def plot_accuracy_time(acc: pd.DataFrame, out, *, decoder="linear", evaluation="held_out",
-                       alignment="paper", group=None) -> Path:
+def plot_accuracy_time(
+    acc: pd.DataFrame, out, *, decoder="linear", evaluation="held_out", alignment="paper", group=None
+) -> Path:
     """Direction accuracy (%) over time, one line per method with a 95 % CI band over cells.
 
     Seeds are averaged within each (train cell, test cell) before the band is bootstrapped (seeded).
@@ -229,36 +270,53 @@ def plot_accuracy_time(acc: pd.DataFrame, out, *, decoder="linear", evaluation="
     Path
         ``out``.
     """
-    rows = _filter(acc, "accuracy_time", group=group, decoder=decoder, evaluation=evaluation,
-                   alignment=alignment)
+    rows = _filter(acc, "accuracy_time", group=group, decoder=decoder, evaluation=evaluation, alignment=alignment)
     keys = ["method", "pair", "train_cell", "test_cell", "bin", "time_s"]
     _check_unique(rows, [*keys, "seed"], "accuracy_time", "accuracy")
     rows = rows.groupby(keys, as_index=False)["accuracy"].mean()
     pairs = [p for p in ("diagonal", "off_diagonal") if p in set(rows["pair"])]
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     with _theme("ticks"):
-        fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs) + 1.2, 3.4), sharey=True,
-                                 squeeze=False, layout="constrained")
+        fig, axes = plt.subplots(
+            1, len(pairs), figsize=(4.2 * len(pairs) + 1.2, 3.4), sharey=True, squeeze=False, layout="constrained"
+        )
         for i, (ax, pair) in enumerate(zip(axes[0], pairs)):
-            sns.lineplot(rows[rows["pair"] == pair], x="time_s", y="accuracy", hue="method",
-                         hue_order=order, palette=palette, errorbar=("ci", 95), n_boot=500, seed=0,
-                         ax=ax, legend=i == len(pairs) - 1)
+            sns.lineplot(
+                rows[rows["pair"] == pair],
+                x="time_s",
+                y="accuracy",
+                hue="method",
+                hue_order=order,
+                palette=palette,
+                errorbar=("ci", 95),
+                n_boot=500,
+                seed=0,
+                ax=ax,
+                legend=i == len(pairs) - 1,
+            )
             ax.axhline(CHANCE_PERCENT, ls="--", color="0.4", lw=1, label="chance")
             n_cells = rows.loc[rows["pair"] == pair, ["train_cell", "test_cell"]].drop_duplicates()
-            ax.set(title=f"{pair.replace('_', '-')} ({len(n_cells)} cells)",
-                   xlabel="time from alignment event (s)", ylabel="accuracy (%)")
+            ax.set(
+                title=f"{pair.replace('_', '-')} ({len(n_cells)} cells)",
+                xlabel="time from alignment event (s)",
+                ylabel="accuracy (%)",
+            )
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.suptitle(f"direction decoding, {decoder}, {evaluation}, alignment={alignment}")
         return _save(fig, out)
 
 
 # ----------------------------------------------------------------------------- score distributions
-_PANELS = (("velocity", "r2", "velocity r2"), ("position", "r2", "position r2"),
-           ("direction", "peak_accuracy", "peak accuracy (%)"))
+_PANELS = (
+    ("velocity", "r2", "velocity r2"),
+    ("position", "r2", "position r2"),
+    ("direction", "peak_accuracy", "peak accuracy (%)"),
+)
 
 
-def plot_score_distributions(scores: pd.DataFrame, out, *, evaluation="in_sample", pair="diagonal",
-                             decoder="linear", alignment=None, group=None) -> Path:
+def plot_score_distributions(
+    scores: pd.DataFrame, out, *, evaluation="in_sample", pair="diagonal", decoder="linear", alignment=None, group=None
+) -> Path:
     """Per-method box + strip plots of velocity r2, position r2 and direction peak accuracy.
 
     Parameters
@@ -278,35 +336,47 @@ def plot_score_distributions(scores: pd.DataFrame, out, *, evaluation="in_sample
     Path
         ``out``.
     """
-    rows = _filter(scores, "scores", group=group, evaluation=evaluation, pair=pair, decoder=decoder,
-                   alignment=alignment)
+    rows = _filter(
+        scores, "scores", group=group, evaluation=evaluation, pair=pair, decoder=decoder, alignment=alignment
+    )
     labels = sorted(rows["alignment"].unique().tolist())
     if alignment is None and len(labels) > 1:
         if pair != "diagonal":
-            raise InputError("scores", "alignment", f"several alignments {labels} for pair={pair!r}; "
-                             "pass alignment=")
+            raise InputError("scores", "alignment", f"several alignments {labels} for pair={pair!r}; pass alignment=")
         rows = rows[rows["alignment"] == labels[0]]
     panels = [(t, m, name, rows[(rows["target"] == t) & (rows["metric"] == m)]) for t, m, name in _PANELS]
     panels = [p for p in panels if not p[3].empty]
     if not panels:
-        raise InputError("scores", "target", "no rows for velocity r2, position r2 or direction "
-                         f"peak_accuracy; available target/metric: "
-                         f"{sorted(set(zip(rows['target'], rows['metric'])))}")
+        raise InputError(
+            "scores",
+            "target",
+            "no rows for velocity r2, position r2 or direction "
+            f"peak_accuracy; available target/metric: "
+            f"{sorted(set(zip(rows['target'], rows['metric'])))}",
+        )
     _check_unique(rows, ["method", "seed", "target", "metric", "train_cell", "test_cell"], "scores", "value")
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     rng = np.random.default_rng(0)
     with _theme("ticks"):
-        fig, axes = plt.subplots(1, len(panels), figsize=(0.55 * len(order) * len(panels) + 2.5, 3.4),
-                                 squeeze=False, layout="constrained")
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(0.55 * len(order) * len(panels) + 2.5, 3.4), squeeze=False, layout="constrained"
+        )
         for ax, (_, metric, name, data) in zip(axes[0], panels):
-            ax.boxplot([data.loc[data["method"] == m, "value"].to_numpy() for m in order],
-                       positions=range(len(order)), widths=0.6, showfliers=False, patch_artist=True,
-                       boxprops={"facecolor": "0.92"}, medianprops={"color": "0.2"})
+            ax.boxplot(
+                [data.loc[data["method"] == m, "value"].to_numpy() for m in order],
+                positions=range(len(order)),
+                widths=0.6,
+                showfliers=False,
+                patch_artist=True,
+                boxprops={"facecolor": "0.92"},
+                medianprops={"color": "0.2"},
+            )
             ax.set_xticks(range(len(order)), order)
             for i, m in enumerate(order):
                 v = data.loc[data["method"] == m, "value"].to_numpy()
-                ax.scatter(i + rng.uniform(-0.15, 0.15, len(v)), v, s=10, color=palette[m], alpha=0.8,
-                           zorder=3, linewidths=0)
+                ax.scatter(
+                    i + rng.uniform(-0.15, 0.15, len(v)), v, s=10, color=palette[m], alpha=0.8, zorder=3, linewidths=0
+                )
             if metric == "peak_accuracy":
                 ax.axhline(CHANCE_PERCENT, ls="--", color="0.4", lw=1)
             ax.set(title=name, ylabel=name)
@@ -332,14 +402,16 @@ def _latent_panels(latents) -> list[tuple[str, np.ndarray, np.ndarray]]:
         if lat.ndim != 3 or lat.shape[2] not in (2, 3):
             raise InputError("latents", str(name), f"expected (trial, bin, 2 or 3), got shape {lat.shape}")
         if dirs.shape != (lat.shape[0],) or (dirs.size and (dirs.min() < 0 or dirs.max() > 7)):
-            raise InputError("latents", str(name), f"direction_class must be {lat.shape[0]} ints in 0..7, "
-                             f"got shape {dirs.shape}")
+            raise InputError(
+                "latents", str(name), f"direction_class must be {lat.shape[0]} ints in 0..7, got shape {dirs.shape}"
+            )
         panels.append((str(name), lat, dirs.astype(int)))
     return panels
 
 
-def plot_latents(latents, out, *, single_trials=True, max_trials_per_direction=10, title=None,
-                 axis_labels=None) -> Path:
+def plot_latents(
+    latents, out, *, single_trials=True, max_trials_per_direction=10, title=None, axis_labels=None
+) -> Path:
     """Latent trajectories coloured by reach direction, one panel per embedding.
 
     Parameters
@@ -397,8 +469,18 @@ def plot_latents(latents, out, *, single_trials=True, max_trials_per_direction=1
 
 
 # ----------------------------------------------------------------------------- block summary
-def plot_block_summary(summary: pd.DataFrame, out, *, group=None, decoder="linear", target=None,
-                       metric=None, evaluation=None, alignment=None, seed=None) -> Path:
+def plot_block_summary(
+    summary: pd.DataFrame,
+    out,
+    *,
+    group=None,
+    decoder="linear",
+    target=None,
+    metric=None,
+    evaluation=None,
+    alignment=None,
+    seed=None,
+) -> Path:
     """Grouped bars of mean ± sd per block, hue = method, one panel per (target, metric).
 
     Parameters
@@ -416,24 +498,44 @@ def plot_block_summary(summary: pd.DataFrame, out, *, group=None, decoder="linea
     Path
         ``out``.
     """
-    rows = _filter(summary, "block summary", group=group, decoder=decoder, target=target, metric=metric,
-                   evaluation=evaluation, alignment=alignment, seed=seed)
+    rows = _filter(
+        summary,
+        "block summary",
+        group=group,
+        decoder=decoder,
+        target=target,
+        metric=metric,
+        evaluation=evaluation,
+        alignment=alignment,
+        seed=seed,
+    )
     _check_unique(rows, ["target", "metric", "block", "method"], "block summary", "mean")
     panels = list(dict.fromkeys(zip(rows["target"], rows["metric"])))
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     width = 0.8 / len(order)
     with _theme("ticks"):
-        fig, axes = plt.subplots(1, len(panels), squeeze=False, layout="constrained",
-                                 figsize=(max(3.2, 0.35 * len(order) * rows["block"].nunique() + 1.2)
-                                          * len(panels) + 1.0, 3.4))
+        fig, axes = plt.subplots(
+            1,
+            len(panels),
+            squeeze=False,
+            layout="constrained",
+            figsize=(max(3.2, 0.35 * len(order) * rows["block"].nunique() + 1.2) * len(panels) + 1.0, 3.4),
+        )
         for ax, (tgt, met) in zip(axes[0], panels):
             data = rows[(rows["target"] == tgt) & (rows["metric"] == met)]
             blocks = list(dict.fromkeys(data["block"]))
             for j, m in enumerate(order):
                 sub = data[data["method"] == m].set_index("block").reindex(blocks)
-                ax.bar(np.arange(len(blocks)) + (j - (len(order) - 1) / 2) * width, sub["mean"], width,
-                       yerr=sub["sd"].fillna(0), capsize=2, color=palette[m], label=m,
-                       error_kw={"lw": 0.8})
+                ax.bar(
+                    np.arange(len(blocks)) + (j - (len(order) - 1) / 2) * width,
+                    sub["mean"],
+                    width,
+                    yerr=sub["sd"].fillna(0),
+                    capsize=2,
+                    color=palette[m],
+                    label=m,
+                    error_kw={"lw": 0.8},
+                )
             ax.set_xticks(np.arange(len(blocks)), blocks, rotation=30, ha="right")
             ax.axhline(0, color="0.3", lw=0.6)
             ax.set(title=f"{tgt} {met}", ylabel=f"{met} (mean ± sd)")
@@ -481,10 +583,18 @@ def plot_maze_latents(panels, out, *, max_trials_per_condition=10, ncols=None, t
         for k, (name, lat, trial_type, version) in enumerate(panels):
             lat = np.asarray(lat, dtype=float)
             trial_type, version = np.asarray(trial_type, dtype=int), np.asarray(version, dtype=int)
-            if lat.ndim != 3 or lat.shape[2] not in (2, 3) or trial_type.shape != (lat.shape[0],) \
-                    or version.shape != (lat.shape[0],):
-                raise InputError("maze latents", str(name), f"expected (trial, bin, 2|3) latents with one type "
-                                 f"and version per trial, got {lat.shape}, {trial_type.shape}, {version.shape}")
+            if (
+                lat.ndim != 3
+                or lat.shape[2] not in (2, 3)
+                or trial_type.shape != (lat.shape[0],)
+                or version.shape != (lat.shape[0],)
+            ):
+                raise InputError(
+                    "maze latents",
+                    str(name),
+                    f"expected (trial, bin, 2|3) latents with one type "
+                    f"and version per trial, got {lat.shape}, {trial_type.shape}, {version.shape}",
+                )
             ax = fig.add_subplot(nrows, ncols, k + 1, **({"projection": "3d"} if lat.shape[2] == 3 else {}))
             for t, v in sorted(set(zip(trial_type.tolist(), version.tolist()))):
                 idx = np.flatnonzero((trial_type == t) & (version == v))
@@ -499,10 +609,12 @@ def plot_maze_latents(panels, out, *, max_trials_per_condition=10, ncols=None, t
                 ax.view_init(elev=20, azim=-60)
                 ax.tick_params(labelsize=5)
         handles = [Line2D([], [], color=colours[t], lw=2.2, label=f"maze {t}") for t in types]
-        handles += [Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[0], label="straight (v0)"),
-                    Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[1], label="curved (v1)"),
-                    Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[2], label="curved (v2)"),
-                    Line2D([], [], ls="", marker="o", color="w", markeredgecolor="k", label="start")]
+        handles += [
+            Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[0], label="straight (v0)"),
+            Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[1], label="curved (v1)"),
+            Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[2], label="curved (v2)"),
+            Line2D([], [], ls="", marker="o", color="w", markeredgecolor="k", label="start"),
+        ]
         fig.legend(handles=handles, loc="outside right center", frameon=False, title="condition")
         if title:
             fig.suptitle(title)
@@ -524,21 +636,35 @@ def plot_maze_scores(scores: pd.DataFrame, out, *, decoder="linear") -> Path:
     """
     rows = scores[(scores["decoder"] == decoder) | (scores["target"] == "separation")]
     if rows.empty:
-        raise InputError("maze scores", "decoder", f"no rows of decoder {decoder!r}; the table has "
-                         f"{sorted(set(scores['decoder']))}")
+        raise InputError(
+            "maze scores", "decoder", f"no rows of decoder {decoder!r}; the table has {sorted(set(scores['decoder']))}"
+        )
     subsets = list(dict.fromkeys(rows["subset"]))
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     width = 0.8 / len(order)
     x = np.arange(len(subsets))
     with _theme("ticks"):
-        fig, axes = plt.subplots(2, 3, layout="constrained", squeeze=False,
-                                 figsize=(max(3.0, 0.45 * len(order) * len(subsets) + 1.0) * 3, 6.6))
+        fig, axes = plt.subplots(
+            2,
+            3,
+            layout="constrained",
+            squeeze=False,
+            figsize=(max(3.0, 0.45 * len(order) * len(subsets) + 1.0) * 3, 6.6),
+        )
         for ax, (panel_title, evaluation, target, metric) in zip(axes.flat, MAZE_SCORE_PANELS):
             data = rows[(rows["evaluation"] == evaluation) & (rows["target"] == target) & (rows["metric"] == metric)]
             for j, m in enumerate(order):
                 stats = data[data["method"] == m].groupby("subset")["value"].agg(["mean", "std"]).reindex(subsets)
-                ax.bar(x + (j - (len(order) - 1) / 2) * width, stats["mean"], width, yerr=stats["std"].fillna(0),
-                       capsize=2, color=palette[m], label=m, error_kw={"lw": 0.8})
+                ax.bar(
+                    x + (j - (len(order) - 1) / 2) * width,
+                    stats["mean"],
+                    width,
+                    yerr=stats["std"].fillna(0),
+                    capsize=2,
+                    color=palette[m],
+                    label=m,
+                    error_kw={"lw": 0.8},
+                )
             if metric == "condition_accuracy":
                 chance = rows[rows["metric"] == "chance_accuracy"].groupby("subset")["value"].mean().reindex(subsets)
                 ax.scatter(x, chance, marker="_", s=300, color="k", zorder=5, label="chance")

@@ -46,8 +46,16 @@ TRIAL_CHUNK = 128
 _EDGE_TOL = 1e-6  # in bins: positions this close to an edge are re-checked exactly
 
 
-def _flat_bins(t: np.ndarray, start, bin_size: float, n_bins: int, units: np.ndarray, n_units: int,
-               outside: int, row: np.ndarray | int = 0) -> np.ndarray:
+def _flat_bins(
+    t: np.ndarray,
+    start,
+    bin_size: float,
+    n_bins: int,
+    units: np.ndarray,
+    n_units: int,
+    outside: int,
+    row: np.ndarray | int = 0,
+) -> np.ndarray:
     """Flat index ``(row·n_bins + bin)·n_units + unit`` of every spike, ``outside`` when off the grid.
 
     Bins are half-open ``[e_k, e_k+1)`` with float64 edges ``e_k = start + k·bin_size``. The bulk
@@ -56,7 +64,7 @@ def _flat_bins(t: np.ndarray, start, bin_size: float, n_bins: int, units: np.nda
     exact comparison against their edge.
     """
     inv = 1.0 / bin_size
-    tol = _EDGE_TOL
+    tol = _EDGE_TOL  # noqa: F841 (read by name in the numexpr expression, as are t, start, inv, row)
     flat = ne.evaluate(
         "where(abs((t - start) * inv - floor((t - start) * inv + 0.5)) < tol, -2,"
         " where(((t - start) * inv >= 0) & ((t - start) * inv < n_bins),"
@@ -77,8 +85,9 @@ def _count(flat: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(flat, minlength=size + 1)[:size]
 
 
-def bin_spikes(spike_times: np.ndarray, spike_units: np.ndarray, n_units: int, t0: float,
-               bin_size: float, n_bins: int) -> np.ndarray:
+def bin_spikes(
+    spike_times: np.ndarray, spike_units: np.ndarray, n_units: int, t0: float, bin_size: float, n_bins: int
+) -> np.ndarray:
     """Count spikes on one uniform grid: ``counts[b, u]`` for bins ``[t0 + b·dt, t0 + (b+1)·dt)``.
 
     Spikes outside the grid are ignored. Every bin is half-open, including the last one (unlike
@@ -93,8 +102,14 @@ def bin_spikes(spike_times: np.ndarray, spike_units: np.ndarray, n_units: int, t
     return _count(_flat_bins(t, float(t0), bin_size, n_bins, units, n_units, size), size).reshape(n_bins, n_units)
 
 
-def bin_trial_windows(spike_times: np.ndarray, spike_units: np.ndarray, n_units: int,
-                      window_starts: np.ndarray, bin_size: float, n_bins: int) -> np.ndarray:
+def bin_trial_windows(
+    spike_times: np.ndarray,
+    spike_units: np.ndarray,
+    n_units: int,
+    window_starts: np.ndarray,
+    bin_size: float,
+    n_bins: int,
+) -> np.ndarray:
     """Count spikes on one grid per trial, each starting at ``window_starts[k]``.
 
     Args:
@@ -114,8 +129,16 @@ def bin_trial_windows(spike_times: np.ndarray, spike_units: np.ndarray, n_units:
     # spike index for every (trial, spike-in-window) pair, without a Python loop over trials
     idx = np.arange(sizes.sum()) + np.repeat(lo - (np.cumsum(sizes) - sizes), sizes)
     size = n_trials * n_bins * n_units
-    flat = _flat_bins(np.asarray(spike_times)[idx], starts[trial_of], bin_size, n_bins,
-                      np.asarray(spike_units, dtype=np.int64)[idx], n_units, size, row=trial_of)
+    flat = _flat_bins(
+        np.asarray(spike_times)[idx],
+        starts[trial_of],
+        bin_size,
+        n_bins,
+        np.asarray(spike_units, dtype=np.int64)[idx],
+        n_units,
+        size,
+        row=trial_of,
+    )
     return _count(flat, size).reshape(n_trials, n_bins, n_units)
 
 
@@ -142,7 +165,7 @@ def bin_means(times: np.ndarray, values: np.ndarray, edges: np.ndarray) -> tuple
     n_valid = cvalid[hi] - cvalid[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (csum[hi] - csum[lo]) / n_valid[..., None]
-    empty = (hi == lo)
+    empty = hi == lo
     if empty.any():
         centres = 0.5 * (edges[:, :-1] + edges[:, 1:])
         ok_t, ok_v = times[finite], values[finite]
@@ -201,8 +224,7 @@ class _Plan:
         # position of the alignment bin inside the window (integration starts there)
         self.align_index = max(0, -self.start_bins)
         if self.align_index >= self.n_win:
-            raise InputError(source, "preprocessing.window_start_bins",
-                             "the window ends before the alignment event")
+            raise InputError(source, "preprocessing.window_start_bins", "the window ends before the alignment event")
 
 
 def _plain(values: np.ndarray) -> np.ndarray:
@@ -266,8 +288,11 @@ def _spike_rates(ds: xr.Dataset, plan: _Plan, grid_start: np.ndarray) -> da.Arra
         return rates[:, plan.margin : plan.margin + plan.n_win].astype(np.float32)
 
     blocks = [
-        da.from_delayed(dask.delayed(chunk)(grid_start[i : i + TRIAL_CHUNK]),
-                        shape=(len(grid_start[i : i + TRIAL_CHUNK]), plan.n_win, n_units), dtype=np.float32)
+        da.from_delayed(
+            dask.delayed(chunk)(grid_start[i : i + TRIAL_CHUNK]),
+            shape=(len(grid_start[i : i + TRIAL_CHUNK]), plan.n_win, n_units),
+            dtype=np.float32,
+        )
         for i in range(0, len(grid_start), TRIAL_CHUNK)
     ]
     if not blocks:
@@ -280,13 +305,19 @@ def _from_aligned(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict
     native = float(ds.attrs["bin_size_s"])
     factor = plan.bin_size / native
     if abs(factor - round(factor)) > 1e-6 or round(factor) < 1:
-        raise InputError(source, "preprocessing.bin_size_s",
-                         f"{plan.bin_size} s is not a whole multiple of the source's {native} s bins")
+        raise InputError(
+            source,
+            "preprocessing.bin_size_s",
+            f"{plan.bin_size} s is not a whole multiple of the source's {native} s bins",
+        )
     f = int(round(factor))
     smoothed = bool(ds.attrs.get("smoothed", False))
     if smoothed and f != 1:
-        raise InputError(source, "preprocessing.bin_size_s",
-                         f"the source is already smoothed at {native} s bins and cannot be re-binned")
+        raise InputError(
+            source,
+            "preprocessing.bin_size_s",
+            f"the source is already smoothed at {native} s bins and cannot be re-binned",
+        )
     margin = 0 if smoothed else plan.margin
     n_total = plan.n_win + 2 * margin
     ev = ds[f"{event}_bin"].values
@@ -300,8 +331,7 @@ def _from_aligned(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict
     keep = _select(keep, (first >= 0) & (last <= n_bins), "window outside trial", dropped)
     sel = np.flatnonzero(keep)
     # native index of every (trial, coarse bin, sub-bin), margins included
-    native_idx = (first[sel, None, None] + (np.arange(n_total)[None, :, None] - margin) * f
-                  + np.arange(f)[None, None, :])
+    native_idx = first[sel, None, None] + (np.arange(n_total)[None, :, None] - margin) * f + np.arange(f)[None, None, :]
     valid = (native_idx >= 0) & (native_idx < n_bins[sel, None, None])
     clipped = np.clip(native_idx, 0, ds.sizes["bin"] - 1)
     rows = sel[:, None, None]
@@ -322,8 +352,14 @@ def _from_aligned(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict
 
 
 # --------------------------------------------------------------------------- the stage
-def prepare_dataset(ds: xr.Dataset, *, session: Mapping, preprocessing: Mapping, source: str | PathLike | None = None,
-                    code_fingerprint: str = "") -> xr.Dataset:
+def prepare_dataset(
+    ds: xr.Dataset,
+    *,
+    session: Mapping,
+    preprocessing: Mapping,
+    source: str | PathLike | None = None,
+    code_fingerprint: str = "",
+) -> xr.Dataset:
     """The prepared dataset of one session from its ingest dataset, in memory (rates stay a lazy dask
     array for spike recordings until computed or written).
 
@@ -359,9 +395,12 @@ def prepare_dataset(ds: xr.Dataset, *, session: Mapping, preprocessing: Mapping,
     if behaviour and bad.any():
         first_bad = ds["trial"].values[sel[np.flatnonzero(bad)[0]]]
         if preprocessing["nan_policy"] == "error":
-            raise InputError(source, "velocity",
-                             f"NaN hand velocity inside the window of {int(bad.sum())} trial(s) "
-                             f"(first: trial {first_bad}); set preprocessing.nan_policy: drop_trial to drop them")
+            raise InputError(
+                source,
+                "velocity",
+                f"NaN hand velocity inside the window of {int(bad.sum())} trial(s) "
+                f"(first: trial {first_bad}); set preprocessing.nan_policy: drop_trial to drop them",
+            )
         dropped["NaN velocity"] = int(bad.sum())
         sel, velocity = sel[~bad], velocity[~bad]
         position = position[~bad] if position is not None else None
@@ -385,8 +424,10 @@ def prepare_dataset(ds: xr.Dataset, *, session: Mapping, preprocessing: Mapping,
         {
             "rates": (("trial", "bin", "unit"), rates),
             "velocity": (("trial", "bin", "axis"), velocity.astype(np.float32)),
-            "position": (("trial", "bin", "axis"),
-                         integrate_position(velocity, plan.align_index, plan.bin_size).astype(np.float32)),
+            "position": (
+                ("trial", "bin", "axis"),
+                integrate_position(velocity, plan.align_index, plan.bin_size).astype(np.float32),
+            ),
         },
         coords={
             "trial": ("trial", ds["trial"].values[sel]),
@@ -415,27 +456,53 @@ def prepare_dataset(ds: xr.Dataset, *, session: Mapping, preprocessing: Mapping,
     out_ds["direction"].attrs.update(units="deg", description="target direction rounded to 45-degree classes")
     out_ds.attrs.update(
         layout="prepared",
-        session=session["session_id"], subject=session["subject"], date=session["date"],
-        year=int(session["year"]), hemisphere=session["hemisphere"], task=task,
+        session=session["session_id"],
+        subject=session["subject"],
+        date=session["date"],
+        year=int(session["year"]),
+        hemisphere=session["hemisphere"],
+        task=task,
         areas=sorted(set(out_ds["area"].values)),
         bin_size_s=plan.bin_size,
         smoothing_sd_s=float(ds.attrs["smoothing_sd_s"]) if source_smoothed else plan.sd_s,
-        smoothing_half_width_bins=plan.margin, smoothed_by="source" if source_smoothed else "prepare",
-        align_event=event, window_start_bins=plan.start_bins, window_bins=plan.n_win,
+        smoothing_half_width_bins=plan.margin,
+        smoothed_by="source" if source_smoothed else "prepare",
+        align_event=event,
+        window_start_bins=plan.start_bins,
+        window_bins=plan.n_win,
         has_behavior=behaviour,
-        train_fraction=float(preprocessing["train_fraction"]), rewarded_only=bool(preprocessing["rewarded_only"]),
-        n_trials_source=int(ds.sizes["trial"]), trials_dropped=dropped,
-        source_file=source, source_sha256=ds.attrs.get("source_sha256", ""), source_format=ds.attrs.get("format", ""),
-        package_version=__version__, code_fingerprint=code_fingerprint, versions=versions(),
+        train_fraction=float(preprocessing["train_fraction"]),
+        rewarded_only=bool(preprocessing["rewarded_only"]),
+        n_trials_source=int(ds.sizes["trial"]),
+        trials_dropped=dropped,
+        source_file=source,
+        source_sha256=ds.attrs.get("source_sha256", ""),
+        source_format=ds.attrs.get("format", ""),
+        package_version=__version__,
+        code_fingerprint=code_fingerprint,
+        versions=versions(),
     )
     validate_prepared(out_ds, source)
-    log.info("prepared %s: %d trials (%d train), %d units, dropped %s",
-             session["session_id"], n, n_train, out_ds.sizes["unit"], dropped)
+    log.info(
+        "prepared %s: %d trials (%d train), %d units, dropped %s",
+        session["session_id"],
+        n,
+        n_train,
+        out_ds.sizes["unit"],
+        dropped,
+    )
     return out_ds
 
 
-def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, preprocessing: dict,
-            code_fingerprint: str = "", threads: int = 1) -> xr.Dataset:
+def prepare(
+    ingest_path: str | PathLike,
+    out: str | PathLike,
+    *,
+    session: dict,
+    preprocessing: dict,
+    code_fingerprint: str = "",
+    threads: int = 1,
+) -> xr.Dataset:
     """rule prepare: ``results/prepared/{session}.zarr`` from an ingest store (atomically), by
     :func:`prepare_dataset`.
 
@@ -450,8 +517,9 @@ def prepare(ingest_path: str | PathLike, out: str | PathLike, *, session: dict, 
             written then.
     """
     ds = open_store(ingest_path, layout=("spikes", "aligned"))
-    out_ds = prepare_dataset(ds, session=session, preprocessing=preprocessing, source=ingest_path,
-                             code_fingerprint=code_fingerprint)
+    out_ds = prepare_dataset(
+        ds, session=session, preprocessing=preprocessing, source=ingest_path, code_fingerprint=code_fingerprint
+    )
     with dask.config.set(scheduler="threads", num_workers=max(1, int(threads))):
         write_store(out_ds, out)
     return out_ds

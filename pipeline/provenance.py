@@ -3,8 +3,8 @@
 Snakemake tracks neither imported package modules nor config read inside a job, so each rule passes
 ``code_fingerprint(<its script>)`` through ``params``: a fingerprint of every package module the script
 reaches through its imports (:func:`import_closure`, read from the source, nothing kept by hand); editing
-a module reruns exactly the stages that import it. Every job's record (config it used, seed, device, code fingerprint, versions,
-inputs; :func:`pipeline.jobs.job_record`) is stored in the zarr stores it wrote (attribute
+a module reruns exactly the stages that import it. Every job's record (config it used, seed, device, code
+fingerprint, versions, inputs; :func:`pipeline.jobs.job_record`) is stored in the zarr stores it wrote (attribute
 ``provenance``) and in a ``*.provenance.json`` sidecar beside its tables and figures, listing each
 output with its sha256. :func:`read_provenance` finds the record of any result file.
 """
@@ -32,8 +32,18 @@ FOLDER_RECORD = "provenance.json"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
 _TRACKED_DISTRIBUTIONS = (
-    "numpy", "scipy", "pandas", "xarray", "zarr", "dask", "pynwb", "hdmf", "h5py", "torch",
-    "scikit-learn", "cebra",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+    "zarr",
+    "dask",
+    "pynwb",
+    "hdmf",
+    "h5py",
+    "torch",
+    "scikit-learn",
+    "cebra",
 )
 
 
@@ -74,8 +84,11 @@ def _parsed_imports(path: str, mtime_ns: int, size: int, package: str | None, ro
             else:
                 base = node.module or ""
             names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names
-                         if _module_source(f"{base}.{alias.name}", root) is not None)
+            names.update(
+                f"{base}.{alias.name}"
+                for alias in node.names
+                if _module_source(f"{base}.{alias.name}", root) is not None
+            )
     return frozenset(names)
 
 
@@ -114,8 +127,11 @@ def import_closure(entries: Sequence[str | os.PathLike], root: str | os.PathLike
             path = Path(entry)
             if not path.is_file():
                 raise FileNotFoundError(f"{entry!r} is neither a module of the package nor a file")
-            todo.extend(module for module in map(source, _imported_names(path, _package_of(path, root), root))
-                        if module is not None)
+            todo.extend(
+                module
+                for module in map(source, _imported_names(path, _package_of(path, root), root))
+                if module is not None
+            )
         else:
             todo.append(module)
     seen: set[Path] = set()
@@ -262,8 +278,12 @@ def read_provenance(path: str | os.PathLike) -> dict:
     if _is_store(path):
         meta = json.loads((path / "zarr.json").read_text()).get("attributes", {})
         if PROVENANCE_ATTR not in meta:
-            raise InputError(path, PROVENANCE_ATTR, "the store has no provenance attribute (written by an older "
-                                                    "version of the pipeline or outside the workflow)")
+            raise InputError(
+                path,
+                PROVENANCE_ATTR,
+                "the store has no provenance attribute (written by an older "
+                "version of the pipeline or outside the workflow)",
+            )
         return json.loads(meta[PROVENANCE_ATTR])
     if path.is_dir():
         if not (path / FOLDER_RECORD).is_file():

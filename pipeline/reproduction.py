@@ -33,30 +33,55 @@ _SESSIONS = ("Chewie-20150629", "Chewie-20150630", "Chewie-20160929", "Chewie-20
 # Fig. 4 arrays: (in-sample velocity, held-out velocity [swapped], in-sample position, held-out position,
 #                 in-sample peak accuracy %, held-out peak accuracy %), per session in _SESSIONS order.
 _FIG4 = {
-    "ner": [(0.8100, 0.5479, 0.9496, 0.8913, 93.43, 82.86), (0.8021, 0.6026, 0.9593, 0.9088, 92.70, 94.29),
-            (0.8688, 0.6952, 0.9755, 0.9367, 98.80, 90.48), (0.8782, 0.7398, 0.9788, 0.9431, 98.51, 88.24)],
-    "cebra": [(0.2367, -2.9385, 0.7825, 0.7226, 88.32, 80.00), (0.2754, -2.2110, 0.8276, 0.7933, 96.35, 91.43),
-              (0.2158, -2.8526, 0.7983, 0.7616, 98.19, 90.48), (0.2269, -2.4823, 0.7929, 0.7650, 96.27, 91.18)],
-    "pivae": [(0.7280, 0.4958, 0.8909, 0.8904, 97.09, 94.29), (0.7453, 0.6147, 0.9283, 0.9229, 99.03, 97.14),
-              (0.3416, -2.4809, 0.6192, 0.5979, 82.26, 74.42), (0.5688, -0.0909, 0.9199, 0.9047, 98.00, 94.29)],
+    "ner": [
+        (0.8100, 0.5479, 0.9496, 0.8913, 93.43, 82.86),
+        (0.8021, 0.6026, 0.9593, 0.9088, 92.70, 94.29),
+        (0.8688, 0.6952, 0.9755, 0.9367, 98.80, 90.48),
+        (0.8782, 0.7398, 0.9788, 0.9431, 98.51, 88.24),
+    ],
+    "cebra": [
+        (0.2367, -2.9385, 0.7825, 0.7226, 88.32, 80.00),
+        (0.2754, -2.2110, 0.8276, 0.7933, 96.35, 91.43),
+        (0.2158, -2.8526, 0.7983, 0.7616, 98.19, 90.48),
+        (0.2269, -2.4823, 0.7929, 0.7650, 96.27, 91.18),
+    ],
+    "pivae": [
+        (0.7280, 0.4958, 0.8909, 0.8904, 97.09, 94.29),
+        (0.7453, 0.6147, 0.9283, 0.9229, 99.03, 97.14),
+        (0.3416, -2.4809, 0.6192, 0.5979, 82.26, 74.42),
+        (0.5688, -0.0909, 0.9199, 0.9047, 98.00, 94.29),
+    ],
 }
-_FIG4_METRICS = (("velocity", "r2", "in_sample"), ("velocity", "r2_swapped", "held_out"),
-                 ("position", "r2", "in_sample"), ("position", "r2", "held_out"),
-                 ("direction", "peak_accuracy", "in_sample"), ("direction", "peak_accuracy", "held_out"))
+_FIG4_METRICS = (
+    ("velocity", "r2", "in_sample"),
+    ("velocity", "r2_swapped", "held_out"),
+    ("position", "r2", "in_sample"),
+    ("position", "r2", "held_out"),
+    ("direction", "peak_accuracy", "in_sample"),
+    ("direction", "peak_accuracy", "held_out"),
+)
 # Group means (diagonal, off-diagonal) for (velocity [swapped], position, peak accuracy %).
 _GROUPS = {
-    ("m1_chewie", "linear"): {"ner": ((0.6464, 0.5727), (0.9200, 0.8735), (88.96, 83.64)),
-                              "cebra": ((-2.6211, -2.7726), (0.7606, 0.7143), (88.27, 69.37)),
-                              "pivae": ((-0.3653, -1.2213), (0.8290, 0.3698), (90.03, 58.13))},
-    ("m1_chewie", "knn"): {"ner": ((0.6819, 0.6058), (0.9031, 0.8643), (89.58, 82.57)),
-                           "cebra16d": ((0.6704, -1.4941), (0.8963, 0.2129), (90.91, 57.43)),
-                           "pivae": ((0.8470, -1.4215), (0.9548, 0.1812), (97.41, 53.98))},
-    ("m1_pmd_chewie_2016", "linear"): {"ner": ((0.75, 0.73), (0.94, 0.93), (94.3, 92.8)),
-                                       "cebra": ((-3.06, -3.09), (0.75, 0.74), (91.5, 85.1)),
-                                       "pivae": ((-1.56, -2.88), (0.58, 0.20), (73.4, 40.5))},
-    ("s1_han", "linear"): {"ner": ((0.67, 0.61), (0.90, 0.79), (66.3, 64.2)),
-                           "cebra": ((-4.59, -4.54), (0.60, 0.53), (76.8, 70.1)),
-                           "pivae": ((-0.38, -1.57), (0.73, 0.28), (75.6, 40.7))},
+    ("m1_chewie", "linear"): {
+        "ner": ((0.6464, 0.5727), (0.9200, 0.8735), (88.96, 83.64)),
+        "cebra": ((-2.6211, -2.7726), (0.7606, 0.7143), (88.27, 69.37)),
+        "pivae": ((-0.3653, -1.2213), (0.8290, 0.3698), (90.03, 58.13)),
+    },
+    ("m1_chewie", "knn"): {
+        "ner": ((0.6819, 0.6058), (0.9031, 0.8643), (89.58, 82.57)),
+        "cebra16d": ((0.6704, -1.4941), (0.8963, 0.2129), (90.91, 57.43)),
+        "pivae": ((0.8470, -1.4215), (0.9548, 0.1812), (97.41, 53.98)),
+    },
+    ("m1_pmd_chewie_2016", "linear"): {
+        "ner": ((0.75, 0.73), (0.94, 0.93), (94.3, 92.8)),
+        "cebra": ((-3.06, -3.09), (0.75, 0.74), (91.5, 85.1)),
+        "pivae": ((-1.56, -2.88), (0.58, 0.20), (73.4, 40.5)),
+    },
+    ("s1_han", "linear"): {
+        "ner": ((0.67, 0.61), (0.90, 0.79), (66.3, 64.2)),
+        "cebra": ((-4.59, -4.54), (0.60, 0.53), (76.8, 70.1)),
+        "pivae": ((-0.38, -1.57), (0.73, 0.28), (75.6, 40.7)),
+    },
 }
 _SOURCES = {
     "m1_chewie": "Fig. 5 matrices (data_NER/Fig5), 4x4 sub-matrix of these sessions",
@@ -72,17 +97,42 @@ def paper_values() -> pd.DataFrame:
     for method, per_session in _FIG4.items():
         for session, values in zip(_SESSIONS, per_session):
             for (target, metric, evaluation), value in zip(_FIG4_METRICS, values):
-                rows.append(dict(scope="within", session=session, group="", method=method, decoder="linear",
-                                 target=target, metric=metric, evaluation=evaluation, block="", paper=value,
-                                 source="Fig. 4 arrays (data_NER/Fig4/NPZ_M1)"))
+                rows.append(
+                    dict(
+                        scope="within",
+                        session=session,
+                        group="",
+                        method=method,
+                        decoder="linear",
+                        target=target,
+                        metric=metric,
+                        evaluation=evaluation,
+                        block="",
+                        paper=value,
+                        source="Fig. 4 arrays (data_NER/Fig4/NPZ_M1)",
+                    )
+                )
     for (group, decoder), methods in _GROUPS.items():
         for method, triples in methods.items():
-            for (target, metric), pair in zip((("velocity", "r2_swapped"), ("position", "r2"),
-                                               ("direction", "peak_accuracy")), triples):
+            for (target, metric), pair in zip(
+                (("velocity", "r2_swapped"), ("position", "r2"), ("direction", "peak_accuracy")), triples
+            ):
                 for block, value in zip(("diagonal", "off_diagonal"), pair):
-                    rows.append(dict(scope="cross", session="", group=group, method=method, decoder=decoder,
-                                     target=target, metric=metric, evaluation="held_out", block=block,
-                                     paper=value, source=_SOURCES[group]))
+                    rows.append(
+                        dict(
+                            scope="cross",
+                            session="",
+                            group=group,
+                            method=method,
+                            decoder=decoder,
+                            target=target,
+                            metric=metric,
+                            evaluation="held_out",
+                            block=block,
+                            paper=value,
+                            source=_SOURCES[group],
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -91,15 +141,26 @@ PAPER_VALUES = paper_values()
 
 def _ours(row: pd.Series, within: pd.DataFrame, blocks: pd.DataFrame, seed: int | None) -> float:
     if row["scope"] == "within":
-        sub = within[(within["method"] == row["method"]) & (within["decoder"] == row["decoder"])
-                     & (within["target"] == row["target"]) & (within["metric"] == row["metric"])
-                     & (within["evaluation"] == row["evaluation"]) & (within["train_session"] == row["session"])
-                     & (within["train_area"] == "M1")]
+        sub = within[
+            (within["method"] == row["method"])
+            & (within["decoder"] == row["decoder"])
+            & (within["target"] == row["target"])
+            & (within["metric"] == row["metric"])
+            & (within["evaluation"] == row["evaluation"])
+            & (within["train_session"] == row["session"])
+            & (within["train_area"] == "M1")
+        ]
     else:
-        sub = blocks[(blocks["group"] == row["group"]) & (blocks["method"] == row["method"])
-                     & (blocks["decoder"] == row["decoder"]) & (blocks["target"] == row["target"])
-                     & (blocks["metric"] == row["metric"]) & (blocks["evaluation"] == "held_out")
-                     & (blocks["alignment"] == "paper") & (blocks["block"] == row["block"])]
+        sub = blocks[
+            (blocks["group"] == row["group"])
+            & (blocks["method"] == row["method"])
+            & (blocks["decoder"] == row["decoder"])
+            & (blocks["target"] == row["target"])
+            & (blocks["metric"] == row["metric"])
+            & (blocks["evaluation"] == "held_out")
+            & (blocks["alignment"] == "paper")
+            & (blocks["block"] == row["block"])
+        ]
         sub = sub.rename(columns={"mean": "value"})
     if seed is not None:
         sub = sub[sub["seed"] == seed]
@@ -131,27 +192,63 @@ def reproduction_table(within: pd.DataFrame, blocks: pd.DataFrame, *, seed: int 
 
 def to_markdown(table: pd.DataFrame) -> str:
     """The reproduction table as GitHub markdown (one line per value)."""
-    cols = ["scope", "session", "group", "method", "decoder", "target", "metric", "evaluation", "block",
-            "paper", "ours", "difference", "same_order"]
+    cols = [
+        "scope",
+        "session",
+        "group",
+        "method",
+        "decoder",
+        "target",
+        "metric",
+        "evaluation",
+        "block",
+        "paper",
+        "ours",
+        "difference",
+        "same_order",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in table.iterrows():
-        cells = [f"{r[c]:.3f}" if isinstance(r[c], float) and np.isfinite(r[c]) else
-                 ("—" if isinstance(r[c], float) else str(r[c])) for c in cols]
+        cells = [
+            f"{r[c]:.3f}"
+            if isinstance(r[c], float) and np.isfinite(r[c])
+            else ("—" if isinstance(r[c], float) else str(r[c]))
+            for c in cols
+        ]
         lines.append("| " + " | ".join(cells) + " |")
-    firsts = table.drop_duplicates(["scope", "session", "group", "decoder", "target", "metric", "evaluation",
-                                    "block"])["same_order"]
-    summary = (f"\nMethod ordering as the paper's in {int((firsts == 'yes').sum())} of "
-               f"{int((firsts != '').sum())} comparisons with every method present.\n")
+    firsts = table.drop_duplicates(["scope", "session", "group", "decoder", "target", "metric", "evaluation", "block"])[
+        "same_order"
+    ]
+    summary = (
+        f"\nMethod ordering as the paper's in {int((firsts == 'yes').sum())} of "
+        f"{int((firsts != '').sum())} comparisons with every method present.\n"
+    )
     return "\n".join(lines) + "\n" + summary
 
 
-def reproduction_files(within_paths: Sequence[str], block_paths: Sequence[str], tsv_out: str | os.PathLike,
-                       md_out: str | os.PathLike) -> pd.DataFrame:
+def reproduction_files(
+    within_paths: Sequence[str], block_paths: Sequence[str], tsv_out: str | os.PathLike, md_out: str | os.PathLike
+) -> pd.DataFrame:
     """rule reproduction: read the decode/summary tables, write the table as TSV and markdown."""
     within = read_tables(within_paths, "within-session tables (is any method enabled?)")
-    blocks = read_tables(block_paths, "block summaries") if block_paths \
-        else pd.DataFrame(columns=["group", "method", "decoder", "target", "metric", "evaluation", "alignment",
-                                   "block", "seed", "mean"])
+    blocks = (
+        read_tables(block_paths, "block summaries")
+        if block_paths
+        else pd.DataFrame(
+            columns=[
+                "group",
+                "method",
+                "decoder",
+                "target",
+                "metric",
+                "evaluation",
+                "alignment",
+                "block",
+                "seed",
+                "mean",
+            ]
+        )
+    )
     table = reproduction_table(within, blocks)
     write_table(table, tsv_out, float_format="%.6g")
     write_table(to_markdown(table), md_out)

@@ -276,7 +276,6 @@ _RANGE_KEYS = {
     "pmd_prep_depth",
     "s1_position_depth",
     "speed_exponent",
-    "speed_depth",
     "acc_depth",
     "late_depth",
     "late_delay_s",
@@ -366,9 +365,7 @@ def _is_number(value: Any) -> bool:
     Returns:
         Whether ``value`` is an int/float (numpy scalars included), not a bool.
     """
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) -> None:
@@ -395,9 +392,7 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
                     f"unknown area {area!r} (allowed: {', '.join(task_areas)})",
                 )
             if not _is_number(count) or int(count) != count or count < 1:
-                raise _input_error(
-                    f"{name}.{area}", f"expected a positive integer, got {count!r}"
-                )
+                raise _input_error(f"{name}.{area}", f"expected a positive integer, got {count!r}")
             if count > N_CHANNELS * MAX_SORTS_PER_CHANNEL:
                 raise _input_error(
                     f"{name}.{area}",
@@ -409,9 +404,7 @@ def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) ->
             raise _input_error(name, "expected a value or a non-empty mapping area -> value")
         for area, area_value in value.items():
             if area not in AREAS:
-                raise _input_error(
-                    f"{name}.{area}", f"unknown area {area!r} (allowed: {', '.join(AREAS)})"
-                )
+                raise _input_error(f"{name}.{area}", f"unknown area {area!r} (allowed: {', '.join(AREAS)})")
             _check_scalar_or_range(f"{name}.{area}", key, area_value)
         return
     _check_scalar_or_range(name, key, value)
@@ -445,9 +438,7 @@ def _check_scalar_or_range(name: str, key: str, value: Any) -> None:
             or len(value) != n_expected
             or not all(_is_number(v) for v in value)
         ):
-            raise _input_error(
-                name, f"expected a list of {n_expected} numbers, got {value!r}"
-            )
+            raise _input_error(name, f"expected a list of {n_expected} numbers, got {value!r}")
         if not all(math.isfinite(v) for v in value):
             raise _input_error(name, f"values must be finite, got {value!r}")
         if key not in _SIGNED_RANGE_KEYS and any(v < 0 for v in value):
@@ -456,9 +447,7 @@ def _check_scalar_or_range(name: str, key: str, value: Any) -> None:
             if not math.isclose(sum(value), 1.0, abs_tol=1e-6):
                 raise _input_error(name, f"fractions must sum to 1, got {value!r}")
         elif value[0] > value[1]:
-            raise _input_error(
-                name, f"expected [low, high] with low <= high, got {value!r}"
-            )
+            raise _input_error(name, f"expected [low, high] with low <= high, got {value!r}")
         elif key in _POSITIVE_RANGE_KEYS and value[0] <= 0:
             raise _input_error(name, f"values must be > 0, got {value!r}")
         elif key in _RANGE_MAX and value[1] > _RANGE_MAX[key]:
@@ -540,9 +529,7 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
     if params is None:
         return merged
     if not isinstance(params, Mapping):
-        raise _input_error(
-            "params", f"expected a mapping or None, got {type(params).__name__}"
-        )
+        raise _input_error("params", f"expected a mapping or None, got {type(params).__name__}")
     for block, overrides in params.items():
         if block not in merged:
             raise _input_error(
@@ -550,15 +537,12 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
                 f"unknown key {block!r} in params (expected one of {', '.join(merged)})",
             )
         if not isinstance(overrides, Mapping):
-            raise _input_error(
-                f"params.{block}", f"expected a mapping, got {overrides!r}"
-            )
+            raise _input_error(f"params.{block}", f"expected a mapping, got {overrides!r}")
         for key, value in overrides.items():
             if key not in merged[block]:
                 raise _input_error(
                     f"params.{block}.{key}",
-                    f"unknown key {key!r} in params.{block} "
-                    f"(known: {', '.join(sorted(merged[block]))})",
+                    f"unknown key {key!r} in params.{block} (known: {', '.join(sorted(merged[block]))})",
                 )
             _check_value(block, key, value, TASK_AREAS.get(block, AREAS))
             if (
@@ -606,13 +590,9 @@ def _validate_arguments(
             the argument's name.
     """
     if task not in TASK_AREAS:
-        raise _input_error(
-            "task", f"unknown task {task!r} (expected 'center_out' or 'maze')"
-        )
+        raise _input_error("task", f"unknown task {task!r} (expected 'center_out' or 'maze')")
     if not isinstance(session_id, str) or not session_id.strip():
-        raise _input_error(
-            "session_id", f"expected a non-empty string, got {session_id!r}"
-        )
+        raise _input_error("session_id", f"expected a non-empty string, got {session_id!r}")
     if not isinstance(subject, str) or not subject.strip():
         raise _input_error("subject", f"expected a non-empty string, got {subject!r}")
     if not isinstance(date, str) or not _DATE_RE.match(date):
@@ -622,31 +602,20 @@ def _validate_arguments(
     except ValueError as exc:
         raise _input_error("date", f"invalid date {date!r} ({exc})") from None
     if hemisphere not in ("left", "right"):
-        raise _input_error(
-            "hemisphere", f"expected 'left' or 'right', got {hemisphere!r}"
-        )
+        raise _input_error("hemisphere", f"expected 'left' or 'right', got {hemisphere!r}")
     if isinstance(areas, str) or not isinstance(areas, Sequence) or len(areas) == 0:
-        raise _input_error(
-            "areas", f"expected a non-empty list of area names, got {areas!r}"
-        )
+        raise _input_error("areas", f"expected a non-empty list of area names, got {areas!r}")
     for area in areas:
         if area not in AREAS:
-            raise _input_error(
-                "areas", f"unknown area {area!r} (allowed: {', '.join(AREAS)})"
-            )
+            raise _input_error("areas", f"unknown area {area!r} (allowed: {', '.join(AREAS)})")
         if area not in TASK_AREAS[task]:
             raise _input_error(
                 "areas",
-                f"area {area!r} is not recorded in the {task} task "
-                f"(allowed: {', '.join(TASK_AREAS[task])})",
+                f"area {area!r} is not recorded in the {task} task (allowed: {', '.join(TASK_AREAS[task])})",
             )
     if len(set(areas)) != len(areas):
         raise _input_error("areas", f"duplicate area names in {list(areas)!r}")
-    if (
-        isinstance(seed, (bool, np.bool_))
-        or not isinstance(seed, (int, np.integer))
-        or int(seed) < 0
-    ):
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
         raise _input_error("seed", f"expected a non-negative integer, got {seed!r}")
     for label, path in (("nwb_path", nwb_path), ("truth_path", truth_path)):
         if not isinstance(path, (str, os.PathLike)) or not str(path):
@@ -721,9 +690,7 @@ def _bezier_length(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray
         Arc lengths (n,), numerically integrated on 129 points.
     """
     s = np.linspace(0.0, 1.0, 129)[None, :, None]
-    pts = (
-        (1 - s) ** 2 * p0[:, None] + 2 * s * (1 - s) * p1[:, None] + s**2 * p2[:, None]
-    )
+    pts = (1 - s) ** 2 * p0[:, None] + 2 * s * (1 - s) * p1[:, None] + s**2 * p2[:, None]
     return np.linalg.norm(np.diff(pts, axis=1), axis=2).sum(axis=1)
 
 
@@ -753,9 +720,7 @@ def _block_order(rng: np.random.Generator, n_items: int, n_trials: int) -> np.nd
         Integer labels in ``[0, n_items)`` of length ``n_trials``.
     """
     n_blocks = -(-n_trials // n_items)
-    return np.concatenate([rng.permutation(n_items) for _ in range(n_blocks)])[
-        :n_trials
-    ]
+    return np.concatenate([rng.permutation(n_items) for _ in range(n_blocks)])[:n_trials]
 
 
 def _schedule(
@@ -847,9 +812,7 @@ def _rotate(vec: np.ndarray, angle_rad: np.ndarray) -> np.ndarray:
         Rotated vectors (n, 2).
     """
     c, s = np.cos(angle_rad), np.sin(angle_rad)
-    return np.stack(
-        [c * vec[:, 0] - s * vec[:, 1], s * vec[:, 0] + c * vec[:, 1]], axis=1
-    )
+    return np.stack([c * vec[:, 0] - s * vec[:, 1], s * vec[:, 0] + c * vec[:, 1]], axis=1)
 
 
 def _failure_indices(rng: np.random.Generator, n: int, fraction: float) -> np.ndarray:
@@ -868,16 +831,10 @@ def _failure_indices(rng: np.random.Generator, n: int, fraction: float) -> np.nd
     if fraction > 0 and n >= 2:
         n_fail = max(n_fail, 1)
     n_fail = min(n_fail, n - 1) if n > 1 else 0
-    return (
-        np.sort(rng.choice(n, size=n_fail, replace=False))
-        if n_fail
-        else np.zeros(0, int)
-    )
+    return np.sort(rng.choice(n, size=n_fail, replace=False)) if n_fail else np.zeros(0, int)
 
 
-def _center_out_trials(
-    rng: np.random.Generator, cfg: Mapping[str, Any]
-) -> tuple[dict[str, np.ndarray], _Segments]:
+def _center_out_trials(rng: np.random.Generator, cfg: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], _Segments]:
     """Simulate the trial structure and reaches of a center-out session.
 
     Failed trials: ``'A'`` (aborted) reaches go only 20-40 % of the way and
@@ -902,14 +859,10 @@ def _center_out_trials(
     dur = _uniform(rng, cfg["reach_duration_s"], n)
     scale_a = rng.uniform(0.2, 0.4, size=n)
     scale_f = rng.uniform(0.5, 0.8, size=n)
-    rot_f = np.deg2rad(
-        rng.uniform(20.0, 45.0, size=n) * rng.choice([-1.0, 1.0], size=n)
-    )
+    rot_f = np.deg2rad(rng.uniform(20.0, 45.0, size=n) * rng.choice([-1.0, 1.0], size=n))
 
     theta = np.deg2rad(direction_deg)
-    target = float(cfg["reach_distance_cm"]) * np.stack(
-        [np.cos(theta), np.sin(theta)], axis=1
-    )
+    target = float(cfg["reach_distance_cm"]) * np.stack([np.cos(theta), np.sin(theta)], axis=1)
     p_end = target.copy()
     is_a, is_f = result == "A", result == "F"
     p_end[is_a] *= scale_a[is_a, None]
@@ -968,9 +921,7 @@ def _maze_trials(
         )
     # Conditions (mazes).
     base = rng.uniform(0.0, 360.0)
-    cond_angle = (
-        base + 360.0 * np.arange(nc) / nc + rng.uniform(-0.2, 0.2, nc) * 360.0 / nc
-    ) % 360
+    cond_angle = (base + 360.0 * np.arange(nc) / nc + rng.uniform(-0.2, 0.2, nc) * 360.0 / nc) % 360
     cond_dist = _uniform(rng, cfg["target_distance_cm"], nc)
     if len(cfg["trial_types"]) < nc:
         raise _input_error(
@@ -979,9 +930,7 @@ def _maze_trials(
         )
     trial_type_ids = np.asarray(cfg["trial_types"][:nc], dtype=np.int64)
     maze_ids = rng.choice(np.arange(1, 1000 + 30 * nc), size=(nc, 3), replace=False)
-    num_barriers = np.concatenate(
-        [np.zeros((nc, 1), int), rng.integers(1, 4, size=(nc, 2))], axis=1
-    )
+    num_barriers = np.concatenate([np.zeros((nc, 1), int), rng.integers(1, 4, size=(nc, 2))], axis=1)
     offset_frac = _uniform(rng, cfg["curve_offset_fraction"], 2 * nc).reshape(nc, 2)
     num_targets = rng.choice([1, 3], size=nc)
     active = np.array([rng.integers(k) for k in num_targets])
@@ -1053,9 +1002,7 @@ def _maze_trials(
     return trials, segments, extra
 
 
-def _smooth_noise(
-    rng: np.random.Generator, n: int, sd: float, width: int
-) -> np.ndarray:
+def _smooth_noise(rng: np.random.Generator, n: int, sd: float, width: int) -> np.ndarray:
     """Smooth 2-D sensor noise (white noise convolved with a triangle).
 
     Args:
@@ -1129,9 +1076,7 @@ class _Units:
         return len(self.values["unit_id"])
 
 
-def _channels_and_sorts(
-    rng: np.random.Generator, n_units: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _channels_and_sorts(rng: np.random.Generator, n_units: int) -> tuple[np.ndarray, np.ndarray]:
     """Place units on a 96-channel array (several sorted units per channel).
 
     Args:
@@ -1178,9 +1123,7 @@ def _area_value(neu: Mapping[str, Any], key: str, area: str) -> Any:
     return value
 
 
-def _population(
-    seed: int, subject: str, year: int, area: str, neu: Mapping[str, Any]
-) -> dict[str, float]:
+def _population(seed: int, subject: str, year: int, area: str, neu: Mapping[str, Any]) -> dict[str, float]:
     """Population tuning of one subject, year and area (shared by that year's sessions).
 
     Drawn from ``np.random.default_rng([seed, crc32(subject), year, area index])``,
@@ -1198,9 +1141,7 @@ def _population(
         ``pd_axis_deg`` (axis of the clustered preferred directions, [0, 180))
         and ``lag_shift_s`` (added to every lag of the area).
     """
-    rng = np.random.default_rng(
-        [int(seed), zlib.crc32(subject.encode("utf-8")), int(year), AREAS.index(area)]
-    )
+    rng = np.random.default_rng([int(seed), zlib.crc32(subject.encode("utf-8")), int(year), AREAS.index(area)])
     axis = float(rng.uniform(0.0, 180.0))
     shift = float(rng.uniform(-1.0, 1.0) * float(neu["year_lag_shift_s"]))
     return {"pd_axis_deg": axis, "lag_shift_s": shift}
@@ -1245,9 +1186,7 @@ def _draw_units(
 
     for area in order:
         if area not in counts:
-            raise _input_error(
-                f"params.{block}.units", f"no unit count for area {area!r}"
-            )
+            raise _input_error(f"params.{block}.units", f"no unit count for area {area!r}")
         n = int(counts[area])
         pop = (population or {}).get(area, {"pd_axis_deg": 0.0, "lag_shift_s": 0.0})
         channel, sort = _channels_and_sorts(rng, n)
@@ -1264,14 +1203,8 @@ def _draw_units(
         clustered = rng.random(n) < (float(neu["pd_cluster_fraction"]) if population else 0.0)
         mode = np.where(rng.random(n) < 0.5, 0.0, 180.0)
         kappa = float(neu["pd_cluster_concentration"])
-        around = (
-            np.rad2deg(rng.vonmises(0.0, kappa, size=n))
-            if kappa > 0
-            else rng.uniform(-180.0, 180.0, size=n)
-        )
-        pd = np.where(
-            clustered, pop["pd_axis_deg"] + mode + around, rng.uniform(0.0, 360.0, size=n)
-        ) % 360.0
+        around = np.rad2deg(rng.vonmises(0.0, kappa, size=n)) if kappa > 0 else rng.uniform(-180.0, 180.0, size=n)
+        pd = np.where(clustered, pop["pd_axis_deg"] + mode + around, rng.uniform(0.0, 360.0, size=n)) % 360.0
         depth = _uniform(rng, _area_value(neu, "modulation_depth", area), n)
         exponent = _uniform(rng, neu["speed_exponent"], n)
         acc = _uniform(rng, neu["acc_depth"], n)
@@ -1281,9 +1214,7 @@ def _draw_units(
         late_delay = _uniform(rng, neu["late_delay_s"], n)
         speed = _uniform(rng, neu["speed_depth"], n)
         cis = _uniform(rng, _area_value(neu, "cis_depth", area), n)
-        cis_lead = float(neu["cis_lead_s"]) + rng.uniform(-1.0, 1.0, size=n) * float(
-            neu["cis_jitter_s"]
-        )
+        cis_lead = float(neu["cis_lead_s"]) + rng.uniform(-1.0, 1.0, size=n) * float(neu["cis_jitter_s"])
         # link offsets follow the baselines (rank correlation ~ link_baseline_coupling):
         # low-baseline units tend to the exponential (rectified, phasic) end
         lo, hi = (float(x) for x in neu["link_offset"])
@@ -1298,12 +1229,8 @@ def _draw_units(
         posd = _uniform(rng, neu["s1_position_depth"], n)
         pos_pd = rng.uniform(0.0, 360.0, size=n)
         loading = rng.uniform(0.5, 1.5, size=n)
-        dead = np.maximum(
-            _uniform(rng, _area_value(neu, "dead_time_s", area), n), float(neu["refractory_s"])
-        )
-        lag0 = {"M1": neu["m1_lag_s"], "PMd": neu["pmd_lag_s"], "S1": neu["s1_lag_s"]}[
-            area
-        ]
+        dead = np.maximum(_uniform(rng, _area_value(neu, "dead_time_s", area), n), float(neu["refractory_s"]))
+        lag0 = {"M1": neu["m1_lag_s"], "PMd": neu["pmd_lag_s"], "S1": neu["s1_lag_s"]}[area]
         move_scale = float(neu["pmd_movement_scale"]) if area == "PMd" else 1.0
         depth, speed, cis = depth * move_scale, speed * move_scale, cis * move_scale
         acc, late = acc * move_scale, late * move_scale
@@ -1355,9 +1282,7 @@ def _draw_units(
     return _Units(values)
 
 
-def _prep_signal(
-    trials: Mapping[str, np.ndarray], n_bins: int, dt: float, neu: Mapping[str, Any]
-) -> np.ndarray:
+def _prep_signal(trials: Mapping[str, np.ndarray], n_bins: int, dt: float, neu: Mapping[str, Any]) -> np.ndarray:
     """Preparatory drive: a unit vector along the planned initial direction.
 
     Rises (time constant ``prep_rise_s``) from target onset + ``prep_latency_s``
@@ -1396,9 +1321,7 @@ def _prep_signal(
     return prep
 
 
-def _poisson_spike_times(
-    rng: np.random.Generator, rate: np.ndarray, dt: float, refractory: float
-) -> np.ndarray:
+def _poisson_spike_times(rng: np.random.Generator, rate: np.ndarray, dt: float, refractory: float) -> np.ndarray:
     """Exact inhomogeneous Poisson draw for a piecewise-constant rate.
 
     Uses time rescaling: ``N ~ Poisson(Lambda(T))`` uniform points on
@@ -1464,9 +1387,7 @@ def _link_constants(offset: float) -> tuple[float, float]:
     return norm / sigmoid, norm
 
 
-def _cis_signal(
-    trials: Mapping[str, np.ndarray], grid: np.ndarray, lead: float, width: float
-) -> np.ndarray:
+def _cis_signal(trials: Mapping[str, np.ndarray], grid: np.ndarray, lead: float, width: float) -> np.ndarray:
     """Condition-independent transient: a Gaussian bump before every movement onset.
 
     Args:
@@ -1531,9 +1452,7 @@ def _trial_gains(
     return np.exp(log_gain), z
 
 
-def _fast_noise(
-    rng: np.random.Generator, n_bins: int, dt: float, sd: float, tau: float
-) -> np.ndarray:
+def _fast_noise(rng: np.random.Generator, n_bins: int, dt: float, sd: float, tau: float) -> np.ndarray:
     """Stationary Ornstein-Uhlenbeck log-rate noise (mean-corrected), sampled every ``dt``.
 
     Drawn on a 10 ms grid (or ``dt`` when coarser) and held constant in between.
@@ -1560,9 +1479,7 @@ def _fast_noise(
     return np.repeat(coarse, step)[:n_bins] - 0.5 * sd * sd
 
 
-def _add_bursts(
-    rng: np.random.Generator, times: np.ndarray, fraction: float, refractory: float
-) -> np.ndarray:
+def _add_bursts(rng: np.random.Generator, times: np.ndarray, fraction: float, refractory: float) -> np.ndarray:
     """Follow a random share of spikes by a second spike 2-5 ms later (a two-spike burst).
 
     Args:
@@ -1677,18 +1594,12 @@ def _simulate_spikes(
     shifts = np.rint(lags / dt).astype(int)
     cis_shifts = np.rint((lags + v["cis_lead_s"]) / dt).astype(int)
     late_shifts = np.rint(v["late_lag_s"] / dt).astype(int)
-    pad = (
-        int(max(np.abs(shifts).max(), np.abs(cis_shifts).max(), np.abs(late_shifts).max())) + 2
-        if len(shifts)
-        else 2
-    )
+    pad = int(max(np.abs(shifts).max(), np.abs(cis_shifts).max(), np.abs(late_shifts).max())) + 2 if len(shifts) else 2
     grid = (np.arange(-pad, n_coarse * step + pad) + 0.5) * dt
     pos, vel = segments.evaluate(grid)
     acc = np.gradient(vel, dt, axis=0)
     n_trials = len(trials["start_time"])
-    trial_of_sample = np.clip(
-        np.searchsorted(trials["start_time"], grid, side="right") - 1, 0, n_trials - 1
-    )
+    trial_of_sample = np.clip(np.searchsorted(trials["start_time"], grid, side="right") - 1, 0, n_trials - 1)
     dref = float(neu["reference_distance_cm"])
     # condition-independent bump centred on each movement onset; unit u reads it at
     # t + lag_u + cis_lead_u, so its own bump peaks cis_lead_u before the (lagged) onset
@@ -1703,9 +1614,7 @@ def _simulate_spikes(
     mismatch_gain = rng.standard_normal(n_trials)
     gains, z = _trial_gains(rng, units, n_trials, neu)
     centres = (np.arange(n_coarse) + 0.5) * rdt
-    trial_of_bin = np.clip(
-        np.searchsorted(trials["start_time"], centres, side="right") - 1, 0, n_trials - 1
-    )
+    trial_of_bin = np.clip(np.searchsorted(trials["start_time"], centres, side="right") - 1, 0, n_trials - 1)
     floor = float(neu["rate_floor_fraction"])
     max_rate = float(neu["max_rate_hz"])
     tau_fast = float(neu["fast_noise_tau_s"])
@@ -1718,10 +1627,7 @@ def _simulate_spikes(
         encoding[f"encoding_gain_{area}"] = np.exp(log_gain)
         kin = _encoded_kinematics(pos, vel, acc, trial_of_sample, angle, log_gain, neu)
         # contiguous copies per phase of the step, so each unit reads contiguous memory
-        phased = {
-            name: [np.ascontiguousarray(arr[r::step]) for r in range(step)]
-            for name, arr in kin.items()
-        }
+        phased = {name: [np.ascontiguousarray(arr[r::step]) for r in range(step)] for name, arr in kin.items()}
         del kin
         for u in np.flatnonzero(v["unit_area"] == area):
             phase, start = divmod(pad + shifts[u] + mid, step)[::-1]
@@ -1737,9 +1643,7 @@ def _simulate_spikes(
             if v["acc_depth"][u] > 0:
                 a_ = phased["acc"][phase]
                 ang_a = np.deg2rad(v["acc_direction_deg"][u])
-                drive += v["acc_depth"][u] * (
-                    a_[sl, 0] * np.cos(ang_a) + a_[sl, 1] * np.sin(ang_a)
-                )
+                drive += v["acc_depth"][u] * (a_[sl, 0] * np.cos(ang_a) + a_[sl, 1] * np.sin(ang_a))
             if v["late_depth"][u] > 0:
                 late_phase, late_start = divmod(pad + late_shifts[u] + mid, step)[::-1]
                 vl = phased["vel"][late_phase][late_start : late_start + n_coarse]
@@ -1749,23 +1653,17 @@ def _simulate_spikes(
             drive += v["cis_depth"][u] * cis_phased[cis_phase][cis_start : cis_start + n_coarse]
             if v["prep_depth"][u] > 0 and prep is not None:
                 ang_p = np.deg2rad(v["prep_direction_deg"][u])
-                drive += v["prep_depth"][u] * (
-                    prep[:, 0] * np.cos(ang_p) + prep[:, 1] * np.sin(ang_p)
-                )
+                drive += v["prep_depth"][u] * (prep[:, 0] * np.cos(ang_p) + prep[:, 1] * np.sin(ang_p))
             if v["position_depth"][u] > 0:
                 p_ = phased["pos"][phase]
                 ang_x = np.deg2rad(v["position_direction_deg"][u])
-                drive += (v["position_depth"][u] / dref) * (
-                    p_[sl, 0] * np.cos(ang_x) + p_[sl, 1] * np.sin(ang_x)
-                )
+                drive += (v["position_depth"][u] / dref) * (p_[sl, 0] * np.cos(ang_x) + p_[sl, 1] * np.sin(ang_x))
             slope, norm = _link_constants(float(v["link_offset"][u]))
             base = v["baseline_hz"][u]
             rate = _softplus(slope * drive + v["link_offset"][u]) * (base / norm)
             rate *= gains[u][trial_of_bin]
             if v["fast_noise_sd"][u] > 0:
-                rate *= np.exp(
-                    _fast_noise(rng, n_coarse, rdt, float(v["fast_noise_sd"][u]), tau_fast)
-                )
+                rate *= np.exp(_fast_noise(rng, n_coarse, rdt, float(v["fast_noise_sd"][u]), tau_fast))
             dead = float(v["dead_time_s"][u])
             # the dead time lowers the rate to r / (1 + r * dead): feed r / (1 - r * dead)
             top = min(max_rate, 0.8 / dead) if dead > 0 else max_rate
@@ -1813,7 +1711,7 @@ def _nwb_file(
     from pynwb import NWBFile
     from pynwb.file import Subject
 
-    start = _dt.datetime(day.year, day.month, day.day, tzinfo=_dt.timezone.utc)
+    start = _dt.datetime(day.year, day.month, day.day, tzinfo=_dt.UTC)
     if task == "center_out":
         lab, institution = "Miller", "Northwestern University"
         experiment = "Delayed center-out reaching task (simulated)"
@@ -1844,9 +1742,7 @@ def _nwb_file(
     return nwbfile
 
 
-def _add_arrays(
-    nwbfile: Any, array_areas: Sequence[str], hemisphere: str, maze: bool
-) -> None:
+def _add_arrays(nwbfile: Any, array_areas: Sequence[str], hemisphere: str, maze: bool) -> None:
     """Add devices, electrode groups and 96 electrode rows per array.
 
     Args:
@@ -1870,8 +1766,7 @@ def _add_arrays(
         group = nwbfile.create_electrode_group(
             name=f"electrode_group_{area}",
             description=(
-                f"Electrodes of the implanted Utah array in {area} "
-                f"({_AREA_LONG_NAME[area]}), {hemisphere} hemisphere"
+                f"Electrodes of the implanted Utah array in {area} ({_AREA_LONG_NAME[area]}), {hemisphere} hemisphere"
             ),
             location=_AREA_LONG_NAME[area].capitalize() if maze else area,
             device=device,
@@ -2122,12 +2017,8 @@ def _build_maze_nwb(
         )
     hand_pos = 10.0 * behavior["pos"]
     lag = int(round(cursor_latency_s * rate))
-    cursor_pos = np.concatenate(
-        [np.repeat(hand_pos[:1], lag, axis=0), hand_pos[: len(hand_pos) - lag]]
-    )
-    module = nwbfile.create_processing_module(
-        "behavior", "Simulated hand and cursor kinematics"
-    )
+    cursor_pos = np.concatenate([np.repeat(hand_pos[:1], lag, axis=0), hand_pos[: len(hand_pos) - lag]])
+    module = nwbfile.create_processing_module("behavior", "Simulated hand and cursor kinematics")
     common = {"starting_time": 0.0, "rate": float(rate)}
     frame = "center of the workspace at (0, 0); x right, y up"
     module.add(
@@ -2166,9 +2057,7 @@ def _build_maze_nwb(
 # --------------------------------------------------------------------------
 
 
-def _write_outputs(
-    nwb_path: Path, truth_path: Path, nwbfile: Any, truth: Mapping[str, Any]
-) -> None:
+def _write_outputs(nwb_path: Path, truth_path: Path, nwbfile: Any, truth: Mapping[str, Any]) -> None:
     """Write the NWB file and truth archive atomically.
 
     Both are written to temporary files beside their targets and moved into
@@ -2311,9 +2200,7 @@ def simulate_session(
     counts = cfg["units"]
     for area in ordered_areas:
         if area not in counts:
-            raise _input_error(
-                f"params.{task}.units", f"no unit count for area {area!r}"
-            )
+            raise _input_error(f"params.{task}.units", f"no unit count for area {area!r}")
 
     rng = np.random.default_rng([int(seed), zlib.crc32(session_id.encode("utf-8"))])
     extra: dict[str, Any] = {}
@@ -2325,13 +2212,9 @@ def simulate_session(
     rate = float(cfg["behavior_rate_hz"])
     behavior = _behavior(rng, segments, duration, rate, float(cfg["position_noise_cm"]))
     duration = (len(behavior["pos"]) - 1) / rate
-    population = {
-        area: _population(int(seed), subject, day.year, area, neu) for area in ordered_areas
-    }
+    population = {area: _population(int(seed), subject, day.year, area, neu) for area in ordered_areas}
     units = _draw_units(rng, task, ordered_areas, counts, neu, population)
-    spikes, shared_latent, encoding = _simulate_spikes(
-        rng, units, segments, trials, duration, neu
-    )
+    spikes, shared_latent, encoding = _simulate_spikes(rng, units, segments, trials, duration, neu)
     for area, latent in zip([a for a in AREAS if a in ordered_areas], shared_latent):
         trials[f"shared_gain_latent_{area}"] = latent
     trials.update(encoding)
@@ -2346,9 +2229,7 @@ def simulate_session(
         seed=int(seed),
     )
     if task == "center_out":
-        _build_center_out_nwb(
-            nwbfile, ordered_areas, hemisphere, units, spikes, trials, behavior, rate
-        )
+        _build_center_out_nwb(nwbfile, ordered_areas, hemisphere, units, spikes, trials, behavior, rate)
     else:
         _build_maze_nwb(
             nwbfile,
@@ -2375,7 +2256,6 @@ def simulate_session(
         duration=duration,
         behavior_rate=rate,
         dt=float(neu["dt_s"]),
-        rate_dt=max(1, int(round(float(neu["rate_dt_s"]) / float(neu["dt_s"]))))
-        * float(neu["dt_s"]),
+        rate_dt=max(1, int(round(float(neu["rate_dt_s"]) / float(neu["dt_s"])))) * float(neu["dt_s"]),
     )
     _write_outputs(nwb_p, truth_p, nwbfile, truth)

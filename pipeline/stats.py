@@ -24,14 +24,37 @@ from statsmodels.stats.anova import AnovaRM
 from pipeline.errors import InputError
 from pipeline.tables import read_tables, write_table
 
-__all__ = ["KEYS", "TEST_COLUMNS", "BLOCK_COLUMNS", "method_tests", "diagonal_vs_off_diagonal", "statistics_files",
-           "block_summary", "all_statistics"]
+__all__ = [
+    "KEYS",
+    "TEST_COLUMNS",
+    "BLOCK_COLUMNS",
+    "method_tests",
+    "diagonal_vs_off_diagonal",
+    "statistics_files",
+    "block_summary",
+    "all_statistics",
+]
 
 #: Columns that define one comparison (besides method and pair).
 KEYS = ["group", "decoder", "target", "metric", "evaluation", "alignment", "seed"]
 #: Columns of the test tables.
-TEST_COLUMNS = [*KEYS, "subset", "test", "a", "b", "method", "n", "mean_a", "sd_a", "mean_b", "sd_b",
-                "statistic", "df", "df_den", "p"]
+TEST_COLUMNS = [
+    *KEYS,
+    "subset",
+    "test",
+    "a",
+    "b",
+    "method",
+    "n",
+    "mean_a",
+    "sd_a",
+    "mean_b",
+    "sd_b",
+    "statistic",
+    "df",
+    "df_den",
+    "p",
+]
 #: Columns of :func:`block_summary`.
 BLOCK_COLUMNS = ["group", "method", *KEYS[1:], "block", "mean", "sd", "n"]
 _SUBSETS = ("diagonal", "off_diagonal")
@@ -57,16 +80,42 @@ def _describe(key) -> str:
     return ", ".join(f"{k}={v}" for k, v in zip(KEYS, key))
 
 
-def _row(key: tuple, subset: str, test: str, a: str, b: str = "", method: str = "", n: int = 0,
-         x: np.ndarray | None = None, y: np.ndarray | None = None, statistic: float = np.nan,
-         df: float = np.nan, df_den: float = np.nan, p: float = np.nan) -> dict:
+def _row(
+    key: tuple,
+    subset: str,
+    test: str,
+    a: str,
+    b: str = "",
+    method: str = "",
+    n: int = 0,
+    x: np.ndarray | None = None,
+    y: np.ndarray | None = None,
+    statistic: float = np.nan,
+    df: float = np.nan,
+    df_den: float = np.nan,
+    p: float = np.nan,
+) -> dict:
     def describe(v):
         return (np.nan, np.nan) if v is None else (float(np.mean(v)), float(np.std(v, ddof=1)))
 
     (mean_a, sd_a), (mean_b, sd_b) = describe(x), describe(y)
-    return dict(zip(KEYS, key), subset=subset, test=test, a=a, b=b, method=method, n=int(n),
-                mean_a=mean_a, sd_a=sd_a, mean_b=mean_b, sd_b=sd_b, statistic=float(statistic),
-                df=float(df), df_den=float(df_den), p=float(p))
+    return dict(
+        zip(KEYS, key),
+        subset=subset,
+        test=test,
+        a=a,
+        b=b,
+        method=method,
+        n=int(n),
+        mean_a=mean_a,
+        sd_a=sd_a,
+        mean_b=mean_b,
+        sd_b=sd_b,
+        statistic=float(statistic),
+        df=float(df),
+        df_den=float(df_den),
+        p=float(p),
+    )
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:
@@ -78,13 +127,13 @@ def _wide(sub: pd.DataFrame, source: str | None) -> pd.DataFrame:
     cells = sub["train_cell"].astype(str) + "->" + sub["test_cell"].astype(str)
     frame = sub.assign(cell=cells)
     if frame.duplicated(["cell", "method"]).any():
-        raise InputError(source, "value", "more than one value for one method and one cell in "
-                         f"{_describe(sub[KEYS].iloc[0])}")
+        raise InputError(
+            source, "value", f"more than one value for one method and one cell in {_describe(sub[KEYS].iloc[0])}"
+        )
     return frame.pivot(index="cell", columns="method", values="value")
 
 
-def method_tests(scores: pd.DataFrame, *, methods: list[str] | None = None,
-                 source: str | None = None) -> pd.DataFrame:
+def method_tests(scores: pd.DataFrame, *, methods: list[str] | None = None, source: str | None = None) -> pd.DataFrame:
     """Compare methods cell by cell, separately on diagonal and off-diagonal cells.
 
     Per (``KEYS``, pair): a paired t-test (``scipy.stats.ttest_rel``) for every pair of methods on the
@@ -128,8 +177,21 @@ def method_tests(scores: pd.DataFrame, *, methods: list[str] | None = None,
             if len(both) < 2 or _constant(x - y, x, y):
                 continue
             res = stats.ttest_rel(x, y)
-            rows.append(_row(key, subset, "ttest_rel", a, b, n=len(both), x=x, y=y,
-                             statistic=res.statistic, df=res.df, p=res.pvalue))
+            rows.append(
+                _row(
+                    key,
+                    subset,
+                    "ttest_rel",
+                    a,
+                    b,
+                    n=len(both),
+                    x=x,
+                    y=y,
+                    statistic=res.statistic,
+                    df=res.df,
+                    p=res.pvalue,
+                )
+            )
         common = wide[present].dropna()
         if len(present) < 2 or len(common) < 2:
             continue
@@ -139,12 +201,33 @@ def method_tests(scores: pd.DataFrame, *, methods: list[str] | None = None,
             long = common.rename_axis(columns="method").stack().rename("value").reset_index()
             table = AnovaRM(long, "value", "cell", within=["method"]).fit().anova_table
             f = table.loc["method"]
-            rows.append(_row(key, subset, "rm_anova", label, n=len(common), statistic=f["F Value"],
-                             df=f["Num DF"], df_den=f["Den DF"], p=f["Pr > F"]))
+            rows.append(
+                _row(
+                    key,
+                    subset,
+                    "rm_anova",
+                    label,
+                    n=len(common),
+                    statistic=f["F Value"],
+                    df=f["Num DF"],
+                    df_den=f["Den DF"],
+                    p=f["Pr > F"],
+                )
+            )
         if len(present) >= 3 and not (common.nunique(axis=1) == 1).all():
             res = stats.friedmanchisquare(*(common[m].to_numpy() for m in present))
-            rows.append(_row(key, subset, "friedman", label, n=len(common), statistic=res.statistic,
-                             df=len(present) - 1, p=res.pvalue))
+            rows.append(
+                _row(
+                    key,
+                    subset,
+                    "friedman",
+                    label,
+                    n=len(common),
+                    statistic=res.statistic,
+                    df=len(present) - 1,
+                    p=res.pvalue,
+                )
+            )
     return _table(rows)
 
 
@@ -176,23 +259,51 @@ def diagonal_vs_off_diagonal(scores: pd.DataFrame, *, source: str | None = None)
         diag = sub[sub["pair"] == "diagonal"]
         off = sub[sub["pair"] == "off_diagonal"]
         if diag["train_cell"].duplicated().any():
-            raise InputError(source, "value", f"more than one diagonal value for one train cell of "
-                             f"method {method!r} in {_describe(key)}")
+            raise InputError(
+                source,
+                "value",
+                f"more than one diagonal value for one train cell of method {method!r} in {_describe(key)}",
+            )
         row_mean = off.groupby("train_cell", sort=False)["value"].mean()
-        paired = diag.set_index("train_cell")["value"].to_frame("diag").join(
-            row_mean.rename("off"), how="inner")
+        paired = diag.set_index("train_cell")["value"].to_frame("diag").join(row_mean.rename("off"), how="inner")
         x, y = paired["diag"].to_numpy(), paired["off"].to_numpy()
         if len(paired) >= 2 and not _constant(x - y, x, y):
             res = stats.ttest_rel(x, y)
-            rows.append(_row(key, "diagonal_vs_off_diagonal", "ttest_rel_diag_vs_row_offdiag",
-                             "diagonal", "off_diagonal_row_mean", method, len(paired), x, y,
-                             res.statistic, res.df, p=res.pvalue))
+            rows.append(
+                _row(
+                    key,
+                    "diagonal_vs_off_diagonal",
+                    "ttest_rel_diag_vs_row_offdiag",
+                    "diagonal",
+                    "off_diagonal_row_mean",
+                    method,
+                    len(paired),
+                    x,
+                    y,
+                    res.statistic,
+                    res.df,
+                    p=res.pvalue,
+                )
+            )
         x, y = diag["value"].to_numpy(), off["value"].to_numpy()
         if len(x) >= 2 and len(y) >= 2 and not (_constant(x) and _constant(y)):
             res = stats.ttest_ind(x, y, equal_var=False)
-            rows.append(_row(key, "diagonal_vs_off_diagonal", "welch_diag_vs_offdiag", "diagonal",
-                             "off_diagonal", method, len(x) + len(y), x, y, res.statistic, res.df,
-                             p=res.pvalue))
+            rows.append(
+                _row(
+                    key,
+                    "diagonal_vs_off_diagonal",
+                    "welch_diag_vs_offdiag",
+                    "diagonal",
+                    "off_diagonal",
+                    method,
+                    len(x) + len(y),
+                    x,
+                    y,
+                    res.statistic,
+                    res.df,
+                    p=res.pvalue,
+                )
+            )
     return _table(rows)
 
 
@@ -223,16 +334,32 @@ def block_summary(scores: pd.DataFrame, *, source: str | None = None) -> pd.Data
     pandas.DataFrame
         Columns ``BLOCK_COLUMNS``.
     """
-    _require(scores, [*KEYS, "method", "pair", "cross_area", "cross_session", "cross_hemisphere",
-                      "cross_year", "train_year", "test_year", "value"], source)
-    flags = {name: _flag(scores[name]) for name in
-             ("cross_area", "cross_session", "cross_hemisphere", "cross_year")}
+    _require(
+        scores,
+        [
+            *KEYS,
+            "method",
+            "pair",
+            "cross_area",
+            "cross_session",
+            "cross_hemisphere",
+            "cross_year",
+            "train_year",
+            "test_year",
+            "value",
+        ],
+        source,
+    )
+    flags = {name: _flag(scores[name]) for name in ("cross_area", "cross_session", "cross_hemisphere", "cross_year")}
     off = scores["pair"] == "off_diagonal"
-    masks = {"diagonal": scores["pair"] == "diagonal", "off_diagonal": off,
-             "cross_area": off & flags["cross_area"],
-             "same_area_cross_session": off & ~flags["cross_area"] & flags["cross_session"],
-             "cross_hemisphere": off & flags["cross_hemisphere"],
-             "cross_year": off & flags["cross_year"]}
+    masks = {
+        "diagonal": scores["pair"] == "diagonal",
+        "off_diagonal": off,
+        "cross_area": off & flags["cross_area"],
+        "same_area_cross_session": off & ~flags["cross_area"] & flags["cross_session"],
+        "cross_hemisphere": off & flags["cross_hemisphere"],
+        "cross_year": off & flags["cross_year"],
+    }
     parts = [scores[mask].assign(block=name) for name, mask in masks.items()]
     years = scores[off].astype({"train_year": int, "test_year": int})
     pairs = years["train_year"].astype(str) + "->" + years["test_year"].astype(str)
@@ -240,13 +367,17 @@ def block_summary(scores: pd.DataFrame, *, source: str | None = None) -> pd.Data
     blocks = pd.concat(parts, ignore_index=True)
     if blocks.empty:
         return pd.DataFrame(columns=BLOCK_COLUMNS)
-    out = (blocks.groupby(["group", "method", *KEYS[1:], "block"], sort=False, dropna=False)["value"]
-           .agg(mean="mean", sd="std", n="count").reset_index())
+    out = (
+        blocks.groupby(["group", "method", *KEYS[1:], "block"], sort=False, dropna=False)["value"]
+        .agg(mean="mean", sd="std", n="count")
+        .reset_index()
+    )
     return out[BLOCK_COLUMNS]
 
 
-def all_statistics(scores: pd.DataFrame, *, methods: list[str] | None = None,
-                   source: str | None = None) -> pd.DataFrame:
+def all_statistics(
+    scores: pd.DataFrame, *, methods: list[str] | None = None, source: str | None = None
+) -> pd.DataFrame:
     """:func:`method_tests` and :func:`diagonal_vs_off_diagonal` in one tidy table.
 
     Parameters
@@ -263,8 +394,7 @@ def all_statistics(scores: pd.DataFrame, *, methods: list[str] | None = None,
     pandas.DataFrame
         Columns ``TEST_COLUMNS``.
     """
-    parts = [method_tests(scores, methods=methods, source=source),
-             diagonal_vs_off_diagonal(scores, source=source)]
+    parts = [method_tests(scores, methods=methods, source=source), diagonal_vs_off_diagonal(scores, source=source)]
     return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
 
 

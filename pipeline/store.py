@@ -52,8 +52,19 @@ PREPARED_VARS = {
 }
 PREPARED_COORDS = ("unit", "area", "trial", "direction", "split", "bin_time", "axis")
 PREPARED_ATTRS = (
-    "session", "subject", "date", "year", "hemisphere", "task", "bin_size_s", "smoothing_sd_s",
-    "align_event", "source_file", "source_sha256", "package_version", "code_fingerprint",
+    "session",
+    "subject",
+    "date",
+    "year",
+    "hemisphere",
+    "task",
+    "bin_size_s",
+    "smoothing_sd_s",
+    "align_event",
+    "source_file",
+    "source_sha256",
+    "package_version",
+    "code_fingerprint",
 )
 
 
@@ -169,8 +180,20 @@ def validate_prepared(ds: xr.Dataset, source: str | os.PathLike | None = None) -
 
 EMBEDDING_COORDS = ("trial", "direction", "split", "bin_time", "dim")
 EMBEDDING_ATTRS = (
-    "method", "session", "area", "seed", "params", "device", "iterations", "training_seconds",
-    "uses_labels_at_transform", "n_units", "source_sha256", "package_version", "code_fingerprint", "versions",
+    "method",
+    "session",
+    "area",
+    "seed",
+    "params",
+    "device",
+    "iterations",
+    "training_seconds",
+    "uses_labels_at_transform",
+    "n_units",
+    "source_sha256",
+    "package_version",
+    "code_fingerprint",
+    "versions",
 )
 
 

@@ -14,8 +14,8 @@ missing" error on a recording without hand/cursor velocity (e.g. an NLB test spl
 from __future__ import annotations
 
 import json
-import shutil
 import logging
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from os import PathLike
@@ -37,8 +37,18 @@ __all__ = ["area_inputs", "fit_embedding", "train_embedding"]
 log = logging.getLogger(__name__)
 
 #: prepared coords (on ``trial`` or ``bin``) carried into the embedding store when present
-_CARRIED_COORDS = ("trial", "direction", "target_angle", "split", "bin", "bin_time",
-                   "trial_type", "trial_version", "maze_id", "straight")
+_CARRIED_COORDS = (
+    "trial",
+    "direction",
+    "target_angle",
+    "split",
+    "bin",
+    "bin_time",
+    "trial_type",
+    "trial_version",
+    "maze_id",
+    "straight",
+)
 
 
 def area_inputs(ds: xr.Dataset, area: str | Sequence[str], source: str | PathLike | None = None) -> np.ndarray:
@@ -57,17 +67,22 @@ def area_inputs(ds: xr.Dataset, area: str | Sequence[str], source: str | PathLik
     mask = np.isin(areas, wanted)
     rates = np.asarray(ds["rates"].isel(unit=np.flatnonzero(mask)).values, dtype=np.float32)
     if not np.isfinite(rates).all():
-        raise InputError(source, "rates", f"{int((~np.isfinite(rates)).sum())} NaN/inf rates in area {'+'.join(wanted)}")
+        raise InputError(
+            source, "rates", f"{int((~np.isfinite(rates)).sum())} NaN/inf rates in area {'+'.join(wanted)}"
+        )
     return rates
 
 
 def _check_behaviour(ds: xr.Dataset, method: str, source) -> None:
     """Raise "behaviour missing" when ``method`` needs labels and the recording has no velocity."""
     if not bool(ds.attrs.get("has_behavior", True)):
-        raise InputError(ds.attrs.get("source_file") or source, "processing/behavior",
-                         f"behaviour missing: {method} learns from movement labels (hand velocity), and this "
-                         f"recording has no hand/cursor velocity; run a method without labels (pca, umap) "
-                         f"on it, or give a recording with behaviour (an NLB *train* file)")
+        raise InputError(
+            ds.attrs.get("source_file") or source,
+            "processing/behavior",
+            f"behaviour missing: {method} learns from movement labels (hand velocity), and this "
+            f"recording has no hand/cursor velocity; run a method without labels (pca, umap) "
+            f"on it, or give a recording with behaviour (an NLB *train* file)",
+        )
 
 
 def fit_embedding(
@@ -118,8 +133,7 @@ def fit_embedding(
     if subset is not None:
         from pipeline.subsets import select_subset
 
-        ds = select_subset(ds, subset["name"], subset, train_fraction=float(subset["train_fraction"]),
-                           source=source)
+        ds = select_subset(ds, subset["name"], subset, train_fraction=float(subset["train_fraction"]), source=source)
     cls = get_method(method)
     area_name = area if isinstance(area, str) else "+".join(area)
     rates = area_inputs(ds, area, source)
@@ -137,8 +151,11 @@ def fit_embedding(
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
-        lease = acquire_device(device.get("prefer", "cuda"), allow_cpu=bool(device.get("allow_cpu", False)),
-                               wait_s=float(device.get("wait_s", 0.0)))
+        lease = acquire_device(
+            device.get("prefer", "cuda"),
+            allow_cpu=bool(device.get("allow_cpu", False)),
+            wait_s=float(device.get("wait_s", 0.0)),
+        )
         run_device = lease.device
         device_info = lease.describe()
     else:
@@ -148,16 +165,30 @@ def fit_embedding(
         if cls.trainable_on_gpu:
             init["device"] = str(run_device)
         model = cls(**init)
-        log.info("training %s on %s/%s%s: %d train trials x %d bins, %d units, seed %d, %s",
-                 method, ds.attrs["session"], area_name, f" (subset {subset['name']})" if subset else "",
-                 int(train.sum()), n_bins, n_units, seed, device_info["device"])
+        log.info(
+            "training %s on %s/%s%s: %d train trials x %d bins, %d units, seed %d, %s",
+            method,
+            ds.attrs["session"],
+            area_name,
+            f" (subset {subset['name']})" if subset else "",
+            int(train.sum()),
+            n_bins,
+            n_units,
+            seed,
+            device_info["device"],
+        )
         start = time.perf_counter()
-        model.fit(rates[train].reshape(-1, n_units), None if y is None else y[train].reshape(-1, y.shape[-1]),
-                  lengths=[n_bins] * int(train.sum()))
+        model.fit(
+            rates[train].reshape(-1, n_units),
+            None if y is None else y[train].reshape(-1, y.shape[-1]),
+            lengths=[n_bins] * int(train.sum()),
+        )
         fit_seconds = time.perf_counter() - start
-        latent = model.transform(rates.reshape(-1, n_units),
-                                 y=y.reshape(-1, y.shape[-1]) if cls.uses_labels_at_transform else None,
-                                 lengths=[n_bins] * n_trials)
+        latent = model.transform(
+            rates.reshape(-1, n_units),
+            y=y.reshape(-1, y.shape[-1]) if cls.uses_labels_at_transform else None,
+            lengths=[n_bins] * n_trials,
+        )
     finally:
         if lease is not None:
             lease.release()
@@ -173,23 +204,35 @@ def fit_embedding(
         out["loss"].attrs.update(description=f"training loss of every iteration ({method})")
     out["latent"].attrs.update(description=f"{method} embedding of every bin (train and test trials)")
     provenance = {
-        "session": ds.attrs["session"], "area": area_name, "seed": int(seed), "method": method,
+        "session": ds.attrs["session"],
+        "area": area_name,
+        "seed": int(seed),
+        "method": method,
         "code_fingerprint": code_fingerprint,
     }
     if subset is not None:
         provenance.update(subset=subset["name"], subset_spec=ds.attrs["subset_spec"])
     out.attrs.update(
-        layout="embedding", **provenance,
-        subject=ds.attrs["subject"], date=ds.attrs["date"], year=int(ds.attrs["year"]),
-        hemisphere=ds.attrs["hemisphere"], task=ds.attrs["task"], bin_size_s=float(ds.attrs["bin_size_s"]),
+        layout="embedding",
+        **provenance,
+        subject=ds.attrs["subject"],
+        date=ds.attrs["date"],
+        year=int(ds.attrs["year"]),
+        hemisphere=ds.attrs["hemisphere"],
+        task=ds.attrs["task"],
+        bin_size_s=float(ds.attrs["bin_size_s"]),
         params=json.dumps(model.get_params(), sort_keys=True, default=str),
         labels=json.dumps({"columns": list(LABEL_COLUMNS), **labels}, sort_keys=True),
         device=json.dumps(device_info, sort_keys=True),
-        iterations=int(loss.size), final_loss=float(loss[-1]) if loss.size else float("nan"),
-        training_seconds=float(fit_seconds), uses_labels_at_transform=bool(cls.uses_labels_at_transform),
-        n_units=int(n_units), source_sha256=ds.attrs["source_sha256"],
+        iterations=int(loss.size),
+        final_loss=float(loss[-1]) if loss.size else float("nan"),
+        training_seconds=float(fit_seconds),
+        uses_labels_at_transform=bool(cls.uses_labels_at_transform),
+        n_units=int(n_units),
+        source_sha256=ds.attrs["source_sha256"],
         prepared_code_fingerprint=ds.attrs["code_fingerprint"],
-        package_version=__version__, versions=versions(),
+        package_version=__version__,
+        versions=versions(),
     )
     validate_embedding(out, source)
     return out, model
@@ -218,12 +261,25 @@ def train_embedding(
     """
     prepared = Path(prepared)
     ds = open_store(prepared, layout="prepared")
-    out, model = fit_embedding(ds, method=method, params=params, area=area, seed=seed, labels=labels,
-                               device=device, code_fingerprint=code_fingerprint, threads=threads, subset=subset,
-                               source=prepared)
+    out, model = fit_embedding(
+        ds,
+        method=method,
+        params=params,
+        area=area,
+        seed=seed,
+        labels=labels,
+        device=device,
+        code_fingerprint=code_fingerprint,
+        threads=threads,
+        subset=subset,
+        source=prepared,
+    )
     device_info = json.loads(out.attrs["device"])
-    provenance = {k: out.attrs[k] for k in ("session", "area", "seed", "method", "code_fingerprint",
-                                           "subset", "subset_spec") if k in out.attrs}
+    provenance = {
+        k: out.attrs[k]
+        for k in ("session", "area", "seed", "method", "code_fingerprint", "subset", "subset_spec")
+        if k in out.attrs
+    }
     validate_embedding(out, embedding_out)
     model.save(model_out, extra={**provenance, "device": device_info})
     try:

@@ -127,8 +127,10 @@ class ReportRender:
         return not self.errors and not self.failed_figures
 
     def summary(self) -> str:
-        lines = [f"{self.html}: {len(self.entries)} entries, {len(self.figures)} figures "
-                 f"({len(self.failed_figures)} failed), {len(self.errors)} errors, {self.seconds:.1f} s"]
+        lines = [
+            f"{self.html}: {len(self.entries)} entries, {len(self.figures)} figures "
+            f"({len(self.failed_figures)} failed), {len(self.errors)} errors, {self.seconds:.1f} s"
+        ]
         lines += [f"  figure {p}: {s[0]}x{s[1]}" if s else f"  figure {p}: FAILED" for p, s in self.figures.items()]
         lines += [f"  error: {e}" for e in self.errors]
         return "\n".join(lines)
@@ -180,8 +182,13 @@ class _Chromium:
 
         try:  # its own session, so that a hung browser can be killed with all its child processes
             self.proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr,
-                preexec_fn=wire, pass_fds=(3, 4), start_new_session=True,
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=self.stderr,
+                stderr=self.stderr,
+                preexec_fn=wire,
+                pass_fds=(3, 4),
+                start_new_session=True,
             )
         except OSError as exc:
             for fd in (self._to_chrome, self._from_chrome):
@@ -219,8 +226,9 @@ class _Chromium:
         self.stderr.seek(0)
         return self.stderr.read().decode(errors="replace")[-n:]
 
-    def call(self, method: str, params: dict | None = None, *, session: str | None = None,
-             timeout: float | None = None) -> dict:
+    def call(
+        self, method: str, params: dict | None = None, *, session: str | None = None, timeout: float | None = None
+    ) -> dict:
         self._next_id += 1
         msg = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -228,7 +236,7 @@ class _Chromium:
         data = json.dumps(msg).encode() + b"\0"
         try:
             while data:
-                data = data[os.write(self._to_chrome, data):]
+                data = data[os.write(self._to_chrome, data) :]
         except OSError as exc:
             raise BrowserError(f"Chromium has gone away ({exc}); its log:\n{self.log_tail()}") from exc
         deadline = time.monotonic() + (timeout or self.timeout_s)
@@ -330,8 +338,9 @@ class _Page:
                 raise BrowserError("the report's tab crashed")
 
     def js(self, expression: str, *, await_promise=False):
-        reply = self.cmd("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                              "awaitPromise": await_promise})
+        reply = self.cmd(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": await_promise}
+        )
         if "exceptionDetails" in reply:
             d = reply["exceptionDetails"]
             raise _JSFailed((d.get("exception") or {}).get("description") or d.get("text"))
@@ -356,7 +365,8 @@ class _Page:
         position has settled; with `until`, click again (up to `tries` times) until that JS
         expression is true, and raise _Timeout when it never is."""
         for attempt in range(tries):
-            spot = self.js(f"""(async () => {{
+            spot = self.js(
+                f"""(async () => {{
                 const el = ({locate});
                 if (!el) return null;
                 el.scrollIntoView({{block: "center", inline: "nearest"}});
@@ -375,7 +385,9 @@ class _Page:
                 const hit = document.elementFromPoint(x, y);
                 window.__srtTarget = el;
                 return {{x, y, hit: !!hit && (hit === el || el.contains(hit)), size: r.width * r.height}};
-            }})()""", await_promise=True)
+            }})()""",
+                await_promise=True,
+            )
             if not spot:
                 raise _Timeout(f"{what}: not found on the page")
             if spot["size"] <= 0 or not spot["hit"]:
@@ -383,15 +395,17 @@ class _Page:
                 self.js("window.__srtTarget.click()")
             else:
                 for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-                    self.cmd("Input.dispatchMouseEvent", {"type": kind, "x": spot["x"], "y": spot["y"],
-                                                          "button": "left", "clickCount": 1})
+                    self.cmd(
+                        "Input.dispatchMouseEvent",
+                        {"type": kind, "x": spot["x"], "y": spot["y"], "button": "left", "clickCount": 1},
+                    )
             if until is None:
                 return
             try:
                 return self.wait(until, what, timeout=2.0 if attempt < tries - 1 else 5.0)
             except _Timeout:
                 if attempt == tries - 1:
-                    raise _Timeout(f"clicked {what} {tries} times, but the report did not react")
+                    raise _Timeout(f"clicked {what} {tries} times, but the report did not react") from None
 
     def screenshot(self, path: Path):
         data = self.cmd("Page.captureScreenshot", {"format": "png"})["data"]
@@ -470,7 +484,8 @@ window.__srt = {
   },
   showing(path) {  // 'shown', or 'other' when the app has selected path but displays something else
     if (this.shows(path)) return 'shown';
-    if (typeof app !== 'undefined' && app.state && app.state.resultPath === path && app.state.content === 'img') return 'other';
+    const app_ = typeof app !== 'undefined' ? app : null;
+    if (app_ && app_.state && app_.state.resultPath === path && app_.state.content === 'img') return 'other';
     return '';
   },
   listIs(names) {  // the navigation bar lists exactly these links (a category's subcategories)
@@ -514,8 +529,15 @@ def _js_str(s: str) -> str:
     return json.dumps(s)
 
 
-def render_report(html_path, *, timeout_s: float = 60, screenshot_dir=None, chromium: str | None = None,
-                  no_sandbox: bool | None = None, extra_args=()) -> ReportRender:
+def render_report(
+    html_path,
+    *,
+    timeout_s: float = 60,
+    screenshot_dir=None,
+    chromium: str | None = None,
+    no_sandbox: bool | None = None,
+    extra_args=(),
+) -> ReportRender:
     """Open a Snakemake HTML report in headless Chromium, click through every category,
     subcategory and result row, and record for each image result whether it rendered.
 
@@ -540,9 +562,12 @@ def render_report(html_path, *, timeout_s: float = 60, screenshot_dir=None, chro
         if nav.get("errorText"):
             raise BrowserError(f"cannot open {html}: {nav['errorText']}")
         try:
-            page.wait("document.readyState === 'complete' && typeof results === 'object' "
-                      "&& typeof categories === 'object' && !!document.querySelector('#app nav')",
-                      "the report's app to render", timeout=timeout_s)
+            page.wait(
+                "document.readyState === 'complete' && typeof results === 'object' "
+                "&& typeof categories === 'object' && !!document.querySelector('#app nav')",
+                "the report's app to render",
+                timeout=timeout_s,
+            )
         except _Timeout as exc:
             page.collect_errors()
             raise BrowserError(f"{exc}; page errors: {page.errors}") from exc
@@ -584,8 +609,9 @@ def _walk(page: _Page, data: dict, out: ReportRender, shots: Path | None):
                 _go_home(page)
                 menu = _js_str("Results" if single else cat)
                 if len(subs) > 1:
-                    page.click(f"__srt.menuLink({menu})", f"menu entry {cat!r}",
-                               until=f"__srt.listIs({json.dumps(subs)})")
+                    page.click(
+                        f"__srt.menuLink({menu})", f"menu entry {cat!r}", until=f"__srt.listIs({json.dumps(subs)})"
+                    )
                     page.click(f"__srt.menuLink({_js_str(sub)})", f"subcategory {where!r}", until="!!__srt.table()")
                 else:
                     page.click(f"__srt.menuLink({menu})", f"menu entry {cat!r}", until="!!__srt.table()")
@@ -616,8 +642,11 @@ def _table(page: _Page, data: dict, cat: str, sub: str, out: ReportRender, shots
     for state in states:
         for label, value in state.items():
             if page.js(f"__srt.toggles().find(t => t.label === {_js_str(label)}).checked") != value:
-                page.click(f"__srt.toggleLabel({_js_str(label)}, {_js_str(value)})", f"toggle {label}={value}",
-                           until=f"__srt.toggles().find(t => t.label === {_js_str(label)}).checked === {_js_str(value)}")
+                page.click(
+                    f"__srt.toggleLabel({_js_str(label)}, {_js_str(value)})",
+                    f"toggle {label}={value}",
+                    until=f"__srt.toggles().find(t => t.label === {_js_str(label)}).checked === {_js_str(value)}",
+                )
         for i, row in enumerate(page.js("__srt.rows()")):
             page.check_time()
             path = _row_path(row["cells"], header, state, paths, data["labels"])
@@ -657,7 +686,9 @@ def _row_path(cells, header, state, paths, labels):
 
 def _show_image(page: _Page, row: int, path: str, where: str):
     try:
-        shown = page.click(f"__srt.eye({row})", f"the view button of {where!r}", until=f"__srt.showing({_js_str(path)})")
+        shown = page.click(
+            f"__srt.eye({row})", f"the view button of {where!r}", until=f"__srt.showing({_js_str(path)})"
+        )
     except _Timeout as exc:
         page.errors.append(f"{path}: {exc}")
         return None
@@ -669,8 +700,10 @@ def _show_image(page: _Page, row: int, path: str, where: str):
         page.errors.append(f"{path}: no <img> for it in the content pane")
         return None
     if not (m["complete"] and m["decoded"] and m["w"] > 0 and m["h"] > 0):
-        page.errors.append(f"{path}: image did not render (complete={m['complete']}, decoded={m['decoded']}, "
-                           f"natural size {m['w']}x{m['h']}{', ' + m['why'] if m['why'] else ''})")
+        page.errors.append(
+            f"{path}: image did not render (complete={m['complete']}, decoded={m['decoded']}, "
+            f"natural size {m['w']}x{m['h']}{', ' + m['why'] if m['why'] else ''})"
+        )
         return None
     if m["blank"]:
         page.errors.append(f"{path}: image is blank (all {m['w']}x{m['h']} pixels the same colour)")

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 # The test process's share of the cores for BLAS, OpenMP and torch, set before numpy or torch load them:
@@ -48,10 +49,13 @@ requires_real = pytest.mark.skipif(
 def snakemake(*args, cwd=ROOT, check=True, timeout=1200, env=None):
     """Run the snakemake CLI of this environment (``env`` adds variables); returns the CompletedProcess."""
     exe = Path(sys.executable).with_name("snakemake")
-    proc = subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=workflow_env(env))
+    proc = subprocess.run(
+        [str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=workflow_env(env)
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(map(str, args))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -59,8 +63,10 @@ def job_blocks(text: str) -> list[tuple[str, dict[str, str]]]:
     """(rule, {field: value}) of every job block Snakemake printed: a ``rule <name>:`` (or
     ``localrule``) line and its indented ``field: value`` lines (input, output, wildcards, resources...).
     Dry runs print them on stdout, real runs on stderr."""
-    return [(m.group(1), dict(re.findall(r"^    (\w+): (.*)$", m.group(2), re.M)))
-            for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", text, re.M)]
+    return [
+        (m.group(1), dict(re.findall(r"^    (\w+): (.*)$", m.group(2), re.M)))
+        for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n?)*)", text, re.M)
+    ]
 
 
 def listed(value: str) -> list[str]:
@@ -73,21 +79,26 @@ def keyed(value: str) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in value.split(", ") if "=" in kv)
 
 
-def write_nwb(path, *, trials=True, behavior=True, nan_velocity=False, lab="Miller", n_trials=12,
-              areas=("M1", "PMd"), seed=0):
+def write_nwb(
+    path, *, trials=True, behavior=True, nan_velocity=False, lab="Miller", n_trials=12, areas=("M1", "PMd"), seed=0
+):
     """A small but complete NWB file in the DANDI 000688 layout, with parts left out on request.
 
     Trials of 2 s every 2.5 s, go cue 0.5 s after start, reaches along the target direction peaking
     0.5 s after the go cue; units tuned to velocity.
     """
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import BehavioralTimeSeries
 
     rng = np.random.default_rng(seed)
-    nwb = NWBFile(session_description="test", identifier=f"test-{seed}", lab=lab,
-                  session_start_time=datetime(2016, 10, 7, tzinfo=timezone.utc))
+    nwb = NWBFile(
+        session_description="test",
+        identifier=f"test-{seed}",
+        lab=lab,
+        session_start_time=datetime(2016, 10, 7, tzinfo=UTC),
+    )
     device = nwb.create_device("array")
     for area in areas:
         group = nwb.create_electrode_group(f"electrode_group_{area}", description=area, location=area, device=device)
@@ -116,8 +127,9 @@ def write_nwb(path, *, trials=True, behavior=True, nan_velocity=False, lab="Mill
         nwb.add_trial_column("go_cue_time", "go cue")
         nwb.add_trial_column("target_dir", "radians")
         for i, (s, d) in enumerate(zip(starts, dirs)):
-            nwb.add_trial(start_time=s, stop_time=s + 2.0, result="R" if i != 5 else "A",
-                          go_cue_time=s + 0.5, target_dir=d)
+            nwb.add_trial(
+                start_time=s, stop_time=s + 2.0, result="R" if i != 5 else "A", go_cue_time=s + 0.5, target_dir=d
+            )
     if behavior:
         module = nwb.create_processing_module("behavior", "kinematics")
         container = BehavioralTimeSeries(name="Velocity")
@@ -131,8 +143,18 @@ def write_nwb(path, *, trials=True, behavior=True, nan_velocity=False, lab="Mill
 @pytest.fixture
 def session_row():
     """A sheet row as the workflow passes it to the stages."""
-    return {"session_id": "T-1", "subject": "T", "date": "2016-10-07", "year": 2016, "hemisphere": "left",
-            "task": "center_out", "format": "nwb", "path": "t.nwb", "areas": "M1,PMd", "area_list": ["M1", "PMd"]}
+    return {
+        "session_id": "T-1",
+        "subject": "T",
+        "date": "2016-10-07",
+        "year": 2016,
+        "hemisphere": "left",
+        "task": "center_out",
+        "format": "nwb",
+        "path": "t.nwb",
+        "areas": "M1,PMd",
+        "area_list": ["M1", "PMd"],
+    }
 
 
 @pytest.fixture
@@ -178,10 +200,24 @@ def chewie_prepared(tmp_path_factory):
     if not CHEWIE.is_file():
         pytest.skip(f"{CHEWIE} is absent")
     folder = tmp_path_factory.mktemp("chewie")
-    row = {"session_id": "Chewie-20161007", "subject": "Chewie", "date": "2016-10-07", "year": 2016,
-           "hemisphere": "left", "task": "center_out", "format": "nermat", "area_list": ["M1", "PMd"]}
-    ingest(CHEWIE, folder / "ingest.zarr", fmt="nermat", areas=["M1", "PMd"], session=row["session_id"],
-           reader_options={"trial_bins": 40})
+    row = {
+        "session_id": "Chewie-20161007",
+        "subject": "Chewie",
+        "date": "2016-10-07",
+        "year": 2016,
+        "hemisphere": "left",
+        "task": "center_out",
+        "format": "nermat",
+        "area_list": ["M1", "PMd"],
+    }
+    ingest(
+        CHEWIE,
+        folder / "ingest.zarr",
+        fmt="nermat",
+        areas=["M1", "PMd"],
+        session=row["session_id"],
+        reader_options={"trial_bins": 40},
+    )
     prep = validate_config({"sessions": "x", "data_dir": "y"})["preprocessing"]
     prepare(folder / "ingest.zarr", folder / "prepared.zarr", session=row, preprocessing=prep, threads=2)
     return folder / "prepared.zarr"
@@ -196,10 +232,19 @@ def chewie_ner(chewie_prepared, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("chewie_ner")
     store, model_dir = folder / "emb.zarr", folder / "model"
-    train_embedding(chewie_prepared, store, model_dir, method="ner", params={"max_iterations": 2000}, area="M1",
-                    seed=0, labels={"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0},
-                    device={"prefer": "cpu", "allow_cpu": True, "wait_s": 0}, code_fingerprint="fp",
-                    threads=TEST_THREADS)
+    train_embedding(
+        chewie_prepared,
+        store,
+        model_dir,
+        method="ner",
+        params={"max_iterations": 2000},
+        area="M1",
+        seed=0,
+        labels={"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0},
+        device={"prefer": "cpu", "allow_cpu": True, "wait_s": 0},
+        code_fingerprint="fp",
+        threads=TEST_THREADS,
+    )
     return store, model_dir
 
 
@@ -215,9 +260,18 @@ def write_tiny_recording(work, session_id, *, seed=7, hemisphere=None, date=None
     date = date or f"{session_id[-8:-4]}-{session_id[-4:-2]}-{session_id[-2:]}"
     folder = Path(work) / "resources/tiny"
     folder.mkdir(parents=True, exist_ok=True)
-    simulate_session(folder / f"{session_id}.nwb", folder / f"{session_id}_truth.npz", session_id=session_id,
-                     subject="Tiny", date=date, hemisphere=hemisphere or ("right" if date < "2016" else "left"),
-                     task="center_out", areas=list(areas), seed=seed, params=TINY_SIMULATION)
+    simulate_session(
+        folder / f"{session_id}.nwb",
+        folder / f"{session_id}_truth.npz",
+        session_id=session_id,
+        subject="Tiny",
+        date=date,
+        hemisphere=hemisphere or ("right" if date < "2016" else "left"),
+        task="center_out",
+        areas=list(areas),
+        seed=seed,
+        params=TINY_SIMULATION,
+    )
     return folder / f"{session_id}.nwb"
 
 
@@ -252,8 +306,13 @@ def demo_cells(method, work=ROOT, session=None):
 
     block = load_config(Path(work) / "config/config.yaml")["methods"][method]
     sheet = load_sheet(Path(work) / "config/sessions.tsv")
-    return [(sid, area) for sid, row in sheet.iterrows() if row["task"] in block["tasks"]
-            and session in (None, sid) for area in row["area_list"] if block["areas"] is None or area in block["areas"]]
+    return [
+        (sid, area)
+        for sid, row in sheet.iterrows()
+        if row["task"] in block["tasks"] and session in (None, sid)
+        for area in row["area_list"]
+        if block["areas"] is None or area in block["areas"]
+    ]
 
 
 #: developers only: a finished ``demo_run`` working copy to reuse instead of running the demo again
@@ -264,8 +323,9 @@ VENV = Path(sys.executable).parent.parent  # the environment running the tests (
 def demo_flags() -> list[str]:
     """The Snakemake flags `make demo` adds on this machine (the Makefile's ``RUN_FLAGS``: GPU slots and
     training threads), so that a test's rerun trains exactly as the demo did (same threads, same bits)."""
-    out = subprocess.run(["make", "-s", "--no-print-directory", "run-flags"], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        ["make", "-s", "--no-print-directory", "run-flags"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return out.stdout.split()
 
 
@@ -292,7 +352,7 @@ class BackgroundDemo:
         self.rc, self.log = self.root / "rc", self.work / "demo_run.log"
         self.proc: subprocess.Popen | None = None  # set in the process that started it
 
-    def start(self) -> "BackgroundDemo":
+    def start(self) -> BackgroundDemo:
         from filelock import FileLock
 
         with FileLock(str(self.root) + ".lock"):
@@ -301,12 +361,15 @@ class BackgroundDemo:
             self.root.mkdir(parents=True)
             make_workflow_copy(self.root)
             # the test environment is make's VENV; -o: never reinstall it from the copy's make
-            script = ('make demo VENV="$1" -o "$1/.installed" > demo_run.log 2>&1; '
-                      'echo $? > ../rc.part && mv ../rc.part ../rc')
+            script = (
+                'make demo VENV="$1" -o "$1/.installed" > demo_run.log 2>&1; '
+                "echo $? > ../rc.part && mv ../rc.part ../rc"
+            )
             # its own process group (stop() ends all of it) but not its own session: with Linux's scheduler
             # autogroups a new session would get a fixed half of the CPU whatever the priorities below
-            self.proc = subprocess.Popen(["sh", "-c", script, "demo", str(VENV)], cwd=self.work, env=workflow_env(),
-                                         process_group=0)
+            self.proc = subprocess.Popen(
+                ["sh", "-c", script, "demo", str(VENV)], cwd=self.work, env=workflow_env(), process_group=0
+            )
         return self
 
     def done(self) -> bool:
@@ -374,8 +437,9 @@ def demo_run(background_demo):
         work = Path(reuse)
         if not (work / "results/report.html").is_file():
             raise pytest.UsageError(f"{DEMO_RUN_ENV}={reuse}: no finished demo run there (results/report.html)")
-        return work, subprocess.CompletedProcess([], 0, "", (work / "demo_run.log").read_text()
-                                                  if (work / "demo_run.log").is_file() else "")
+        return work, subprocess.CompletedProcess(
+            [], 0, "", (work / "demo_run.log").read_text() if (work / "demo_run.log").is_file() else ""
+        )
     return background_demo.result()
 
 

@@ -85,8 +85,11 @@ def unavailable_reason() -> str | None:
     for daemon in ("slurmctld", "slurmd"):
         pids = _pids_named(daemon)
         if pids:
-            whose = ("is a test cluster's (running, or left by a crashed run)" if _is_ours(SLURM_CONF)
-                     else "was not written by tests/slurm_cluster.py")
+            whose = (
+                "is a test cluster's (running, or left by a crashed run)"
+                if _is_ours(SLURM_CONF)
+                else "was not written by tests/slurm_cluster.py"
+            )
             return f"{daemon} is already running (pid {', '.join(map(str, pids))}; {SLURM_CONF} {whose})"
     return None
 
@@ -101,8 +104,14 @@ class SingleNodeSlurm:
         log_dir: Folder with ``slurmctld.log``, ``slurmd.log`` and the daemons' own output.
     """
 
-    def __init__(self, workdir: str | os.PathLike | None = None, partition: str = "pytest", timeout: float = 60.0,
-                 gpus: int = 0, cpus: int | None = None):
+    def __init__(
+        self,
+        workdir: str | os.PathLike | None = None,
+        partition: str = "pytest",
+        timeout: float = 60.0,
+        gpus: int = 0,
+        cpus: int | None = None,
+    ):
         """Prepare, but do not start, a cluster.
 
         Args:
@@ -264,14 +273,22 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         if self.cpus:
             hardware = f"CPUs={self.cpus}"
         gres = f" Gres=gpu:{self.gpus}" if self.gpus else ""
-        return (f"NodeName={self.node} NodeAddr=127.0.0.1 {hardware} RealMemory={max(mem_mb * 9 // 10, 1)}{gres} "
-                "State=UNKNOWN")
+        return (
+            f"NodeName={self.node} NodeAddr=127.0.0.1 {hardware} RealMemory={max(mem_mb * 9 // 10, 1)}{gres} "
+            "State=UNKNOWN"
+        )
 
     def _spawn(self, name: str, argv: list[str], **kwargs) -> None:
         with open(self.log_dir / f"{name}.out", "ab") as out:
             self._procs[name] = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
-                start_new_session=True, **kwargs)  # a Ctrl-C in pytest must not kill them before stop() runs
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,
+                **kwargs,
+            )  # a Ctrl-C in pytest must not kill them before stop() runs
 
     def _wait_until_idle(self) -> None:
         deadline, state = time.monotonic() + self.timeout, ""
@@ -281,8 +298,10 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
             if state == "idle":
                 return
             time.sleep(0.5)
-        raise SlurmUnavailable(f"node {self.node} not idle after {self.timeout:.0f} s (sinfo says {state!r})\n"
-                               f"{self._tail('slurmctld')}\n{self._tail('slurmd')}")
+        raise SlurmUnavailable(
+            f"node {self.node} not idle after {self.timeout:.0f} s (sinfo says {state!r})\n"
+            f"{self._tail('slurmctld')}\n{self._tail('slurmd')}"
+        )
 
     def _check_alive(self) -> None:
         for name, proc in self._procs.items():
@@ -358,8 +377,9 @@ def _which(name: str) -> str | None:
 
 
 def _run(argv: list[str], check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run([_which(argv[0]) or argv[0], *argv[1:]], capture_output=True, text=True, timeout=30,
-                          check=check)
+    return subprocess.run(
+        [_which(argv[0]) or argv[0], *argv[1:]], capture_output=True, text=True, timeout=30, check=check
+    )
 
 
 def _munge_works() -> bool:
@@ -387,7 +407,7 @@ def _pids_named(name: str) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        comm, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:][:1]
+        comm, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :][:1]
         if comm == name and state != "Z":
             pids.append(int(entry.name))
     return sorted(pids)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import ROOT, snakemake, write_nwb
+
 from pipeline.config import load_config, load_sheet, session_row, validate_config
 from pipeline.errors import InputError
 from pipeline.io import ingest
@@ -39,8 +39,12 @@ def test_nan_velocity_in_a_window(tmp_path, session_row, prep_config):
     assert err.value.field == "velocity" and "nan.nwb" in err.value.source and "trial 3" in str(err.value)
     assert not (tmp_path / "prepared.zarr").exists() and not list(tmp_path.glob(".prepared*"))
     # the explicit policy drops the trial instead, and says so
-    ds = prepare(tmp_path / "ingest.zarr", tmp_path / "prepared.zarr", session=session_row,
-                 preprocessing=dict(prep_config, nan_policy="drop_trial"))
+    ds = prepare(
+        tmp_path / "ingest.zarr",
+        tmp_path / "prepared.zarr",
+        session=session_row,
+        preprocessing=dict(prep_config, nan_policy="drop_trial"),
+    )
     assert 3 not in ds["trial"].values and ds.attrs["trials_dropped"]["NaN velocity"] == 1
 
 
@@ -146,7 +150,8 @@ def test_failed_ingest_job_leaves_no_output(workflow_copy):
     write_nwb(work / "data" / "X-1.nwb", trials=False)
     (work / "config" / "s.tsv").write_text(
         "session_id\tsubject\tdate\themisphere\ttask\tformat\tpath\tareas\n"
-        "X-1\tX\t2016-10-07\tleft\tcenter_out\tnwb\tX-1.nwb\tM1\n")
+        "X-1\tX\t2016-10-07\tleft\tcenter_out\tnwb\tX-1.nwb\tM1\n"
+    )
     (work / "config" / "config.yaml").write_text("sessions: config/s.tsv\ndata_dir: data\n")
     proc = snakemake("--cores", "1", "--workflow-profile", "none", cwd=work, check=False)
     assert proc.returncode != 0

@@ -61,9 +61,7 @@ def test_trial_windows_overlap_and_spikes_outside_trials():
     np.testing.assert_array_equal(c[0].sum(axis=0), [1, 2])  # 1.02 (u0), 1.05, 1.10 (u1)
     np.testing.assert_array_equal(c[1].sum(axis=0), [0, 2])
     assert c[2].sum() == 0  # 9.0 is after that window
-    np.testing.assert_array_equal(
-        c.sum(axis=(1, 2)), [np.sum((t >= s) & (t < s + 0.12)) for s in starts]
-    )
+    np.testing.assert_array_equal(c.sum(axis=(1, 2)), [np.sum((t >= s) & (t < s + 0.12)) for s in starts])
 
 
 def test_window_binning_equals_global_binning_on_aligned_grids():

@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from browser import render_report, requires_chromium
 
 pytestmark = [requires_chromium, pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -90,7 +89,10 @@ def test_report_figures_render_in_a_browser(reports, tmp_path):
     assert render.errors == [], render.summary()
     assert {e.path for e in render.entries} == {FIG_A, FIG_B, TABLE}, render.summary()
     assert {e.path: (e.category, e.subcategory) for e in render.entries} == {
-        FIG_A: ("Figures", "Labelled"), FIG_B: ("Figures", "Plain"), TABLE: ("Tables", "Other")}
+        FIG_A: ("Figures", "Labelled"),
+        FIG_B: ("Figures", "Plain"),
+        TABLE: ("Tables", "Other"),
+    }
     assert next(e for e in render.entries if e.path == FIG_A).row == ("rising line",)
     assert render.figures == SIZES, render.summary()
     assert render.ok

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import REAL, requires_real
+
 from pipeline import calibration as cal
 from pipeline import simulate
 
@@ -22,9 +22,23 @@ pytestmark = pytest.mark.xdist_group("calibration")  # one pytest worker: its mo
 #: simulated sessions of the comparison: one per year of the center-out subject, and a maze session
 SESSIONS = ("SimC-20150629", "SimC-20161007", "SimJ-20090918")
 #: (area, statistic) pairs that must be compared (present on both sides and asserted)
-ASSERTED = [(area, stat) for area in ("M1", "PMd", "S1")
-            for stat in ("mean_hz", "mean_hz_iqr", "sd_hz", "sd_hz_iqr", "signal_share", "n_pcs80", "pca3_r2",
-                         "linear_r2", "fano_bins", "fano_trial", "gain_cv")]
+ASSERTED = [
+    (area, stat)
+    for area in ("M1", "PMd", "S1")
+    for stat in (
+        "mean_hz",
+        "mean_hz_iqr",
+        "sd_hz",
+        "sd_hz_iqr",
+        "signal_share",
+        "n_pcs80",
+        "pca3_r2",
+        "linear_r2",
+        "fano_bins",
+        "fano_trial",
+        "gain_cv",
+    )
+]
 ASSERTED += [("M1", "fano_pooled"), ("PMd", "fano_pooled"), ("S1", "fano")]
 #: on real M1 a 3-D PCA decodes velocity far worse than a linear readout of all units (0.17-0.37
 #: versus 0.49-0.56 at 48 units); the simulated M1 must keep at least this gap (it was 0.47 vs 0.46)
@@ -50,8 +64,9 @@ def test_table(comparison):
     print("\n" + cal.markdown_table(rows))
     present = {(r.area, r.stat) for r in rows if r.tolerance is not None}
     assert set(ASSERTED) <= present, f"missing rows: {sorted(set(ASSERTED) - present)}"
-    failed = [f"{r.area} {r.stat}: simulated {r.sim}, real {r.real_range} ± {r.tolerance}"
-              for r in rows if not r.passed]
+    failed = [
+        f"{r.area} {r.stat}: simulated {r.sim}, real {r.real_range} ± {r.tolerance}" for r in rows if not r.passed
+    ]
     assert not failed, "outside tolerance:\n" + "\n".join(failed)
 
 
@@ -65,7 +80,8 @@ def test_statistic(comparison, area, stat):
     for session, value in row.sim.items():
         assert row.distance(value) <= row.tolerance + 1e-12, (
             f"{session} {area} {stat} = {value:.3f}, real {lo:.3f}-{hi:.3f} ± {row.tolerance}: "
-            f"{cal.TOLERANCES[stat].reason}")
+            f"{cal.TOLERANCES[stat].reason}"
+        )
 
 
 @requires_real
@@ -157,15 +173,18 @@ def test_compare_and_markdown():
     assert "Failing: M1 pca3_r2" in text
 
 
-@pytest.mark.parametrize(("neural", "field"), [
-    ({"dead_time_s": {"M1": [0.1, 0.2]}}, "params.neural.dead_time_s.M1"),
-    ({"shared_gain_sd": {"V1": 0.1}}, "params.neural.shared_gain_sd.V1"),
-    ({"shared_gain_autocorr": {"M1": 1.0}}, "params.neural.shared_gain_autocorr.M1"),
-    ({"modulation_depth": {"S1": [2.0, 1.0]}}, "params.neural.modulation_depth.S1"),
-    ({"link_baseline_coupling": 1.0}, "params.neural.link_baseline_coupling"),
-    ({"encoding_angle_sd_deg": {}}, "params.neural.encoding_angle_sd_deg"),
-    ({"rate_dt_s": 0.5}, "params.neural.rate_dt_s"),
-])
+@pytest.mark.parametrize(
+    ("neural", "field"),
+    [
+        ({"dead_time_s": {"M1": [0.1, 0.2]}}, "params.neural.dead_time_s.M1"),
+        ({"shared_gain_sd": {"V1": 0.1}}, "params.neural.shared_gain_sd.V1"),
+        ({"shared_gain_autocorr": {"M1": 1.0}}, "params.neural.shared_gain_autocorr.M1"),
+        ({"modulation_depth": {"S1": [2.0, 1.0]}}, "params.neural.modulation_depth.S1"),
+        ({"link_baseline_coupling": 1.0}, "params.neural.link_baseline_coupling"),
+        ({"encoding_angle_sd_deg": {}}, "params.neural.encoding_angle_sd_deg"),
+        ({"rate_dt_s": 0.5}, "params.neural.rate_dt_s"),
+    ],
+)
 def test_new_parameters_are_validated(neural, field):
     from pipeline.errors import InputError
 

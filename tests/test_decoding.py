@@ -9,13 +9,22 @@ from sklearn.linear_model import LinearRegression
 
 from pipeline.alignment import ALIGNMENTS, align, direction_averages, paper_pick, per_direction_rotations
 from pipeline.crossdecode import KEY_COLUMNS, cross_decode, within_table
-from pipeline.decoding import (Cell, DecoderSpec, accuracy_over_time, direction_classes, fit, integrate, score,
-                               within_session)
+from pipeline.decoding import (
+    Cell,
+    DecoderSpec,
+    accuracy_over_time,
+    direction_classes,
+    fit,
+    integrate,
+    score,
+    within_session,
+)
 from pipeline.errors import InputError
 
 
-def make_cell(name, rng, *, n_trials=48, n_bins=12, rotation=None, noise=0.05, year=2015, hemisphere="right",
-              area="M1"):
+def make_cell(
+    name, rng, *, n_trials=48, n_bins=12, rotation=None, noise=0.05, year=2015, hemisphere="right", area="M1"
+):
     """Center-out reaches with bell-shaped speed and slightly curved paths; latent = (vx, vy, time) + noise.
 
     The curvature and the time ramp make each direction's average trajectory span all three
@@ -32,9 +41,15 @@ def make_cell(name, rng, *, n_trials=48, n_bins=12, rotation=None, noise=0.05, y
         latent = latent @ rotation
     train = np.arange(n_trials) < int(0.75 * n_trials)
     session = name.split("/")[0]
-    return Cell(name, latent, velocity, classes, train, 0.03 * np.arange(n_bins),
-                meta=dict(session=session, area=area, subject="S", year=year, hemisphere=hemisphere,
-                          method="ner", seed=0))
+    return Cell(
+        name,
+        latent,
+        velocity,
+        classes,
+        train,
+        0.03 * np.arange(n_bins),
+        meta=dict(session=session, area=area, subject="S", year=year, hemisphere=hemisphere, method="ner", seed=0),
+    )
 
 
 def test_direction_classes_integrate_and_accuracy_by_hand():
@@ -57,9 +72,13 @@ def test_linear_velocity_and_position_r2_by_hand():
     held = s["held_out"].values
     true, pred = np.array([2.0, 6.0]), np.array([3.0, 5.0])
     assert held[("velocity", "r2")] == pytest.approx(1 - ((true - pred) ** 2).sum() / ((true - true.mean()) ** 2).sum())
-    assert held[("velocity", "r2_swapped")] == pytest.approx(1 - ((true - pred) ** 2).sum() / ((pred - pred.mean()) ** 2).sum())
+    assert held[("velocity", "r2_swapped")] == pytest.approx(
+        1 - ((true - pred) ** 2).sum() / ((pred - pred.mean()) ** 2).sum()
+    )
     ptrue, ppred = np.cumsum(true), np.cumsum(pred)  # (2, 8) vs (3, 8)
-    assert held[("position", "r2")] == pytest.approx(1 - ((ptrue - ppred) ** 2).sum() / ((ptrue - ptrue.mean()) ** 2).sum())
+    assert held[("position", "r2")] == pytest.approx(
+        1 - ((ptrue - ppred) ** 2).sum() / ((ptrue - ptrue.mean()) ** 2).sum()
+    )
 
 
 def test_direction_decoder_peaks_when_the_reach_is_fastest():
@@ -94,7 +113,9 @@ def test_procrustes_recovers_a_known_rotation(variant):
 def test_paper_pick_rule_and_forced_direction():
     rng = np.random.default_rng(3)
     a, b = make_cell("a/M1", rng), make_cell("b/M1", rng, rotation=ortho_group.rvs(3, random_state=4))
-    rotations = per_direction_rotations(direction_averages(a.latent, a.classes), direction_averages(b.latent, b.classes))
+    rotations = per_direction_rotations(
+        direction_averages(a.latent, a.classes), direction_averages(b.latent, b.classes)
+    )
     pick = paper_pick(rotations, a.latent, a.classes)
     dets = np.linalg.det(rotations)
     # each sign group's candidate is its highest direction (|det| ties); the smaller L1 distance wins
@@ -122,7 +143,8 @@ def test_rotating_the_scored_cell_equals_refitting_on_the_rotated_decoder_cell()
     # and the same for a plain sklearn refit: the decoder is an ordinary LinearRegression
     reg = LinearRegression().fit((a.latent @ r)[a.train].reshape(-1, 3), a.velocity[a.train].reshape(-1, 2))
     assert reg.predict(b.latent[b.test].reshape(-1, 3)) == pytest.approx(
-        fit(a, DecoderSpec()).velocity.predict(b.latent[b.test].reshape(-1, 3) @ r.T))
+        fit(a, DecoderSpec()).velocity.predict(b.latent[b.test].reshape(-1, 3) @ r.T)
+    )
 
 
 def test_leak_free_alignment_never_reads_the_test_cells_test_trial_labels():
@@ -147,9 +169,11 @@ def test_leak_free_alignment_never_reads_the_test_cells_test_trial_labels():
 
 def test_cross_decode_matrix_has_every_cell_and_label():
     rng = np.random.default_rng(9)
-    cells = [make_cell("s1/M1", rng, year=2015, hemisphere="right"),
-             make_cell("s2/M1", rng, year=2016, hemisphere="left"),
-             make_cell("s2/PMd", rng, year=2016, hemisphere="left", area="PMd")]
+    cells = [
+        make_cell("s1/M1", rng, year=2015, hemisphere="right"),
+        make_cell("s2/M1", rng, year=2016, hemisphere="left"),
+        make_cell("s2/PMd", rng, year=2016, hemisphere="left", area="PMd"),
+    ]
     specs = [DecoderSpec("linear"), DecoderSpec("knn")]
     scores, acc = cross_decode(cells, specs, group="g")
     assert list(scores.columns[:5]) == ["group", "method", "seed", "decoder", "target"]

@@ -25,6 +25,7 @@ def fake_gpus(monkeypatch, tmp_path):
         monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
         monkeypatch.setenv(dev.LOCK_DIR_ENV, str(tmp_path / "locks"))
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
     return make
 
 
@@ -74,8 +75,9 @@ def test_lock_is_released_when_a_job_is_killed(fake_gpus, tmp_path):
         print(lease.physical_id, flush=True)
         time.sleep(60)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()}
+    )
     try:
         assert proc.stdout.readline().strip() == "0"
         with pytest.raises(dev.DeviceUnavailable):
@@ -106,9 +108,13 @@ sys.stdin.readline()  # hold the slot until the parent closes stdin (or kills us
 
 
 def _holder(n, folder, wait_s=0.0):
-    return subprocess.Popen([sys.executable, "-c", _HOLDER, str(n), str(folder), str(wait_s)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    return subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(n), str(folder), str(wait_s)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
 
 
 @pytest.mark.parametrize("n_devices", [2, 3])

@@ -131,7 +131,7 @@ def test_windows_padding_and_alignment():
     torch.testing.assert_close(windows(x, (0, 1)), x[:, :, None])
     w = windows(x, (5, 5))
     assert w.shape == (T, N, 10)
-    torch.testing.assert_close(w[7], x[2:12].T)              # interior: t-5 ... t+4
+    torch.testing.assert_close(w[7], x[2:12].T)  # interior: t-5 ... t+4
     torch.testing.assert_close(w[0][:, :6], x[0][:, None].expand(N, 6))  # replicate at the start
     torch.testing.assert_close(w[-1][:, -4:], x[-1][:, None].expand(N, 4))
     # index subset = rows of the full result

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from pipeline.methods import METHODS
 from pipeline.provenance import import_closure
 
@@ -98,8 +98,19 @@ RULES = rules()
 
 def test_every_rule_with_a_script_is_checked():
     names = {name for name, _, _ in RULES}
-    assert {"simulate", "ingest", "prepare", "train", "decode_within", "cross_decode", "stats_within",
-            "figures_latents", "maze_train", "maze_decode", "reproduction"} <= names
+    assert {
+        "simulate",
+        "ingest",
+        "prepare",
+        "train",
+        "decode_within",
+        "cross_decode",
+        "stats_within",
+        "figures_latents",
+        "maze_train",
+        "maze_decode",
+        "reproduction",
+    } <= names
 
 
 @pytest.mark.parametrize("rule, env, script", RULES, ids=[r for r, _, _ in RULES])
@@ -113,6 +124,7 @@ def test_the_rule_env_and_the_pins_hold_every_package_its_code_imports(rule, env
     assert not missing_env, f"rule {rule}: {env.name} lacks {missing_env}"
     missing_pins = sorted(d for d in needed if d not in pins)
     assert not missing_pins, f"rule {rule}: envs/constraints.txt lacks {missing_pins}"
-    differ = {d: (packages[CONDA_NAMES.get(d, d)], pins[d]) for d in needed
-              if packages[CONDA_NAMES.get(d, d)] != pins[d]}
+    differ = {
+        d: (packages[CONDA_NAMES.get(d, d)], pins[d]) for d in needed if packages[CONDA_NAMES.get(d, d)] != pins[d]
+    }
     assert not differ, f"rule {rule}: {env.name} and envs/constraints.txt pin other versions: {differ}"

@@ -11,12 +11,12 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import REAL, requires_real
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor, NearestNeighbors
 
 import pipeline.decoding as decoding
-from conftest import REAL, requires_real
 from pipeline.decoding import Cell, DecoderSpec, FittedDecoder, fit, score
 from pipeline.knn import KNeighborsClassifierCV, KNeighborsRegressorCV, auto_algorithm, predict_pair
 
@@ -65,11 +65,14 @@ def real_searches():
     train = cell.training_trials()
     x = train.latent.reshape(-1, 3)
     grid = DecoderSpec("knn")._grid(len(x))
-    models = {"regressor": (KNeighborsRegressor, KNeighborsRegressorCV, train.velocity.reshape(-1, 2)),
-              "classifier": (KNeighborsClassifier, KNeighborsClassifierCV,
-                             np.repeat(train.classes, train.latent.shape[1]))}
-    out = {kind: (GridSearchCV(base(), grid, cv=5).fit(x, y), ours(grid, cv=5).fit(x, y))
-           for kind, (base, ours, y) in models.items()}
+    models = {
+        "regressor": (KNeighborsRegressor, KNeighborsRegressorCV, train.velocity.reshape(-1, 2)),
+        "classifier": (KNeighborsClassifier, KNeighborsClassifierCV, np.repeat(train.classes, train.latent.shape[1])),
+    }
+    out = {
+        kind: (GridSearchCV(base(), grid, cv=5).fit(x, y), ours(grid, cv=5).fit(x, y))
+        for kind, (base, ours, y) in models.items()
+    }
     return cell, x, grid, out
 
 
@@ -99,6 +102,7 @@ def test_decoder_scores_equal_the_gridsearchcv_decoder_on_a_real_embedding(real_
     for kind, model in (("regressor", ours.velocity), ("classifier", ours.direction)):
         assert_same_search(searches[kind][0], model)
     plain = FittedDecoder(spec, searches["regressor"][0], searches["classifier"][0], cell.name)
+
     def both(decoder):
         return score(decoder, cell, cell.train, held_out=False), score(decoder, cell, cell.test)
 
@@ -129,19 +133,23 @@ def test_distance_ties_still_equal_gridsearchcv():
     # ... a k of 1, k-d tree and brute-force k (folds of 120: brute from 60), k = the fold (no k + 1-th
     # neighbour), a k too large for the fold (nan, ranked last), in an unsorted grid
     grid = {"n_neighbors": [4, 1, 2, 3, 8, 16, 32, 59, 60, 100, 120, 121]}
-    for base, ours, y in ((KNeighborsRegressor, KNeighborsRegressorCV, y_velocity),
-                          (KNeighborsClassifier, KNeighborsClassifierCV, y_class)):
+    for base, ours, y in (
+        (KNeighborsRegressor, KNeighborsRegressorCV, y_velocity),
+        (KNeighborsClassifier, KNeighborsClassifierCV, y_class),
+    ):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # both warn about the failing k = 241
             ref = GridSearchCV(base(), grid, cv=5).fit(X, y)
             mine = ours(grid, cv=5).fit(X, y)
         assert np.isnan(mine.mean_test_score[-1])
         assert_same_search(ref, mine, X_eval=(X_new, X))
-        assert mine.score(X_new, y[:len(X_new)]) == ref.score(X_new, y[:len(X_new)])
+        assert mine.score(X_new, y[: len(X_new)]) == ref.score(X_new, y[: len(X_new)])
     # an all-kd-tree grid, small enough that several k tie in mean score (first one wins, as sklearn)
     grid = {"n_neighbors": [6, 2, 4, 8, 10]}
-    for base, ours, y in ((KNeighborsRegressor, KNeighborsRegressorCV, y_velocity),
-                          (KNeighborsClassifier, KNeighborsClassifierCV, y_class)):
+    for base, ours, y in (
+        (KNeighborsRegressor, KNeighborsRegressorCV, y_velocity),
+        (KNeighborsClassifier, KNeighborsClassifierCV, y_class),
+    ):
         assert_same_search(GridSearchCV(base(), grid, cv=5).fit(X, y), ours(grid, cv=5).fit(X, y), X_eval=(X_new,))
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-
 from conftest import MAZE_TEST_NWB, ROOT, requires_real, snakemake
+
 from pipeline.config import (
     load_config,
     load_sheet,
@@ -21,15 +21,23 @@ from pipeline.errors import InputError
 from pipeline.io import ingest
 from pipeline.labels import movement_labels
 from pipeline.maze import separation, subset_table
-from pipeline.subsets import select_subset, subset_mask
 from pipeline.prepare import prepare
 from pipeline.store import as_object_strings, open_store
+from pipeline.subsets import select_subset, subset_mask
 from pipeline.training import train_embedding
 
 pytestmark = pytest.mark.xdist_group("maze")  # one pytest worker: its module fixtures run once
 
-MAZE_ROW = {"session_id": "SimJ-1", "subject": "SimJ", "date": "2009-09-18", "year": 2009, "hemisphere": "left",
-            "task": "maze", "format": "nwb", "area_list": ["M1", "PMd"]}
+MAZE_ROW = {
+    "session_id": "SimJ-1",
+    "subject": "SimJ",
+    "date": "2009-09-18",
+    "year": 2009,
+    "hemisphere": "left",
+    "task": "maze",
+    "format": "nwb",
+    "area_list": ["M1", "PMd"],
+}
 LABELS = {"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0}
 CPU = {"prefer": "cpu", "allow_cpu": True}
 
@@ -40,10 +48,15 @@ def _config(**maze):
 
 def _conditions_store(types, versions):
     n = len(types)
-    return xr.Dataset({"rates": (("trial", "bin", "unit"), np.zeros((n, 2, 1), np.float32))},
-                      coords={"trial": np.arange(100, 100 + n), "trial_type": ("trial", np.asarray(types)),
-                              "trial_version": ("trial", np.asarray(versions)),
-                              "split": ("trial", np.array(["train"] * n, dtype=object))})
+    return xr.Dataset(
+        {"rates": (("trial", "bin", "unit"), np.zeros((n, 2, 1), np.float32))},
+        coords={
+            "trial": np.arange(100, 100 + n),
+            "trial_type": ("trial", np.asarray(types)),
+            "trial_version": ("trial", np.asarray(versions)),
+            "split": ("trial", np.array(["train"] * n, dtype=object)),
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------ subsets
@@ -79,8 +92,13 @@ def test_maze_config_helpers_fill_the_paper_settings_and_reject_bad_entries():
     assert (prep["bin_size_s"], prep["smoothing"]["sd_s"], prep["align_event"]) == (0.005, 0.05, "move_onset")
     assert (prep["window_start_bins"], prep["window_bins"]) == (-10, 100)  # -50 ... +450 ms
     assert prep["rewarded_only"] and prep["nan_policy"] == "error"  # the rest from `preprocessing`
-    assert maze_subset(cfg, "straight") == {"name": "straight", "trial_types": [13, 29], "versions": [0, 1, 2],
-                                            "description": "", "train_fraction": 0.8}
+    assert maze_subset(cfg, "straight") == {
+        "name": "straight",
+        "trial_types": [13, 29],
+        "versions": [0, 1, 2],
+        "description": "",
+        "train_fraction": 0.8,
+    }
     assert maze_method_params(cfg, "ner")["max_iterations"] == 5000  # the paper's maze runs
     assert maze_method_params(cfg, "ner")["batch_size"] == 512
     bad = _config(methods={"ner": {"max_iterationz": 5}})
@@ -116,10 +134,19 @@ def test_separation_is_high_for_separated_and_at_chance_for_identical_conditions
 def test_simulated_maze_trial_types_are_checked(tmp_path):
     from pipeline.simulate import simulate_session
 
-    kwargs = dict(session_id="SimJ-1", subject="SimJ", date="2009-09-18", hemisphere="left", task="maze",
-                  areas=["M1", "PMd"], seed=0)
-    for params, words in [({"trial_types": [13, 13, 29, 17, 38, 6]}, "distinct positive integers"),
-                          ({"n_conditions": 7, "n_trials": 30}, "6 trial types for n_conditions = 7")]:
+    kwargs = dict(
+        session_id="SimJ-1",
+        subject="SimJ",
+        date="2009-09-18",
+        hemisphere="left",
+        task="maze",
+        areas=["M1", "PMd"],
+        seed=0,
+    )
+    for params, words in [
+        ({"trial_types": [13, 13, 29, 17, 38, 6]}, "distinct positive integers"),
+        ({"n_conditions": 7, "n_trials": 30}, "6 trial types for n_conditions = 7"),
+    ]:
         with pytest.raises(InputError) as err:
             simulate_session(tmp_path / "m.nwb", tmp_path / "t.npz", params={"maze": params}, **kwargs)
         assert err.value.field == "params.maze.trial_types" and words in str(err.value)
@@ -133,13 +160,27 @@ def maze_prepared(tmp_path_factory):
     from pipeline.simulate import simulate_session
 
     folder = tmp_path_factory.mktemp("maze")
-    simulate_session(folder / "maze.nwb", folder / "truth.npz", session_id="SimJ-1", subject="SimJ",
-                     date="2009-09-18", hemisphere="left", task="maze", areas=["M1", "PMd"], seed=3,
-                     params={"maze": {"n_trials": 90, "units": {"M1": 20, "PMd": 16}}})
+    simulate_session(
+        folder / "maze.nwb",
+        folder / "truth.npz",
+        session_id="SimJ-1",
+        subject="SimJ",
+        date="2009-09-18",
+        hemisphere="left",
+        task="maze",
+        areas=["M1", "PMd"],
+        seed=3,
+        params={"maze": {"n_trials": 90, "units": {"M1": 20, "PMd": 16}}},
+    )
     ingest(folder / "maze.nwb", folder / "ingest.zarr", fmt="nwb", areas=["M1", "PMd"], session="SimJ-1")
     cfg = _config()
-    prepare(folder / "ingest.zarr", folder / "prepared.zarr", session=MAZE_ROW, preprocessing=maze_preprocessing(cfg),
-            threads=2)
+    prepare(
+        folder / "ingest.zarr",
+        folder / "prepared.zarr",
+        session=MAZE_ROW,
+        preprocessing=maze_preprocessing(cfg),
+        threads=2,
+    )
     return folder
 
 
@@ -163,8 +204,18 @@ def test_ner_trains_on_one_subset_with_areas_pooled_and_is_scored(maze_prepared)
     spec = maze_subset(cfg, "sc")
     emb_path, model = maze_prepared / "ner_sc.zarr", maze_prepared / "ner_sc_model"
     params = dict(maze_method_params(cfg, "ner"), max_iterations=60, batch_size=256, verbose=False)
-    emb = train_embedding(maze_prepared / "prepared.zarr", emb_path, model, method="ner", params=params,
-                          area=["M1", "PMd"], seed=0, labels=LABELS, device=CPU, subset=spec)
+    emb = train_embedding(
+        maze_prepared / "prepared.zarr",
+        emb_path,
+        model,
+        method="ner",
+        params=params,
+        area=["M1", "PMd"],
+        seed=0,
+        labels=LABELS,
+        device=CPU,
+        subset=spec,
+    )
     ds = open_store(maze_prepared / "prepared.zarr")
     chosen = np.isin(ds["trial_type"].values, [13, 38, 18]) & np.isin(ds["trial_version"].values, [0, 1])
     assert emb["trial"].values.tolist() == ds["trial"].values[chosen].tolist()
@@ -172,11 +223,16 @@ def test_ner_trains_on_one_subset_with_areas_pooled_and_is_scored(maze_prepared)
     assert int((emb["split"].values == "train").sum()) == int(0.8 * chosen.sum())
     table = subset_table(emb_path, maze_prepared / "prepared.zarr")
     got = {(r.evaluation, r.target, r.metric) for r in table.itertuples()}
-    assert {("in_sample", "velocity", "r2"), ("in_sample", "position", "r2"), ("held_out", "velocity", "r2"),
-            ("held_out", "velocity", "r2_swapped"), ("held_out", "position", "r2"),
-            ("cross_validated", "separation", "condition_accuracy"),
-            ("cross_validated", "separation", "straight_curved_accuracy"),
-            ("cross_validated", "separation", "distance_ratio")} <= got
+    assert {
+        ("in_sample", "velocity", "r2"),
+        ("in_sample", "position", "r2"),
+        ("held_out", "velocity", "r2"),
+        ("held_out", "velocity", "r2_swapped"),
+        ("held_out", "position", "r2"),
+        ("cross_validated", "separation", "condition_accuracy"),
+        ("cross_validated", "separation", "straight_curved_accuracy"),
+        ("cross_validated", "separation", "distance_ratio"),
+    } <= got
     assert (table.n_conditions == 6).all() and (table.session == "SimJ-1").all()
     assert np.isfinite(table.value).all()
     in_sample = table[(table.evaluation == "in_sample") & (table.target == "velocity")].value.item()
@@ -187,11 +243,22 @@ def test_ner_trains_on_one_subset_with_areas_pooled_and_is_scored(maze_prepared)
 @pytest.fixture(scope="module")
 def maze_test_split(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mc_maze_test")
-    ingest(MAZE_TEST_NWB, folder / "ingest.zarr", fmt="nwb", areas=["M1", "PMd"], session="Jenkins-test",
-           reader_options={"require_behavior": False})
+    ingest(
+        MAZE_TEST_NWB,
+        folder / "ingest.zarr",
+        fmt="nwb",
+        areas=["M1", "PMd"],
+        session="Jenkins-test",
+        reader_options={"require_behavior": False},
+    )
     row = dict(MAZE_ROW, session_id="Jenkins-test", subject="Jenkins", date="2009-09-28")
-    prepare(folder / "ingest.zarr", folder / "prepared.zarr", session=row,
-            preprocessing=maze_preprocessing(_config()), threads=2)
+    prepare(
+        folder / "ingest.zarr",
+        folder / "prepared.zarr",
+        session=row,
+        preprocessing=maze_preprocessing(_config()),
+        threads=2,
+    )
     return folder
 
 
@@ -210,8 +277,17 @@ def test_mc_maze_test_split_without_behaviour_goes_through_ingest_and_prepare(ma
 def test_labelled_methods_stop_with_behaviour_missing_on_the_test_split(maze_test_split, method):
     out = maze_test_split / f"{method}.zarr"
     with pytest.raises(InputError) as err:
-        train_embedding(maze_test_split / "prepared.zarr", out, maze_test_split / f"{method}_model", method=method,
-                        params={"max_iterations": 5}, area=["M1", "PMd"], seed=0, labels=LABELS, device=CPU)
+        train_embedding(
+            maze_test_split / "prepared.zarr",
+            out,
+            maze_test_split / f"{method}_model",
+            method=method,
+            params={"max_iterations": 5},
+            area=["M1", "PMd"],
+            seed=0,
+            labels=LABELS,
+            device=CPU,
+        )
     assert err.value.source.endswith("sub-Jenkins_ses-small_desc-test_ecephys.nwb")
     assert err.value.field == "processing/behavior" and "behaviour missing" in str(err.value)
     assert not out.exists() and not (maze_test_split / f"{method}_model").exists()
@@ -222,9 +298,17 @@ def test_labelled_methods_stop_with_behaviour_missing_on_the_test_split(maze_tes
 def test_unsupervised_methods_run_on_the_test_split(maze_test_split):
     """The training stage in process (the workflow test below runs it from a sheet row, both areas). PCA
     stands for the unsupervised methods: UMAP's fit takes no labels either (tests/test_peer_methods.py)."""
-    emb = train_embedding(maze_test_split / "prepared.zarr", maze_test_split / "pca.zarr",
-                          maze_test_split / "pca_model", method="pca", params={}, area="M1", seed=0,
-                          labels=LABELS, device=CPU)
+    emb = train_embedding(
+        maze_test_split / "prepared.zarr",
+        maze_test_split / "pca.zarr",
+        maze_test_split / "pca_model",
+        method="pca",
+        params={},
+        area="M1",
+        seed=0,
+        labels=LABELS,
+        device=CPU,
+    )
     assert emb["latent"].shape == (100, 100, 3) and np.isfinite(emb["latent"].values).all()
     assert emb.attrs["n_units"] == 55  # the 2xxx (M1) units of the file
 
@@ -233,8 +317,18 @@ def test_unsupervised_methods_run_on_the_test_split(maze_test_split):
 def test_the_test_split_has_no_maze_conditions_for_subsets(maze_test_split):
     spec = {"name": "straight", "trial_types": [13], "versions": [0], "train_fraction": 0.8}
     with pytest.raises(InputError) as err:
-        train_embedding(maze_test_split / "prepared.zarr", maze_test_split / "s.zarr", maze_test_split / "s_model",
-                        method="pca", params={}, area=["M1", "PMd"], seed=0, labels=LABELS, device=CPU, subset=spec)
+        train_embedding(
+            maze_test_split / "prepared.zarr",
+            maze_test_split / "s.zarr",
+            maze_test_split / "s_model",
+            method="pca",
+            params={},
+            area=["M1", "PMd"],
+            seed=0,
+            labels=LABELS,
+            device=CPU,
+            subset=spec,
+        )
     assert err.value.field == "trial_type" and "test splits do not" in str(err.value)
 
 
@@ -246,11 +340,13 @@ def test_workflow_runs_unsupervised_methods_on_the_test_split_and_stops_ner(work
     work = workflow_copy
     (work / "config/mc_maze_test.tsv").write_text(
         "session_id\tsubject\tdate\themisphere\ttask\tformat\tpath\tareas\talign_event\twindow_start_bins\twindow_bins\n"
-        f"Jenkins-20090928\tJenkins\t2009-09-28\tleft\tmaze\tnwb\t{MAZE_TEST_NWB}\tM1,PMd\tmove_onset\t-2\t17\n")
+        f"Jenkins-20090928\tJenkins\t2009-09-28\tleft\tmaze\tnwb\t{MAZE_TEST_NWB}\tM1,PMd\tmove_onset\t-2\t17\n"
+    )
     (work / "config/mc_maze_test.yaml").write_text(
         "sessions: config/mc_maze_test.tsv\ndata_dir: /\nsimulation: {enabled: false}\n"
         "methods: {ner: {enabled: true, params: {max_iterations: 5}}, pca: {enabled: true, areas: null}}\n"
-        "maze: {enabled: false}\n")
+        "maze: {enabled: false}\n"
+    )
     config = ("--configfile", "config/config.yaml", "config/mc_maze_test.yaml")
     ok = [f"results/embeddings/pca/Jenkins-20090928/{a}/seed0.zarr" for a in ("M1", "PMd")]
     snakemake(*ok, "--cores", "2", *config, cwd=work, timeout=900)

@@ -8,14 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import requires_real
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
-from conftest import requires_real
 from pipeline.errors import InputError
 from pipeline.methods import build_method, get_method, method_names
-from pipeline.methods.base import NotFittedError
-from pipeline.methods.base import seed_streams
+from pipeline.methods.base import NotFittedError, seed_streams
 from pipeline.methods.ner import NER
 from pipeline.store import open_store, validate_embedding
 
@@ -121,8 +120,10 @@ def test_checkpoint_reloads_identically_and_corruption_is_a_clear_error(tmp_path
 
 def _position_r2(y_true, y_pred, n_bins):
     """The paper's position R^2: velocities integrated within each trial from the first bin."""
+
     def integrate(v):
         return np.cumsum(v.reshape(-1, n_bins, 2), axis=1).reshape(-1, 2)
+
     return r2_score(integrate(y_true), integrate(y_pred))
 
 
@@ -201,15 +202,42 @@ def test_training_stage_rejects_a_missing_area_and_cpu_when_not_allowed(chewie_p
 
     store, model_dir = tmp_path / "emb.zarr", tmp_path / "model"
     with pytest.raises(InputError, match=r"prepared\.zarr \[area\]: no units of area 'S1'"):
-        train_embedding(chewie_prepared, store, model_dir, method="ner", params={"max_iterations": 1},
-                        area="S1", seed=0, labels=LABELS, device=DEVICE_CPU)
+        train_embedding(
+            chewie_prepared,
+            store,
+            model_dir,
+            method="ner",
+            params={"max_iterations": 1},
+            area="S1",
+            seed=0,
+            labels=LABELS,
+            device=DEVICE_CPU,
+        )
     if not torch.cuda.is_available():
         with pytest.raises(DeviceUnavailable, match="allow_cpu"):
-            train_embedding(chewie_prepared, store, model_dir, method="ner", params={"max_iterations": 1},
-                            area="M1", seed=0, labels=LABELS, device={"prefer": "cuda", "allow_cpu": False})
+            train_embedding(
+                chewie_prepared,
+                store,
+                model_dir,
+                method="ner",
+                params={"max_iterations": 1},
+                area="M1",
+                seed=0,
+                labels=LABELS,
+                device={"prefer": "cuda", "allow_cpu": False},
+            )
     with pytest.raises(ValueError, match="unknown method"):
-        train_embedding(chewie_prepared, store, model_dir, method="nope", params={}, area="M1", seed=0,
-                        labels=LABELS, device=DEVICE_CPU)
+        train_embedding(
+            chewie_prepared,
+            store,
+            model_dir,
+            method="nope",
+            params={},
+            area="M1",
+            seed=0,
+            labels=LABELS,
+            device=DEVICE_CPU,
+        )
     assert not store.exists() and not model_dir.exists()
     assert not list(tmp_path.glob(".*tmp*"))
 

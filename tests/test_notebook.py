@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import sys
 
 import numpy as np
 import pytest
-
 from conftest import CHEWIE, ROOT, requires_real
 
 
@@ -24,7 +22,8 @@ def readme_example() -> str:
 def test_readme_notebook_example_runs_from_the_repository_root(monkeypatch):
     code = readme_example()
     assert "Chewie_20161007" in code and str(CHEWIE).endswith(
-        "ner_paper_preprocessed/Chewie_20161007_neural_con_dis_index.mat")
+        "ner_paper_preprocessed/Chewie_20161007_neural_con_dis_index.mat"
+    )
     if not (ROOT.parent / "shared/data/real/ner_paper_preprocessed/Chewie_20161007_neural_con_dis_index.mat").is_file():
         pytest.skip("the README's example reads ../shared/data/real beside the repository (absent here)")
     monkeypatch.chdir(ROOT)  # the README's relative path is from the repository root

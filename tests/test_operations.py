@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DEMO_METHODS, TINY_CONFIG, demo_cells, demo_flags, job_blocks, listed, snakemake, workflow_env
 
 pytestmark = pytest.mark.slow
@@ -31,13 +30,17 @@ MAZE_SESSION, MAZE_SUBSETS, MAZE_METHODS = "SimJ-20090925", ["straight", "straig
 # --- which jobs a run plans or ran, keyed by (rule, first output) ----------------------------------
 def jobs_of(proc: subprocess.CompletedProcess) -> set[tuple[str, str]]:
     """The (rule, first output) of every job block Snakemake printed (dry run: stdout; run: stderr)."""
-    return {(rule, (listed(fields.get("output", "")) or [""])[0])
-            for rule, fields in job_blocks(proc.stdout + proc.stderr)}
+    return {
+        (rule, (listed(fields.get("output", "")) or [""])[0]) for rule, fields in job_blocks(proc.stdout + proc.stderr)
+    }
 
 
 def train_jobs(methods, session=None):
-    return {("train", f"results/embeddings/{m}/{sid}/{a}/seed0.zarr") for m in methods
-            for sid, a in demo_cells(m, session=session)}
+    return {
+        ("train", f"results/embeddings/{m}/{sid}/{a}/seed0.zarr")
+        for m in methods
+        for sid, a in demo_cells(m, session=session)
+    }
 
 
 def session_jobs(sid, simulate=False):
@@ -47,16 +50,22 @@ def session_jobs(sid, simulate=False):
 
 
 def within_jobs(methods=DEMO_METHODS, decode=True):
-    jobs = {("stats_within", "results/stats/within/tests.tsv"),
-            ("figures_within", "results/figures/within/scores.png"), ("all", "")}
-    return jobs | ({("decode_within", f"results/decoding/within/{m}/seed0.scores.tsv") for m in methods}
-                   if decode else set())
+    jobs = {
+        ("stats_within", "results/stats/within/tests.tsv"),
+        ("figures_within", "results/figures/within/scores.png"),
+        ("all", ""),
+    }
+    return jobs | (
+        {("decode_within", f"results/decoding/within/{m}/seed0.scores.tsv") for m in methods} if decode else set()
+    )
 
 
 def group_jobs(group, methods=None, latents=True):
     methods = GROUPS[group] if methods is None else [m for m in methods if m in GROUPS[group]]
-    jobs = {("stats_group", f"results/stats/{group}/tests.tsv"),
-            ("figures_group", f"results/figures/{group}/matrix_velocity.png")}
+    jobs = {
+        ("stats_group", f"results/stats/{group}/tests.tsv"),
+        ("figures_group", f"results/figures/{group}/matrix_velocity.png"),
+    }
     jobs |= {("cross_decode", f"results/decoding/cross/{group}/{m}/seed0.scores.tsv") for m in methods}
     if latents:
         jobs |= {("figures_latents", f"results/figures/{group}/latents_{m}.png") for m in methods}
@@ -64,11 +73,17 @@ def group_jobs(group, methods=None, latents=True):
 
 
 def maze_jobs(methods=MAZE_METHODS, prepare=True):
-    jobs = {("maze_train", f"results/maze/embeddings/{m}/{MAZE_SESSION}/{s}/seed0.zarr")
-            for m in methods for s in MAZE_SUBSETS}
+    jobs = {
+        ("maze_train", f"results/maze/embeddings/{m}/{MAZE_SESSION}/{s}/seed0.zarr")
+        for m in methods
+        for s in MAZE_SUBSETS
+    }
     jobs |= {("maze_decode", f"results/maze/decoding/{m}/seed0.scores.tsv") for m in methods}
-    jobs |= {("maze_figure_latents", f"results/maze/figures/{MAZE_SESSION}/latents.png"),
-             ("maze_figure_scores", "results/maze/figures/scores.png"), ("all", "")}
+    jobs |= {
+        ("maze_figure_latents", f"results/maze/figures/{MAZE_SESSION}/latents.png"),
+        ("maze_figure_scores", "results/maze/figures/scores.png"),
+        ("all", ""),
+    }
     return jobs | ({("maze_prepare", f"results/maze/prepared/{MAZE_SESSION}.zarr")} if prepare else set())
 
 
@@ -87,8 +102,12 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     from pipeline.simulate import simulate_session
 
     work = demo_done
-    everything = set().union(*(session_jobs(s, simulate=True) for s in SESSIONS), within_jobs(),
-                             *(group_jobs(g) for g in GROUPS), maze_jobs())
+    everything = set().union(
+        *(session_jobs(s, simulate=True) for s in SESSIONS),
+        within_jobs(),
+        *(group_jobs(g) for g in GROUPS),
+        maze_jobs(),
+    )
     assert jobs_of(demo_run[1]) == everything  # what `make demo` ran, in the shared completed run
 
     # 1. nothing changed -> nothing reruns
@@ -98,12 +117,24 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     # 2. one recording changed (a lab re-exported it) -> that session's chain and the groups containing
     # it: every M1 method's training, decoding and m1_simc; not the 2016 groups, not the other sessions
     sid = "SimC-20150629"
-    simulate_session(work / f"resources/simulated/{sid}.nwb", work / f"resources/simulated/{sid}_truth.npz",
-                     session_id=sid, subject="SimC", date="2015-06-29", hemisphere="right", task="center_out",
-                     areas=["M1"], seed=8)
+    simulate_session(
+        work / f"resources/simulated/{sid}.nwb",
+        work / f"resources/simulated/{sid}_truth.npz",
+        session_id=sid,
+        subject="SimC",
+        date="2015-06-29",
+        hemisphere="right",
+        task="center_out",
+        areas=["M1"],
+        seed=8,
+    )
     assert planned(work) == session_jobs(sid) | within_jobs() | group_jobs("m1_simc")
-    shutil.copytree(demo_run[0] / "resources/simulated", work / "resources/simulated", dirs_exist_ok=True,
-                    copy_function=shutil.copy2)  # the recording as it was (timestamps too)
+    shutil.copytree(
+        demo_run[0] / "resources/simulated",
+        work / "resources/simulated",
+        dirs_exist_ok=True,
+        copy_function=shutil.copy2,
+    )  # the recording as it was (timestamps too)
     assert planned(work) == set()
 
     # 3. an NER hyper-parameter -> NER training and its downstream; no peer, no prepared store, no maze
@@ -111,8 +142,9 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     config = work / "config/config.yaml"
     original = config.read_text()
     config.write_text(original.replace("max_iterations: 300", "max_iterations: 301", 1))  # methods.ner
-    assert planned(work) == (train_jobs(["ner"]) | within_jobs(["ner"])
-                             | set().union(*(group_jobs(g, ["ner"]) for g in GROUPS)))
+    assert planned(work) == (
+        train_jobs(["ner"]) | within_jobs(["ner"]) | set().union(*(group_jobs(g, ["ner"]) for g in GROUPS))
+    )
     config.write_text(original)
     assert planned(work) == set()  # params are compared by value: reverting restores the up-to-date state
 
@@ -124,8 +156,12 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     # 5. the NER module -> NER training (maze included) and downstream, nothing before it
     module = work / "pipeline/methods/ner.py"
     source = edit(module)
-    assert planned(work) == (train_jobs(["ner"]) | within_jobs(["ner"]) | maze_jobs(["ner"], prepare=False)
-                             | set().union(*(group_jobs(g, ["ner"]) for g in GROUPS)))
+    assert planned(work) == (
+        train_jobs(["ner"])
+        | within_jobs(["ner"])
+        | maze_jobs(["ner"], prepare=False)
+        | set().union(*(group_jobs(g, ["ner"]) for g in GROUPS))
+    )
     module.write_text(source)
     # 6. a module only binning imports -> every prepared store (maze too) and everything after; not
     # simulate or ingest
@@ -141,8 +177,9 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     # run, then nothing is left to do
     module = work / "pipeline/stats.py"
     edit(module)
-    expected = ({("stats_within", "results/stats/within/tests.tsv"), ("all", "")}
-                | {(rule, out) for g in GROUPS for rule, out in group_jobs(g, [])})
+    expected = {("stats_within", "results/stats/within/tests.tsv"), ("all", "")} | {
+        (rule, out) for g in GROUPS for rule, out in group_jobs(g, [])
+    }
     assert planned(work) == expected
     rerun = snakemake("--cores", "2", *demo_flags(), cwd=work, timeout=900)
     assert jobs_of(rerun) == expected
@@ -151,16 +188,22 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     # 8. a new session in the sheet -> its chain (simulated first) plus the groups its M1 cell joins
     # (every M1 group of SimC and of 2016), not the S1 group
     sheet = work / "config/sessions.tsv"
-    sheet.write_text(sheet.read_text() + "SimC-20161005\tSimC\t2016-10-05\tleft\tcenter_out\tnwb\t"
-                                         "SimC-20161005.nwb\tM1\t\t\t\n")
-    chain = {("simulate", "resources/simulated/SimC-20161005.nwb"), ("ingest", "results/ingest/SimC-20161005.zarr"),
-             ("prepare", "results/prepared/SimC-20161005.zarr")}
+    sheet.write_text(
+        sheet.read_text() + "SimC-20161005\tSimC\t2016-10-05\tleft\tcenter_out\tnwb\tSimC-20161005.nwb\tM1\t\t\t\n"
+    )
+    chain = {
+        ("simulate", "resources/simulated/SimC-20161005.nwb"),
+        ("ingest", "results/ingest/SimC-20161005.zarr"),
+        ("prepare", "results/prepared/SimC-20161005.zarr"),
+    }
     chain |= {("train", f"results/embeddings/{m}/SimC-20161005/M1/seed0.zarr") for m in DEMO_METHODS}
     assert planned(work) == chain | within_jobs() | group_jobs("m1_simc") | group_jobs("m1_pmd_simc_2016")
 
 
 # --- GPU slots ------------------------------------------------------------------------------------
 SHORT = "methods:\n  ner:\n    params: {max_iterations: 100}\n"  # jobs of a few seconds: enough to overlap
+
+
 def _job_interval(log: Path) -> tuple[datetime, datetime]:
     stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", log.read_text(), re.M)
     parse = lambda s: datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f")  # noqa: E731
@@ -243,9 +286,14 @@ def test_killed_run_resumes_to_identical_outputs(demo_run, demo_done):
 
     # the demo's job again, killed (SIGKILL to Snakemake and its job, as a node failure would) mid-training
     log.unlink()
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("snakemake")), target, "--cores", "2", *flags,
-                             "--forcerun", "train"], cwd=work, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, env=workflow_env())
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("snakemake")), target, "--cores", "2", *flags, "--forcerun", "train"],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=workflow_env(),
+    )
     try:
         # the job logs "training ner on" as the solver starts; tqdm reports only every 10 s, so the kill
         # comes 1 s into the 300 iterations (>= 5 s at the 55 it/s measured on 2 cores)

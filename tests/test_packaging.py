@@ -21,15 +21,34 @@ def test_the_built_wheel_validates_a_config_and_runs_a_stage_outside_the_reposit
     shutil.copytree(ROOT / "pipeline", source / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(dist), str(source)], check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(dist),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     (wheel,) = dist.glob("ner_pipeline-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"pipeline/schemas/config.schema.yaml", "pipeline/schemas/sessions.schema.yaml"} <= names
     assert not any(name.startswith(("tests/", "workflow/", "benchmarks/")) for name in names)
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     work = tmp_path / "lab"
     work.mkdir()
     script = """

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import REAL, requires_real
+
 from pipeline.crossdecode import cross_decode
 from pipeline.decoding import Cell, DecoderSpec, direction_classes, within_session
 
@@ -53,9 +53,23 @@ def authors_cell(method: str, date: str) -> Cell:
     latent = np.concatenate([d["cebra_veldir_train"], d["cebra_veldir_test"]]).reshape(-1, 40, 3)
     labels = np.concatenate([d["continuous_index_train"], d["continuous_index_test"]]).reshape(-1, 40, 3)
     train = np.arange(len(latent)) < len(d["cebra_veldir_train"]) // 40
-    return Cell(date, latent, labels[..., :2], direction_classes(labels[:, 0, 2]), train, 0.03 * np.arange(40),
-                meta=dict(session=date, area="M1", subject="Chewie", year=2000 + int(date[:2]),
-                          hemisphere="right" if date.startswith("15") else "left", method=method, seed=0))
+    return Cell(
+        date,
+        latent,
+        labels[..., :2],
+        direction_classes(labels[:, 0, 2]),
+        train,
+        0.03 * np.arange(40),
+        meta=dict(
+            session=date,
+            area="M1",
+            subject="Chewie",
+            year=2000 + int(date[:2]),
+            hemisphere="right" if date.startswith("15") else "left",
+            method=method,
+            seed=0,
+        ),
+    )
 
 
 def fig5(method: str):
@@ -120,7 +134,9 @@ def test_cross_session_matrix_reproduces_fig5(method, dates):
             tol = 1e-8 if a == b else 1e-6
             assert ours_vel == pytest.approx(vel, abs=tol), (a, b)
             assert ours_pos == pytest.approx(pos, abs=tol), (a, b)
-            acc_diffs.append(abs(matrix_value(ours_forced, a, b, "direction", "peak_accuracy") - stored["peak_acc_2D"][i, j]))
+            acc_diffs.append(
+                abs(matrix_value(ours_forced, a, b, "direction", "peak_accuracy") - stored["peak_acc_2D"][i, j])
+            )
             if a != b:
                 means["stored"]["vel"].append(vel)
                 means["stored"]["pos"].append(pos)

@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import requires_real
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
-from conftest import requires_real
 from pipeline.errors import InputError
 from pipeline.methods.base import NotFittedError
 from pipeline.methods.cebra import CEBRA, CEBRA16D, SEEDING
@@ -61,12 +61,30 @@ def _corrupt_and_expect_error(cls, folder, payload):
 # ---------------------------------------------------------------------------------------- unit tests
 def test_constructors_store_the_paper_defaults():
     assert CEBRA().get_params() == {
-        "model_architecture": "offset1-model", "num_hidden_units": 32, "output_dimension": 3, "batch_size": 512,
-        "learning_rate": 1e-4, "temperature": 1.0, "max_iterations": 20000, "distance": "cosine",
-        "conditional": "time_delta", "time_offsets": 1, "seed": 0, "device": "cpu", "verbose": False}
+        "model_architecture": "offset1-model",
+        "num_hidden_units": 32,
+        "output_dimension": 3,
+        "batch_size": 512,
+        "learning_rate": 1e-4,
+        "temperature": 1.0,
+        "max_iterations": 20000,
+        "distance": "cosine",
+        "conditional": "time_delta",
+        "time_offsets": 1,
+        "seed": 0,
+        "device": "cpu",
+        "verbose": False,
+    }
     assert CEBRA16D().output_dimension == 16 and CEBRA16D(seed=4).get_params()["seed"] == 4
-    assert UMAP().get_params() == {"n_neighbors": 68, "min_dist": 0.2475, "n_components": 2,
-                                   "metric": "euclidean", "protocol": "paper", "n_epochs": None, "seed": 0}
+    assert UMAP().get_params() == {
+        "n_neighbors": 68,
+        "min_dist": 0.2475,
+        "n_components": 2,
+        "metric": "euclidean",
+        "protocol": "paper",
+        "n_epochs": None,
+        "seed": 0,
+    }
     assert UMAPLabels().get_params()["label_column"] == 2
     assert DPCA().get_params() == {"n_components": 3, "regularizer": "auto", "direction_column": 2, "seed": 0}
     assert PCA().get_params() == {"n_components": 3, "seed": 0}
@@ -168,7 +186,7 @@ def test_umap_protocols_training_bins_and_checkpoints(tmp_path):
     assert z.dtype == np.float32 and z.shape == (len(both), 2)
     np.testing.assert_array_equal(z[: len(x)], paper.embedding_)  # training bins keep their embedding
     separate = UMAP(n_neighbors=15, seed=0).fit(x_new).embedding_
-    np.testing.assert_array_equal(z[len(x):], separate)  # new bins: a separate fit_transform (the paper)
+    np.testing.assert_array_equal(z[len(x) :], separate)  # new bins: a separate fit_transform (the paper)
     folder = paper.save(tmp_path / "paper")
     meta = json.loads((folder / "model.json").read_text())
     assert meta["protocol"]["name"] == "paper" and not meta["fit"]["supervised"]
@@ -185,7 +203,7 @@ def test_umap_protocols_training_bins_and_checkpoints(tmp_path):
 
     proper = UMAPLabels(n_neighbors=15, protocol="transform", seed=0).fit(x, y)
     z = proper.transform(both)  # labels are not needed to transform
-    np.testing.assert_array_equal(z[len(x):], proper.reducer_.transform(x_new))
+    np.testing.assert_array_equal(z[len(x) :], proper.reducer_.transform(x_new))
     folder = proper.save(tmp_path / "transform")
     assert json.loads((folder / "model.json").read_text())["protocol"]["name"] == "transform"
     np.testing.assert_array_equal(UMAPLabels.load(folder).transform(both), z)
@@ -218,8 +236,12 @@ def chewie(chewie_prepared):
     n_trials, n_bins, n_units = rates.shape
     assert (n_trials, n_bins, n_units) == (168, 40, 70)
     return {
-        "x": rates.reshape(-1, n_units), "y": labels.reshape(-1, 3), "n_bins": n_bins,
-        "train_bins": np.repeat(train, n_bins), "n_train": int(train.sum()), "n_trials": n_trials,
+        "x": rates.reshape(-1, n_units),
+        "y": labels.reshape(-1, 3),
+        "n_bins": n_bins,
+        "train_bins": np.repeat(train, n_bins),
+        "n_train": int(train.sum()),
+        "n_trials": n_trials,
     }
 
 
@@ -227,8 +249,7 @@ def _fit_embed(model, data):
     """Fit on the training trials, embed every trial (the training stage's calls); (train, test) embeddings."""
     x, y, tr = data["x"], data["y"], data["train_bins"]
     model.fit(x[tr], y[tr], lengths=[data["n_bins"]] * data["n_train"])
-    z = model.transform(x, y=y if model.uses_labels_at_transform else None,
-                        lengths=[data["n_bins"]] * data["n_trials"])
+    z = model.transform(x, y=y if model.uses_labels_at_transform else None, lengths=[data["n_bins"]] * data["n_trials"])
     assert z.dtype == np.float32 and z.ndim == 2 and z.shape[0] == len(x)
     return z[tr], z[~tr]
 
@@ -288,7 +309,9 @@ def test_cebra_3d_decodes_held_out_velocity_far_worse_than_ner(chewie, chewie_ne
     start = time.perf_counter()
     z_train, z_test = _fit_embed(model, chewie)
     assert z_train.shape == (tr.sum(), 3) and z_test.shape == ((~tr).sum(), 3)
-    scores["cebra"] = _report("cebra", chewie, z_train, z_test, f" (2000 iterations, {time.perf_counter() - start:.0f} s)")
+    scores["cebra"] = _report(
+        "cebra", chewie, z_train, z_test, f" (2000 iterations, {time.perf_counter() - start:.0f} s)"
+    )
     assert scores["ner"] > scores["cebra"] + 0.2
     folder = model.save(tmp_path / "cebra", extra={"session": "Chewie-20161007"})
     again = CEBRA.load(folder)

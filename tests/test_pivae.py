@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import requires_real
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 from torch.distributions import Independent, Normal, kl_divergence
 
-from conftest import requires_real
 from pipeline.errors import InputError
 from pipeline.methods.base import NotFittedError
 from pipeline.methods.pivae import (
@@ -116,8 +116,14 @@ def test_windows_are_zero_padded_within_trials_and_validation_is_the_last_bins()
 
 def test_product_of_gaussians_matches_the_closed_form():
     gen = torch.Generator().manual_seed(0)
-    ma, mb = torch.randn(50, 3, generator=gen, dtype=torch.float64), torch.randn(50, 3, generator=gen, dtype=torch.float64)
-    la, lb = 2 * torch.randn(50, 3, generator=gen, dtype=torch.float64), 2 * torch.randn(50, 3, generator=gen, dtype=torch.float64)
+    ma, mb = (
+        torch.randn(50, 3, generator=gen, dtype=torch.float64),
+        torch.randn(50, 3, generator=gen, dtype=torch.float64),
+    )
+    la, lb = (
+        2 * torch.randn(50, 3, generator=gen, dtype=torch.float64),
+        2 * torch.randn(50, 3, generator=gen, dtype=torch.float64),
+    )
     mean, logvar = gaussian_product(ma, la, mb, lb)
     va, vb = la.exp(), lb.exp()
     var = 1 / (1 / va + 1 / vb)
@@ -244,8 +250,9 @@ def test_pivae_on_real_chewie_m1_decodes_velocity(chewie_prepared):
     x, y = area_inputs(prep, "M1"), movement_labels(prep)
     train = prep["split"].values == "train"
     n_trials, n_bins, n_units = x.shape
-    model = PiVAE(epochs=8, seed=0).fit(x[train].reshape(-1, n_units), y[train].reshape(-1, 3),
-                                        lengths=[n_bins] * int(train.sum()))
+    model = PiVAE(epochs=8, seed=0).fit(
+        x[train].reshape(-1, n_units), y[train].reshape(-1, 3), lengths=[n_bins] * int(train.sum())
+    )
     z = model.transform(x.reshape(-1, n_units), y=y.reshape(-1, 3), lengths=[n_bins] * n_trials)
     z = z.reshape(n_trials, n_bins, -1)
     assert np.isfinite(z).all() and z.shape == (168, 40, 3)
@@ -254,8 +261,10 @@ def test_pivae_on_real_chewie_m1_decodes_velocity(chewie_prepared):
     v_tr, v_te = y[train].reshape(-1, 3)[:, :2], y[~train].reshape(-1, 3)[:, :2]
     reg = LinearRegression().fit(z_tr, v_tr)
     held_out = r2_score(v_te, reg.predict(z_te))
-    print(f"piVAE Chewie 2016-10-07 M1, 8 epochs ({model.training_seconds_:.1f} s, best epoch "
-          f"{model.best_epoch_}): velocity R2 train {r2_score(v_tr, reg.predict(z_tr)):.3f}, test {held_out:.3f}")
+    print(
+        f"piVAE Chewie 2016-10-07 M1, 8 epochs ({model.training_seconds_:.1f} s, best epoch "
+        f"{model.best_epoch_}): velocity R2 train {r2_score(v_tr, reg.predict(z_tr)):.3f}, test {held_out:.3f}"
+    )
     assert held_out > 0.0
 
 

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import xarray as xr
-
 from conftest import ROOT
+
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.jobs import workflow_job
@@ -38,21 +38,27 @@ class Named(list):
 
 
 def _job(tmp_path, output, **params):
-    return SimpleNamespace(rule="decode_within", wildcards=Named(method="ner", seed="2"),
-                           params=Named(decoding={"decoders": ["linear"]}, code="abc123", **params), threads=1,
-                           input=Named([str(tmp_path / "in.zarr")]), output=output,
-                           log=Named([str(tmp_path / "job.log")]))
+    return SimpleNamespace(
+        rule="decode_within",
+        wildcards=Named(method="ner", seed="2"),
+        params=Named(decoding={"decoders": ["linear"]}, code="abc123", **params),
+        threads=1,
+        input=Named([str(tmp_path / "in.zarr")]),
+        output=output,
+        log=Named([str(tmp_path / "job.log")]),
+    )
 
 
 def test_tables_and_folders_get_a_sidecar_and_stores_an_attribute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    output = Named(scores="t/scores.tsv", store="t/emb.zarr", model="t/model",
-                   provenance="t/seed2.provenance.json")
+    output = Named(scores="t/scores.tsv", store="t/emb.zarr", model="t/model", provenance="t/seed2.provenance.json")
     with workflow_job(_job(tmp_path, output)):
         (tmp_path / "t").mkdir()
         (tmp_path / "t/scores.tsv").write_text("a\tb\n1\t2\n")
-        ds = xr.Dataset({"latent": (("trial", "dim"), np.zeros((2, 3), np.float32))},
-                        attrs={"device": json.dumps({"device": "cuda:1", "physical_id": "3"})})
+        ds = xr.Dataset(
+            {"latent": (("trial", "dim"), np.zeros((2, 3), np.float32))},
+            attrs={"device": json.dumps({"device": "cuda:1", "physical_id": "3"})},
+        )
         write_store(ds, "t/emb.zarr")
         (tmp_path / "t/model").mkdir()
     sidecar = json.loads((tmp_path / "t/seed2.provenance.json").read_text())
@@ -60,8 +66,11 @@ def test_tables_and_folders_get_a_sidecar_and_stores_an_attribute(tmp_path, monk
     assert sidecar["config"] == {"decoding": {"decoders": ["linear"]}}  # every param but the fingerprint
     assert sidecar["device"]["device"] == "cuda:1"  # the store's own device (training's lease) wins
     assert sidecar["versions"]["numpy"] == np.__version__ and sidecar["inputs"] == [str(tmp_path / "in.zarr")]
-    assert sidecar["outputs"] == {"t/scores.tsv": sha256_file("t/scores.tsv"), "t/emb.zarr": "zarr store",
-                                  "t/model": "folder"}
+    assert sidecar["outputs"] == {
+        "t/scores.tsv": sha256_file("t/scores.tsv"),
+        "t/emb.zarr": "zarr store",
+        "t/model": "folder",
+    }
     for path in ("t/scores.tsv", "t/emb.zarr", "t/model", "t/seed2.provenance.json"):
         record = read_provenance(path)
         assert record["seed"] == 2 and record["device"]["physical_id"] == "3", path
@@ -109,8 +118,12 @@ def test_command_prints_the_record_and_follows_inputs(tmp_path, monkeypatch, cap
     assert json.loads(capsys.readouterr().out)["rule"] == "prepare"
     assert main(["provenance", "nothing.tsv"]) == 2 and "does not exist" in capsys.readouterr().err
     # the installed console script and `python -m pipeline` are the same command
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "provenance", "s.tsv"], capture_output=True,
-                          text=True, env={"PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "provenance", "s.tsv"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("s.tsv\n  rule      decode_within")
 
 
@@ -120,8 +133,13 @@ def test_digest_lists_tables_and_arrays_and_names_what_changed(tmp_path, capsys)
     (results / "benchmarks").mkdir(parents=True)
     (results / "benchmarks/job.tsv").write_text("s\n1.0\n")
     (results / "scores.tsv").write_text("metric\tvalue\nr2\t0.5\n")
-    ds = xr.Dataset({"latent": (("bin", "dim"), np.arange(6, dtype=np.float32).reshape(3, 2)),
-                     "area": ("unit", np.array(["M1", "PMd"], dtype=object))}, attrs={"code_fingerprint": "a"})
+    ds = xr.Dataset(
+        {
+            "latent": (("bin", "dim"), np.arange(6, dtype=np.float32).reshape(3, 2)),
+            "area": ("unit", np.array(["M1", "PMd"], dtype=object)),
+        },
+        attrs={"code_fingerprint": "a"},
+    )
     write_store(ds, results / "emb.zarr")
     assert main(["digest", str(results)]) == 0
     listing = capsys.readouterr().out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import CHIPS, MAZE_TEST_NWB, PAPER, requires_real
+
 from pipeline.io import read_source
 from pipeline.io.nermat import read_nermat
 from pipeline.io.nwb import read_nwb

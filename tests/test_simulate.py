@@ -13,9 +13,7 @@ from pipeline.simulate import DEFAULT_PARAMS, simulate_session
 pytestmark = pytest.mark.xdist_group("simulate")  # one pytest worker: its module fixtures run once
 
 CO_PARAMS = {"center_out": {"n_trials": 96, "units": {"M1": 24, "PMd": 16, "S1": 16}}}
-MAZE_PARAMS = {
-    "maze": {"n_trials": 36, "n_conditions": 4, "units": {"M1": 14, "PMd": 12}}
-}
+MAZE_PARAMS = {"maze": {"n_trials": 36, "n_conditions": 4, "units": {"M1": 14, "PMd": 12}}}
 CO_ARGS = dict(
     session_id="sim_co_A",
     subject="Chewie",
@@ -54,18 +52,14 @@ def _read_center_out(path):
             "start": nwb.session_start_time,
             "subject_id": nwb.subject.subject_id,
             "species": nwb.subject.species,
-            "groups": {
-                k: (g.location, g.description) for k, g in nwb.electrode_groups.items()
-            },
+            "groups": {k: (g.location, g.description) for k, g in nwb.electrode_groups.items()},
             "notes": nwb.notes,
             "elec_location": elec["location"].to_numpy(),
             "elec_group_name": elec["group_name"].to_numpy(),
             "unit_cols": set(units.colnames),
             "unit_ids": units.id[:],
             "unit_rows": np.asarray(units.electrodes.data[:]),
-            "unit_elec_location": [
-                units["electrodes"][i]["location"].iloc[0] for i in range(len(units))
-            ],
+            "unit_elec_location": [units["electrodes"][i]["location"].iloc[0] for i in range(len(units))],
             "spikes": [units.get_unit_spike_times(i) for i in range(len(units))],
             "trials": nwb.trials.to_dataframe(),
             "trial_cols": set(nwb.trials.colnames),
@@ -96,9 +90,7 @@ def _read_maze(path):
             "unit_cols": set(units.colnames),
             "unit_ids": units.id[:],
             "unit_rows": np.asarray(units.electrodes.data[:]),  # raw stored rows
-            "unit_elec_location": [
-                units["electrodes"][i]["location"].iloc[0] for i in range(len(units))
-            ],
+            "unit_elec_location": [units["electrodes"][i]["location"].iloc[0] for i in range(len(units))],
             "heldout": units["heldout"].data[:],
             "obs": [units["obs_intervals"][i] for i in range(len(units))],
             "spikes": [units.get_unit_spike_times(i) for i in range(len(units))],
@@ -158,9 +150,7 @@ def test_center_out_metadata_and_electrodes(co):
     nwb, truth, _ = co
     assert nwb["identifier"] == "sim_co_A"
     assert nwb["lab"] == "Miller"
-    assert nwb["start"].tzinfo is not None and nwb["start"].isoformat().startswith(
-        "2016-10-07T00:00"
-    )
+    assert nwb["start"].tzinfo is not None and nwb["start"].isoformat().startswith("2016-10-07T00:00")
     assert nwb["subject_id"] == "Chewie" and nwb["species"] == "Macaca mulatta"
     assert set(nwb["groups"]) == {
         "electrode_group_M1",
@@ -173,17 +163,12 @@ def test_center_out_metadata_and_electrodes(co):
     assert "left" in nwb["notes"]
     for area in ("M1", "PMd", "S1"):
         assert np.sum(nwb["elec_location"] == area) == 96
-        assert np.all(
-            nwb["elec_group_name"][nwb["elec_location"] == area]
-            == f"electrode_group_{area}"
-        )
+        assert np.all(nwb["elec_group_name"][nwb["elec_location"] == area] == f"electrode_group_{area}")
     # Units: spike_times + electrodes only; each unit points at its own area's row.
     assert nwb["unit_cols"] == {"spike_times", "electrodes"}
     np.testing.assert_array_equal(nwb["unit_ids"], truth["unit_id"])
     np.testing.assert_array_equal(nwb["unit_rows"], truth["unit_electrode_row"])
-    np.testing.assert_array_equal(
-        nwb["elec_location"][nwb["unit_rows"]], truth["unit_area"]
-    )
+    np.testing.assert_array_equal(nwb["elec_location"][nwb["unit_rows"]], truth["unit_area"])
     np.testing.assert_array_equal(nwb["unit_elec_location"], truth["unit_area"])
     assert len(np.unique(nwb["unit_ids"])) == len(nwb["unit_ids"])
     assert np.any(np.diff(nwb["unit_ids"]) != 1)  # non-sequential ids
@@ -207,9 +192,7 @@ def test_center_out_trials_and_truth(co):
     assert len(tr) == 96 == len(truth["go_cue_time"])
     assert set(tr["target_id"]) == set(range(8))
     assert np.all((tr["target_dir"] > -np.pi) & (tr["target_dir"] <= np.pi + 1e-12))
-    np.testing.assert_allclose(
-        np.rad2deg(tr["target_dir"]) % 360, truth["direction_deg"], atol=1e-9
-    )
+    np.testing.assert_allclose(np.rad2deg(tr["target_dir"]) % 360, truth["direction_deg"], atol=1e-9)
     np.testing.assert_allclose(tr["go_cue_time"], truth["go_cue_time"])
     np.testing.assert_allclose(tr["target_on_time"], truth["target_on_time"])
     np.testing.assert_array_equal(tr["result"].to_numpy().astype(str), truth["result"])
@@ -218,9 +201,7 @@ def test_center_out_trials_and_truth(co):
     assert np.all(tr["target_on_time"] < tr["go_cue_time"])
     assert np.all(tr["stop_time"] >= tr["go_cue_time"] + 1.3)
     assert np.all(tr["start_time"].to_numpy()[1:] > tr["stop_time"].to_numpy()[:-1])
-    np.testing.assert_allclose(
-        truth["move_onset_time"] - truth["go_cue_time"], truth["reaction_time"]
-    )
+    np.testing.assert_allclose(truth["move_onset_time"] - truth["go_cue_time"], truth["reaction_time"])
     assert np.all((truth["reaction_time"] >= 0.25) & (truth["reaction_time"] <= 0.35))
     # Failures: both kinds, about 9 %.
     results = truth["result"]
@@ -244,9 +225,7 @@ def test_center_out_trials_and_truth(co):
         "session_id",
     }
     assert required <= set(truth)
-    assert (
-        int(truth["seed"]) == CO_ARGS["seed"] and str(truth["session_id"]) == "sim_co_A"
-    )
+    assert int(truth["seed"]) == CO_ARGS["seed"] and str(truth["session_id"]) == "sim_co_A"
     assert all(v.dtype != object for v in truth.values())
     assert 5.0 <= np.mean(truth["mean_rate_hz"]) <= 20.0
 
@@ -262,9 +241,7 @@ def test_center_out_behaviour(co):
     np.testing.assert_allclose(vel, np.gradient(pos, 1 / 500.0, axis=0), atol=1e-9)
     # Successful reaches end ~8 cm from the center in the target direction.
     ok = truth["result"] == "R"
-    idx = np.rint(
-        (truth["move_onset_time"] + truth["reach_duration"] + 0.05) * 500
-    ).astype(int)
+    idx = np.rint((truth["move_onset_time"] + truth["reach_duration"] + 0.05) * 500).astype(int)
     end = pos[idx[ok]]
     assert np.allclose(np.hypot(end[:, 0], end[:, 1]), 8.0, atol=0.2)
     ang = np.rad2deg(np.arctan2(end[:, 1], end[:, 0]))
@@ -335,11 +312,8 @@ def test_m1_leads_and_s1_lags_movement(co):
         pop = sum(np.histogram(nwb["spikes"][u], edges)[0] for u in idx).astype(float)
         a, b = pop - pop.mean(), speed10 - speed10.mean()
         n = len(a)
-        # cc[l] = corr(pop(t), speed(t + l))
-        cc = [
-            np.dot(a[max(0, -l) : n - max(0, l)], b[max(0, l) : n - max(0, -l)])
-            for l in lags
-        ]
+        # cc[lag] = corr(pop(t), speed(t + lag))
+        cc = [np.dot(a[max(0, -lag) : n - max(0, lag)], b[max(0, lag) : n - max(0, -lag)]) for lag in lags]
         return lags[int(np.argmax(cc))] * 0.01
 
     assert 0.05 <= best_lag("M1") <= 0.15
@@ -361,9 +335,7 @@ def test_reproducible_and_session_specific(co, tmp_path):
     other_args = dict(CO_ARGS, session_id="sim_co_B")
     simulate_session(tmp_path / "other.nwb", tmp_path / "other.npz", **other_args)
     other = np.load(tmp_path / "other.npz", allow_pickle=False)
-    assert not np.array_equal(
-        other["preferred_direction_deg"], truth["preferred_direction_deg"]
-    )
+    assert not np.array_equal(other["preferred_direction_deg"], truth["preferred_direction_deg"])
     assert not np.array_equal(other["unit_id"], truth["unit_id"])
     assert not np.array_equal(other["go_cue_time"], truth["go_cue_time"])
 
@@ -379,9 +351,7 @@ def test_maze_layout_and_electrodes_caveat(maze):
     assert nwb["lab"] == "Shenoy"
     assert nwb["subject_id"] == "Jenkins" and nwb["species"] == "Macaca mulatta"
     assert len(nwb["elec_location"]) == 192
-    assert np.all(nwb["elec_location"][:96] == "PMd") and np.all(
-        nwb["elec_location"][96:] == "M1"
-    )
+    assert np.all(nwb["elec_location"][:96] == "PMd") and np.all(nwb["elec_location"][96:] == "M1")
     assert np.all(nwb["elec_group_name"][:96] == "electrode_group_PMd")
     assert np.all(nwb["elec_group_name"][96:] == "electrode_group_M1")
     assert nwb["unit_cols"] == {"spike_times", "obs_intervals", "heldout", "electrodes"}
@@ -395,12 +365,8 @@ def test_maze_layout_and_electrodes_caveat(maze):
     # The caveat: every stored row is within 0-95, so M1 units resolve to PMd rows.
     assert np.all((nwb["unit_rows"] >= 0) & (nwb["unit_rows"] < 96))
     assert set(np.array(nwb["unit_elec_location"])[is_m1]) == {"PMd"}
-    np.testing.assert_array_equal(
-        nwb["unit_rows"] + 96 * is_m1, truth["unit_electrode_row"]
-    )
-    np.testing.assert_array_equal(
-        nwb["elec_location"][truth["unit_electrode_row"]], truth["unit_area"]
-    )
+    np.testing.assert_array_equal(nwb["unit_rows"] + 96 * is_m1, truth["unit_electrode_row"])
+    np.testing.assert_array_equal(nwb["elec_location"][truth["unit_electrode_row"]], truth["unit_area"])
     windows = nwb["trials"][["start_time", "stop_time"]].to_numpy()
     for obs in nwb["obs"]:
         np.testing.assert_allclose(obs, windows)
@@ -443,9 +409,7 @@ def test_maze_trials_and_truth(maze):
     ):
         np.testing.assert_array_equal(tr[key].to_numpy(), truth[key])
     np.testing.assert_allclose(tr["rt"] / 1000.0, truth["reaction_time"])
-    np.testing.assert_allclose(
-        tr["move_onset_time"] - tr["go_cue_time"], tr["rt"] / 1000.0
-    )
+    np.testing.assert_allclose(tr["move_onset_time"] - tr["go_cue_time"], tr["rt"] / 1000.0)
     np.testing.assert_array_equal(truth["straight"], truth["trial_version"] == 0)
     np.testing.assert_array_equal(tr["num_barriers"] == 0, truth["straight"])
     assert set(tr["split"]) <= {"train", "val", "test"} and "train" in set(tr["split"])
@@ -453,9 +417,7 @@ def test_maze_trials_and_truth(maze):
     for i, targets in enumerate(tr["target_pos"]):
         targets = np.asarray(targets)
         assert targets.shape == (tr["num_targets"].iloc[i], 2)
-        np.testing.assert_allclose(
-            targets[tr["active_target"].iloc[i]], 10 * truth["target_pos_cm"][i]
-        )
+        np.testing.assert_allclose(targets[tr["active_target"].iloc[i]], 10 * truth["target_pos_cm"][i])
         ang = np.rad2deg(
             np.arctan2(
                 targets[tr["active_target"].iloc[i], 1],
@@ -532,9 +494,7 @@ def test_default_params_documented_shape():
     assert DEFAULT_PARAMS["maze"]["units"] == {"M1": 48, "PMd": 40}
     assert DEFAULT_PARAMS["maze"]["n_conditions"] == 6
     merged = simulate.resolve_params({"maze": {"n_trials": 30}})
-    assert (
-        merged["maze"]["n_trials"] == 30 and DEFAULT_PARAMS["maze"]["n_trials"] == 120
-    )
+    assert merged["maze"]["n_trials"] == 30 and DEFAULT_PARAMS["maze"]["n_trials"] == 120
 
 
 @pytest.mark.parametrize(
@@ -567,9 +527,7 @@ def test_bad_arguments_raise_and_leave_nothing(tmp_path, overrides, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")) as excinfo:
         simulate_session(tmp_path / "x.nwb", tmp_path / "x.npz", **args)
     assert isinstance(excinfo.value, InputError)
-    assert field.startswith(excinfo.value.field) or excinfo.value.field.startswith(
-        field
-    )
+    assert field.startswith(excinfo.value.field) or excinfo.value.field.startswith(field)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from conftest import ROOT
 from pipeline.config import load_config, load_sheet, session_preprocessing, session_row
 from pipeline.io import ingest
 from pipeline.prepare import prepare
@@ -43,12 +43,22 @@ def prepared(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sim")
     for sid in ("SimC-20150629", "SimC-20161007", "SimJ-20090918"):
         row = session_row(FULL, sid)
-        simulate_session(tmp / f"{sid}.nwb", tmp / f"{sid}_truth.npz", session_id=sid, subject=row["subject"],
-                         date=row["date"], hemisphere=row["hemisphere"], task=row["task"], areas=row["area_list"],
-                         seed=CONFIG["simulation"]["seed"], params=CONFIG["simulation"]["params"])
+        simulate_session(
+            tmp / f"{sid}.nwb",
+            tmp / f"{sid}_truth.npz",
+            session_id=sid,
+            subject=row["subject"],
+            date=row["date"],
+            hemisphere=row["hemisphere"],
+            task=row["task"],
+            areas=row["area_list"],
+            seed=CONFIG["simulation"]["seed"],
+            params=CONFIG["simulation"]["params"],
+        )
         ingest(tmp / f"{sid}.nwb", tmp / f"{sid}_i.zarr", fmt="nwb", areas=row["area_list"], session=sid)
-        ds = prepare(tmp / f"{sid}_i.zarr", tmp / f"{sid}_p.zarr", session=row,
-                     preprocessing=session_preprocessing(CONFIG, row)).load()
+        ds = prepare(
+            tmp / f"{sid}_i.zarr", tmp / f"{sid}_p.zarr", session=row, preprocessing=session_preprocessing(CONFIG, row)
+        ).load()
         out[sid] = (ds, np.load(tmp / f"{sid}_truth.npz"))
     return out
 

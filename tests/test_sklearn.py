@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import requires_real
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
@@ -15,7 +16,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import pipeline as ner
-from conftest import requires_real
 from pipeline.methods import METHODS, get_method
 
 
@@ -54,17 +54,26 @@ def test_methods_work_inside_pipeline_and_gridsearchcv_on_real_data(chewie_bins)
     its parameters by held-out R² on contiguous folds (the labels pass through to the embedding)."""
     x, y = chewie_bins
     folds = KFold(n_splits=2, shuffle=False)
-    search = GridSearchCV(Pipeline([("embed", ner.PCA()), ("decode", LinearRegression())]),
-                          {"embed__n_components": [1, 3, 8]}, cv=folds, scoring="r2")
+    search = GridSearchCV(
+        Pipeline([("embed", ner.PCA()), ("decode", LinearRegression())]),
+        {"embed__n_components": [1, 3, 8]},
+        cv=folds,
+        scoring="r2",
+    )
     search.fit(x, y[:, :2])
     means = search.cv_results_["mean_test_score"]
     assert np.all(np.isfinite(means)) and search.best_params_ == {"embed__n_components": 8}
     assert means[0] < means[1] < means[2]  # more principal components keep more of the velocity
 
     model = Pipeline([("scale", StandardScaler()), ("embed", ner.NER(max_iterations=50, seed=0))])
-    search = GridSearchCV(model, {"embed__temperature": [0.5, 1.0]}, cv=folds,
-                          scoring=lambda est, X, Y: float(LinearRegression().fit(est.transform(X), Y[:, :2])
-                                                          .score(est.transform(X), Y[:, :2])))
+    search = GridSearchCV(
+        model,
+        {"embed__temperature": [0.5, 1.0]},
+        cv=folds,
+        scoring=lambda est, X, Y: float(
+            LinearRegression().fit(est.transform(X), Y[:, :2]).score(est.transform(X), Y[:, :2])
+        ),
+    )
     search.fit(x, y)
     assert set(search.best_params_) == {"embed__temperature"}
     z = search.best_estimator_.transform(x)
@@ -86,27 +95,62 @@ CHECKED = [
     ner.PiVAE(output_dimension=1, epochs=1, batch_size=8, validation_fraction=0.0),
 ]
 
-_LABELS_AT_TRANSFORM = ("piVAE embeds through its posterior q(z | x, u), which needs the labels of the bins "
-                        "it embeds (uses_labels_at_transform): transform(X) without y is refused")
-_TRIALS = ("dPCA averages each direction's trials: fit needs the trial structure (lengths=...), which the "
-           "checks' plain (X, y) cannot give")
+_LABELS_AT_TRANSFORM = (
+    "piVAE embeds through its posterior q(z | x, u), which needs the labels of the bins "
+    "it embeds (uses_labels_at_transform): transform(X) without y is refused"
+)
+_TRIALS = (
+    "dPCA averages each direction's trials: fit needs the trial structure (lengths=...), which the "
+    "checks' plain (X, y) cannot give"
+)
 #: method name -> {check: why it does not apply}; every other check of scikit-learn passes
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
-    "pivae": dict.fromkeys([
-        "check_dict_unchanged", "check_dtype_object", "check_estimators_dtypes", "check_estimators_pickle",
-        "check_f_contiguous_array_estimator", "check_fit_idempotent", "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance", "check_transformer_data_not_an_array", "check_transformer_general",
-        "check_transformer_preserve_dtypes"], _LABELS_AT_TRANSFORM),
-    "dpca": dict.fromkeys([
-        "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
-        "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_dtype_object",
-        "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimators_pickle",
-        "check_f_contiguous_array_estimator", "check_transformer_data_not_an_array", "check_transformer_general",
-        "check_transformer_preserve_dtypes", "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
-        "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d"],
-        _TRIALS),
+    "pivae": dict.fromkeys(
+        [
+            "check_dict_unchanged",
+            "check_dtype_object",
+            "check_estimators_dtypes",
+            "check_estimators_pickle",
+            "check_f_contiguous_array_estimator",
+            "check_fit_idempotent",
+            "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance",
+            "check_transformer_data_not_an_array",
+            "check_transformer_general",
+            "check_transformer_preserve_dtypes",
+        ],
+        _LABELS_AT_TRANSFORM,
+    ),
+    "dpca": dict.fromkeys(
+        [
+            "check_fit_score_takes_y",
+            "check_estimators_overwrite_params",
+            "check_dont_overwrite_parameters",
+            "check_estimators_fit_returns_self",
+            "check_readonly_memmap_input",
+            "check_n_features_in_after_fitting",
+            "check_positive_only_tag_during_fit",
+            "check_estimators_dtypes",
+            "check_dtype_object",
+            "check_pipeline_consistency",
+            "check_estimators_nan_inf",
+            "check_estimators_pickle",
+            "check_f_contiguous_array_estimator",
+            "check_transformer_data_not_an_array",
+            "check_transformer_general",
+            "check_transformer_preserve_dtypes",
+            "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance",
+            "check_fit2d_1sample",
+            "check_fit2d_1feature",
+            "check_dict_unchanged",
+            "check_fit_idempotent",
+            "check_fit_check_is_fitted",
+            "check_n_features_in",
+            "check_fit2d_predict1d",
+        ],
+        _TRIALS,
+    ),
 }
 
 

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import demo_flags, job_blocks, keyed, snakemake
 from slurm_cluster import SingleNodeSlurm, unavailable_reason
 
@@ -29,14 +28,36 @@ pytestmark = pytest.mark.slow
 
 # Jobs the SLURM executor submits for the whole demo (a dry run of every job); the statistics, figure
 # and report aggregations are `localrule: True` and run on the submitting host.
-PLANNED = {"ingest": 4, "prepare": 4, "train": 35, "decode_within": 8, "cross_decode": 10, "maze_prepare": 1,
-           "maze_train": 4, "maze_decode": 2}
-LOCAL = {"simulate", "stats_within", "stats_group", "figures_within", "figures_group", "figures_latents",
-         "maze_figure_latents", "maze_figure_scores", "all"}
+PLANNED = {
+    "ingest": 4,
+    "prepare": 4,
+    "train": 35,
+    "decode_within": 8,
+    "cross_decode": 10,
+    "maze_prepare": 1,
+    "maze_train": 4,
+    "maze_decode": 2,
+}
+LOCAL = {
+    "simulate",
+    "stats_within",
+    "stats_group",
+    "figures_within",
+    "figures_group",
+    "figures_latents",
+    "maze_figure_latents",
+    "maze_figure_scores",
+    "all",
+}
 GPU_METHODS = {"ner", "cebra", "cebra16d", "pivae"}  # these ask for a GPU; PCA, dPCA, UMAP train without one
 # (runtime, mem_mb) each rule asks for (its `resources:`, else the profile's default-resources)
-RESOURCES = {"ingest": ("00:30:00", 4000), "prepare": ("00:30:00", 4000), "train": ("04:00:00", 8000),
-             "decode_within": ("01:00:00", 4000), "cross_decode": ("02:00:00", 4000)}
+RESOURCES = {
+    "ingest": ("00:30:00", 4000),
+    "prepare": ("00:30:00", 4000),
+    "train": ("04:00:00", 8000),
+    "decode_within": ("01:00:00", 4000),
+    "cross_decode": ("02:00:00", 4000),
+}
 # What the SLURM run submits: an NER (GPU) and a PCA training of one cell, and the NER and PCA decoding
 # tables that read the new stores; the within-session statistics after them run locally.
 NER = "results/embeddings/ner/SimC-20161007/M1/seed0.zarr"
@@ -65,8 +86,10 @@ def site_profile(work: Path, partition: str, cpus: int) -> Path:
 
 def _planned_resources(text: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     """(rule, wildcards, resources) of every job block a dry run printed."""
-    return [(rule, keyed(fields.get("wildcards", "")), keyed(fields.get("resources", "")))
-            for rule, fields in job_blocks(text)]
+    return [
+        (rule, keyed(fields.get("wildcards", "")), keyed(fields.get("resources", "")))
+        for rule, fields in job_blocks(text)
+    ]
 
 
 def test_profile_dry_run(workflow_copy):
@@ -105,8 +128,7 @@ def _wildcard_values(comment: str) -> list[str]:
 
 
 def _job_details(job_id: int) -> dict[str, str]:
-    out = subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True, text=True, check=True).stdout
     return dict(re.findall(r"(\w+(?:/\w+)?)=(\S*)", out))
 
 
@@ -121,8 +143,21 @@ def test_demo_jobs_run_through_sbatch_and_match_the_local_run(demo_run, demo_don
 
     # 6 declared CPUs at least (oversubscribed on a 2-core machine): jobs overlap as on a real node
     with SingleNodeSlurm(workdir=tmp_path / "slurm", partition="pytest", gpus=2, cpus=max(6, cpus)) as cluster:
-        run = snakemake("--workflow-profile", profile, *demo_flags(), "--forcerun", NER, PCA, "--",
-                        NER, PCA, STATS, cwd=work, env=env, timeout=1200)
+        run = snakemake(
+            "--workflow-profile",
+            profile,
+            *demo_flags(),
+            "--forcerun",
+            NER,
+            PCA,
+            "--",
+            NER,
+            PCA,
+            STATS,
+            cwd=work,
+            env=env,
+            timeout=1200,
+        )
         jobs = cluster.jobs()
         details = {job.job_id: _job_details(job.job_id) for job in jobs}
         submitted = cluster.submitted_job_ids()

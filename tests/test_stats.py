@@ -9,8 +9,15 @@ from scipy import stats
 from statsmodels.stats.anova import AnovaRM
 
 from pipeline.errors import InputError
-from pipeline.stats import (BLOCK_COLUMNS, KEYS, TEST_COLUMNS, all_statistics, block_summary,
-                            diagonal_vs_off_diagonal, method_tests)
+from pipeline.stats import (
+    BLOCK_COLUMNS,
+    KEYS,
+    TEST_COLUMNS,
+    all_statistics,
+    block_summary,
+    diagonal_vs_off_diagonal,
+    method_tests,
+)
 
 # Four cells chosen so that the blocks differ: c0/c1 share a session (cross-area), c2 is the same
 # subject a year later, c3 another subject, right hemisphere, also 2016.
@@ -21,8 +28,9 @@ CELLS = {  # cell: (session, area, subject, year, hemisphere)
     "B-2016/M1": ("B-2016", "M1", "B", 2016, "right"),
 }
 NAMES = list(CELLS)
-KEY = dict(group="m1", decoder="linear", target="velocity", metric="r2", evaluation="held_out",
-           alignment="none", seed=0)
+KEY = dict(
+    group="m1", decoder="linear", target="velocity", metric="r2", evaluation="held_out", alignment="none", seed=0
+)
 
 
 def make_scores(values: dict[str, np.ndarray], **key) -> pd.DataFrame:
@@ -32,23 +40,41 @@ def make_scores(values: dict[str, np.ndarray], **key) -> pd.DataFrame:
         for i, train in enumerate(NAMES):
             for j, test in enumerate(NAMES):
                 (ts, ta, tsub, ty, th), (es, ea, esub, ey, eh) = CELLS[train], CELLS[test]
-                rows.append({**KEY, **key, "method": method, "train_cell": train, "test_cell": test,
-                             "train_session": ts, "train_area": ta, "test_session": es, "test_area": ea,
-                             "train_subject": tsub, "test_subject": esub, "train_year": ty,
-                             "test_year": ey, "train_hemisphere": th, "test_hemisphere": eh,
-                             "pair": "diagonal" if i == j else "off_diagonal",
-                             "cross_session": ts != es, "cross_area": ta != ea,
-                             "cross_hemisphere": th != eh, "cross_year": ty != ey,
-                             "rotation_direction": -1, "n_train_trials": 50, "n_test_trials": 20,
-                             "value": float(matrix[i, j])})
+                rows.append(
+                    {
+                        **KEY,
+                        **key,
+                        "method": method,
+                        "train_cell": train,
+                        "test_cell": test,
+                        "train_session": ts,
+                        "train_area": ta,
+                        "test_session": es,
+                        "test_area": ea,
+                        "train_subject": tsub,
+                        "test_subject": esub,
+                        "train_year": ty,
+                        "test_year": ey,
+                        "train_hemisphere": th,
+                        "test_hemisphere": eh,
+                        "pair": "diagonal" if i == j else "off_diagonal",
+                        "cross_session": ts != es,
+                        "cross_area": ta != ea,
+                        "cross_hemisphere": th != eh,
+                        "cross_year": ty != ey,
+                        "rotation_direction": -1,
+                        "n_train_trials": 50,
+                        "n_test_trials": 20,
+                        "value": float(matrix[i, j]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 @pytest.fixture
 def matrices() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(7)
-    return {m: rng.normal(shift, 0.3, size=(4, 4)) for m, shift in [("ner", 0.7), ("cebra", 0.5),
-                                                                     ("pivae", 0.2)]}
+    return {m: rng.normal(shift, 0.3, size=(4, 4)) for m, shift in [("ner", 0.7), ("cebra", 0.5), ("pivae", 0.2)]}
 
 
 OFF = ~np.eye(4, dtype=bool)  # row-major order of off-diagonal cells, as make_scores writes them
@@ -80,8 +106,9 @@ def test_paired_t_tests_equal_scipy(matrices):
 
 def test_pairing_is_by_cell_when_shuffled_and_a_cell_is_missing(matrices):
     scores = make_scores(matrices)
-    gone = (scores["method"] == "cebra") & (scores["train_cell"] == "A-2016/M1") & (
-        scores["test_cell"] == "B-2016/M1")  # off-diagonal cell (2, 3)
+    gone = (
+        (scores["method"] == "cebra") & (scores["train_cell"] == "A-2016/M1") & (scores["test_cell"] == "B-2016/M1")
+    )  # off-diagonal cell (2, 3)
     shuffled = scores[~gone].sample(frac=1.0, random_state=3)
     order = ["ner", "cebra", "pivae"]  # shuffling changes the order of first appearance
     out = method_tests(shuffled, methods=order)
@@ -100,14 +127,21 @@ def test_pairing_is_by_cell_when_shuffled_and_a_cell_is_missing(matrices):
 
 def test_rm_anova_equals_direct_anovarm_on_common_cells(matrices):
     scores = make_scores(matrices)
-    gone = (scores["method"] == "pivae") & (scores["train_cell"] == "A-2015/M1") & (
-        scores["test_cell"] == "A-2015/PMd")  # cell (0, 1): dropped for every method
+    gone = (
+        (scores["method"] == "pivae") & (scores["train_cell"] == "A-2015/M1") & (scores["test_cell"] == "A-2015/PMd")
+    )  # cell (0, 1): dropped for every method
     out = method_tests(scores[~gone])
     keep = OFF.copy()
     keep[0, 1] = False
-    long = pd.DataFrame([{"subject": f"{i}->{j}", "within": m, "y": matrices[m][i, j]}
-                         for m in ("ner", "cebra", "pivae") for i in range(4) for j in range(4)
-                         if keep[i, j]])
+    long = pd.DataFrame(
+        [
+            {"subject": f"{i}->{j}", "within": m, "y": matrices[m][i, j]}
+            for m in ("ner", "cebra", "pivae")
+            for i in range(4)
+            for j in range(4)
+            if keep[i, j]
+        ]
+    )
     table = AnovaRM(long, "y", "subject", within=["within"]).fit().anova_table.loc["within"]
     row = one(out, subset="off_diagonal", test="rm_anova")
     assert row["a"] == "ner,cebra,pivae" and row["b"] == "" and row["n"] == 11
@@ -144,10 +178,13 @@ def test_student_sleep_data_textbook_value():
     # group, paired = TRUE)). Here each patient is a diagonal cell and each drug a "method".
     drug1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
     drug2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
-    scores = pd.DataFrame([{**KEY, "method": m, "train_cell": f"p{i}", "test_cell": f"p{i}",
-                            "pair": "diagonal", "value": v}
-                           for m, values in [("drug1", drug1), ("drug2", drug2)]
-                           for i, v in enumerate(values)])
+    scores = pd.DataFrame(
+        [
+            {**KEY, "method": m, "train_cell": f"p{i}", "test_cell": f"p{i}", "pair": "diagonal", "value": v}
+            for m, values in [("drug1", drug1), ("drug2", drug2)]
+            for i, v in enumerate(values)
+        ]
+    )
     row = one(method_tests(scores), test="ttest_rel")
     assert round(row["statistic"], 6) == -4.062128
     assert round(row["p"], 6) == 0.002833 and row["df"] == 9
@@ -165,8 +202,10 @@ def test_block_summary_hand_case():
         "same_area_cross_session": ((2 + 20 + 3 + 30 + 23 + 32) / 6, 6),  # among cells 0, 2, 3
         "cross_hemisphere": ((3 + 30 + 13 + 31 + 23 + 32) / 6, 6),  # cell 3 with any other
         "cross_year": ((2 + 3 + 12 + 13 + 20 + 30 + 21 + 31) / 8, 8),
-        "2015->2015": ((1 + 10) / 2, 2), "2015->2016": ((2 + 3 + 12 + 13) / 4, 4),
-        "2016->2015": ((20 + 30 + 21 + 31) / 4, 4), "2016->2016": ((23 + 32) / 2, 2),
+        "2015->2015": ((1 + 10) / 2, 2),
+        "2015->2016": ((2 + 3 + 12 + 13) / 4, 4),
+        "2016->2015": ((20 + 30 + 21 + 31) / 4, 4),
+        "2016->2016": ((23 + 32) / 2, 2),
     }
     assert list(out["block"]) == list(expected)
     for block, (mean, n) in expected.items():
@@ -174,8 +213,7 @@ def test_block_summary_hand_case():
         assert row["mean"] == pytest.approx(mean, abs=1e-12) and row["n"] == n
     assert one(out, block="diagonal")["sd"] == pytest.approx(np.std([0, 11, 22, 33], ddof=1))
     # Flags read back from a TSV as strings give the same table; an empty block has no row.
-    tsv = pd.read_csv(pd.io.common.StringIO(scores.to_csv(sep="\t", index=False)), sep="\t",
-                      dtype={"cross_area": str})
+    tsv = pd.read_csv(pd.io.common.StringIO(scores.to_csv(sep="\t", index=False)), sep="\t", dtype={"cross_area": str})
     pd.testing.assert_frame_equal(block_summary(tsv), out)
     same_year = scores[~scores["cross_year"]]
     assert "cross_year" not in set(block_summary(same_year)["block"])
@@ -191,8 +229,7 @@ def test_diagonal_vs_off_diagonal_hand_case():
     row_means = np.array([matrix[i, OFF[i]].mean() for i in range(3)])
     paired = one(out, test="ttest_rel_diag_vs_row_offdiag")
     expected = stats.ttest_rel(diag, row_means)
-    assert (paired["a"], paired["b"], paired["method"], paired["n"]) == (
-        "diagonal", "off_diagonal_row_mean", "ner", 3)
+    assert (paired["a"], paired["b"], paired["method"], paired["n"]) == ("diagonal", "off_diagonal_row_mean", "ner", 3)
     assert paired["statistic"] == pytest.approx(expected.statistic, abs=1e-12)
     assert paired["p"] == pytest.approx(expected.pvalue, abs=1e-12)
     assert paired["mean_b"] == pytest.approx(row_means.mean(), abs=1e-12)
@@ -213,8 +250,7 @@ def test_all_statistics_is_both_tables(matrices):
     assert set(out["subset"]) == {"diagonal", "off_diagonal", "diagonal_vs_off_diagonal"}
 
 
-@pytest.mark.parametrize("function", [method_tests, diagonal_vs_off_diagonal, block_summary,
-                                      all_statistics])
+@pytest.mark.parametrize("function", [method_tests, diagonal_vs_off_diagonal, block_summary, all_statistics])
 @pytest.mark.parametrize("column", ["value", "alignment", "pair"])
 def test_missing_column_names_the_column(matrices, function, column):
     scores = make_scores(matrices).drop(columns=column)

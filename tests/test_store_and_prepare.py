@@ -6,27 +6,46 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
-
 from conftest import CHIPS, PAPER, requires_real, write_nwb
+
 from pipeline.io import ingest
 from pipeline.prepare import prepare
 from pipeline.store import as_object_strings, open_store, validate_prepared, write_store
 
 
 def _prepare(tmp_path, source, fmt, areas, row, prep, reader_options=None):
-    ingest(source, tmp_path / "ingest.zarr", fmt=fmt, areas=areas, session=row["session_id"],
-           reader_options=reader_options, code_fingerprint="abc")
-    prepare(tmp_path / "ingest.zarr", tmp_path / "prepared.zarr", session=row, preprocessing=prep,
-            code_fingerprint="def", threads=2)
+    ingest(
+        source,
+        tmp_path / "ingest.zarr",
+        fmt=fmt,
+        areas=areas,
+        session=row["session_id"],
+        reader_options=reader_options,
+        code_fingerprint="abc",
+    )
+    prepare(
+        tmp_path / "ingest.zarr",
+        tmp_path / "prepared.zarr",
+        session=row,
+        preprocessing=prep,
+        code_fingerprint="def",
+        threads=2,
+    )
     return open_store(tmp_path / "prepared.zarr", layout="prepared")
 
 
 def test_store_round_trip(tmp_path):
     ds = xr.Dataset(
-        {"rates": (("trial", "bin", "unit"), np.random.default_rng(0).random((5, 4, 3), dtype=np.float32)),
-         "counts": (("trial", "unit"), np.arange(15, dtype=np.uint16).reshape(5, 3))},
-        coords={"trial": np.arange(5), "unit": np.array(["a", "b", "c"], dtype=object),
-                "area": ("unit", np.array(["M1", "M1", "PMd"])), "split": ("trial", np.array(["train"] * 4 + ["test"]))},
+        {
+            "rates": (("trial", "bin", "unit"), np.random.default_rng(0).random((5, 4, 3), dtype=np.float32)),
+            "counts": (("trial", "unit"), np.arange(15, dtype=np.uint16).reshape(5, 3)),
+        },
+        coords={
+            "trial": np.arange(5),
+            "unit": np.array(["a", "b", "c"], dtype=object),
+            "area": ("unit", np.array(["M1", "M1", "PMd"])),
+            "split": ("trial", np.array(["train"] * 4 + ["test"])),
+        },
         attrs={"layout": "test", "year": 2016, "nested": {"a": 1}, "flag": True},
     )
     write_store(ds, tmp_path / "s.zarr")
@@ -34,8 +53,10 @@ def test_store_round_trip(tmp_path):
     assert back["rates"].dtype == np.float32 and back["counts"].dtype == np.uint16
     back = back.load()
     for name in ("rates", "counts", "trial"):
-        xr.testing.assert_equal(back[name].drop_vars(["unit", "area", "split"], errors="ignore"),
-                                ds[name].drop_vars(["unit", "area", "split"], errors="ignore"))
+        xr.testing.assert_equal(
+            back[name].drop_vars(["unit", "area", "split"], errors="ignore"),
+            ds[name].drop_vars(["unit", "area", "split"], errors="ignore"),
+        )
     for name in ("unit", "area", "split"):  # strings come back as StringDType; values are equal
         assert list(as_object_strings(back[name].values)) == list(ds[name].values.astype(str))
         assert back[name].dims == ds[name].dims
@@ -51,7 +72,7 @@ def test_store_round_trip(tmp_path):
 
 def test_write_failure_leaves_nothing(tmp_path):
     ds = xr.Dataset({"x": ("a", np.array([object(), object()], dtype=object))})  # not serialisable
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         write_store(ds, tmp_path / "bad.zarr")
     assert list(tmp_path.iterdir()) == []
 
@@ -59,8 +80,15 @@ def test_write_failure_leaves_nothing(tmp_path):
 @requires_real
 def test_prepare_paper_session(tmp_path, session_row, prep_config):
     row = dict(session_row, session_id="Chewie-20161007", format="nermat", area_list=["M1", "PMd"])
-    ds = _prepare(tmp_path, PAPER / "Chewie_20161007_neural_con_dis_index.mat", "nermat", ["M1", "PMd"], row,
-                  prep_config, {"trial_bins": 40})
+    ds = _prepare(
+        tmp_path,
+        PAPER / "Chewie_20161007_neural_con_dis_index.mat",
+        "nermat",
+        ["M1", "PMd"],
+        row,
+        prep_config,
+        {"trial_bins": 40},
+    )
     validate_prepared(ds)
     assert dict(ds.sizes) == {"trial": 168, "bin": 40, "unit": 207, "axis": 2}
     assert (ds["split"].values == "train").sum() == int(0.8 * 168) == 134
@@ -69,8 +97,9 @@ def test_prepare_paper_session(tmp_path, session_row, prep_config):
     # already smoothed: the rates are the file's values, untouched
     np.testing.assert_allclose(ds["rates"].values[3, :, :70], raw["neural_M1"][120:160], rtol=1e-6)
     np.testing.assert_allclose(ds["velocity"].values[3], raw["continuous_index"][120:160], rtol=1e-6)
-    np.testing.assert_allclose(ds["position"].values[3], 0.03 * np.cumsum(raw["continuous_index"][120:160], 0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ds["position"].values[3], 0.03 * np.cumsum(raw["continuous_index"][120:160], 0), rtol=1e-5, atol=1e-6
+    )
     assert ds.attrs["smoothed_by"] == "source" and ds.attrs["year"] == 2016
     assert ds.attrs["code_fingerprint"] == "def" and len(ds.attrs["source_sha256"]) == 64
     np.testing.assert_allclose(ds["bin_time"].values[:3], [0, 0.03, 0.06])
@@ -130,8 +159,9 @@ def test_prepare_continuous_nwb(tmp_path, session_row, prep_config, monkeypatch)
 
     src = read_nwb(nwb)
     go = src["go_cue_time"].values[0]
-    counts = bin_trial_windows(src["spike_time"].values, src["spike_unit"].values, src.sizes["unit"],
-                               np.array([go - 4 * 0.03]), 0.03, 48)
+    counts = bin_trial_windows(
+        src["spike_time"].values, src["spike_unit"].values, src.sizes["unit"], np.array([go - 4 * 0.03]), 0.03, 48
+    )
     expect = smooth_trials(counts, gaussian_kernel(1.5, 4))[0, 4:44]
     np.testing.assert_allclose(ds["rates"].values[0], expect, rtol=1e-5, atol=1e-6)
 

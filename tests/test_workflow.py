@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DEMO_METHODS, DIMS, PAPER, ROOT, demo_cells, job_blocks, keyed, requires_real, snakemake
+
 from pipeline.config import load_sheet, session_row
 from pipeline.methods import METHODS
 from pipeline.provenance import code_fingerprint, import_closure
 
 
 def _job_counts(stdout: str) -> dict[str, int]:
-    table = stdout[stdout.index("Job stats:"):] if "Job stats:" in stdout else ""
+    table = stdout[stdout.index("Job stats:") :] if "Job stats:" in stdout else ""
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
@@ -31,8 +31,9 @@ def test_dry_run_demo():
 
 @requires_real
 def test_dry_run_paper():
-    proc = snakemake("-n", "--cores", "2", "--configfile", "config/paper.yaml", "--config", f"data_dir={PAPER}",
-                     "--forceall")
+    proc = snakemake(
+        "-n", "--cores", "2", "--configfile", "config/paper.yaml", "--config", f"data_dir={PAPER}", "--forceall"
+    )
     counts = _job_counts(proc.stdout)
     assert counts["ingest"] == 7 and counts["prepare"] == 7 and "simulate" not in counts
 
@@ -41,17 +42,28 @@ def test_dry_run_slurm_profile():
     proc = snakemake("-n", "--workflow-profile", "profiles/slurm", "--forceall")
     assert "prepare" in _job_counts(proc.stdout)
     # the maze analysis's training jobs go to the GPU partition with one GPU each, like `train`'s
-    maze = [(keyed(f["wildcards"]), keyed(f["resources"])) for rule, f in job_blocks(proc.stdout)
-            if rule == "maze_train"]
+    maze = [
+        (keyed(f["wildcards"]), keyed(f["resources"])) for rule, f in job_blocks(proc.stdout) if rule == "maze_train"
+    ]
     assert len(maze) == 4 and {w["method"] for w, _ in maze} == {"ner", "cebra"}  # 2 subsets x 2 methods
     assert all(r["slurm_partition"] == "your_gpu_partition" and r["gpu"] == "1" for _, r in maze)
 
 
 def test_lint_and_format():
+    """`make lint`: ruff (lint and format) on the package, scripts, tests and benchmarks; Snakemake's
+    linter and snakefmt on the rules."""
     proc = snakemake("--lint", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    fmt = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", "Snakefile", "workflow"],
-                         cwd=ROOT, capture_output=True, text=True)
+    for args in (["check", "."], ["format", "--check", "."]):
+        ruff = [str(Path(sys.executable).with_name("ruff")), *args]
+        proc = subprocess.run(ruff, cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, f"ruff {' '.join(args)}:\n{proc.stdout}{proc.stderr}"
+    fmt = subprocess.run(
+        [str(Path(sys.executable).with_name("snakefmt")), "--check", "Snakefile", "workflow"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stderr
 
 
@@ -72,8 +84,9 @@ def test_code_fingerprints_follow_the_imports(tmp_path):
     shutil.copytree(ROOT / "pipeline", pkg, ignore=shutil.ignore_patterns("__pycache__"))
     rules = _fingerprinted_rules()
     before = {rule: code_fingerprint(entries, pkg) for rule, entries in rules.items()}
-    closure = {rule: {p.relative_to(pkg).as_posix() for p in import_closure(entries, pkg)}
-               for rule, entries in rules.items()}
+    closure = {
+        rule: {p.relative_to(pkg).as_posix() for p in import_closure(entries, pkg)} for rule, entries in rules.items()
+    }
     assert len(set(before.values())) == len(set(map(frozenset, closure.values())))
     for module in sorted(pkg.rglob("*.py")):
         name = module.relative_to(pkg).as_posix()
@@ -149,8 +162,9 @@ def test_make_demo_builds_every_result_and_the_report(demo_run):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml", "config/dandi.yaml",
-                                    "config/mc_maze.yaml"])
+@pytest.mark.parametrize(
+    "config", ["config/config.yaml", "config/paper.yaml", "config/dandi.yaml", "config/mc_maze.yaml"]
+)
 def test_shipped_configs_and_sheets_validate(config):
     from pipeline.config import load_config, maze_method_params, maze_sessions, maze_subset
 
@@ -170,8 +184,7 @@ def test_paper_config_prepares_the_seven_real_sessions(workflow_copy):
     work = workflow_copy
     sessions = load_sheet(work / "config/paper_sessions.tsv").index
     targets = [f"results/prepared/{sid}.zarr" for sid in sessions]  # training needs a GPU (paper.yaml)
-    snakemake(*targets, "--cores", "2", "--configfile", "config/paper.yaml", "--config", f"data_dir={PAPER}",
-              cwd=work)
+    snakemake(*targets, "--cores", "2", "--configfile", "config/paper.yaml", "--config", f"data_dir={PAPER}", cwd=work)
     from pipeline.store import open_store
 
     expected = {"Chewie-20150629": (137, 40, 49), "Chewie-20160929": (166, 40, 188), "Han-20171207": (195, 35, 72)}
@@ -211,8 +224,12 @@ def _check_decoding_and_report(work):
     from browser import chromium_path, render_report
 
     within = pd.read_csv(work / "results/decoding/within/ner/seed0.scores.tsv", sep="\t")
-    ins = within[(within.evaluation == "in_sample") & (within.decoder == "linear") & (within.target == "velocity")
-                 & (within.train_area == "M1")]
+    ins = within[
+        (within.evaluation == "in_sample")
+        & (within.decoder == "linear")
+        & (within.target == "velocity")
+        & (within.train_area == "M1")
+    ]
     assert ins.value.median() > 0.3  # the simulated M1 encodes velocity; 300 iterations recover part of it
     cross = pd.read_csv(work / "results/decoding/cross/m1_pmd_simc_2016/ner/seed0.scores.tsv", sep="\t")
     assert cross.train_cell.nunique() == 4 and cross.groupby("alignment").test_cell.nunique().eq(4).all()
@@ -228,11 +245,17 @@ def _check_decoding_and_report(work):
     if chromium_path() is None:
         pytest.skip("chromium is not installed (make test installs envs/apt.txt): report not opened")
     render = render_report(work / "results/report.html", timeout_s=240)
-    expected = {f"results/figures/{g}/{name}.png" for g in ("m1_simc", "m1_pmd_simc_2016", "s1_simc")
-                for name in ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks",
-                             "latents_ner")}
+    expected = {
+        f"results/figures/{g}/{name}.png"
+        for g in ("m1_simc", "m1_pmd_simc_2016", "s1_simc")
+        for name in ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks", "latents_ner")
+    }
     expected |= {f"results/figures/m1_simc/latents_{m}.png" for m in DEMO_METHODS}  # 16-D: first 3 PCs
-    expected |= {"results/figures/within/scores.png", "results/figures/within/accuracy_time.png",
-                 "results/maze/figures/scores.png", "results/maze/figures/SimJ-20090925/latents.png"}
+    expected |= {
+        "results/figures/within/scores.png",
+        "results/figures/within/accuracy_time.png",
+        "results/maze/figures/scores.png",
+        "results/maze/figures/SimJ-20090925/latents.png",
+    }
     assert expected <= set(render.figures), sorted(expected - set(render.figures))
     assert render.ok, render.summary()

@@ -36,8 +36,15 @@ def read_source(path: str | PathLike, fmt: str, areas: list[str], **options) -> 
     return READERS[fmt](path, areas, **options)
 
 
-def read_recording(source: str | PathLike, *, fmt: str, areas: list[str], session: str,
-                   reader_options: dict | None = None, code_fingerprint: str = "") -> xr.Dataset:
+def read_recording(
+    source: str | PathLike,
+    *,
+    fmt: str,
+    areas: list[str],
+    session: str,
+    reader_options: dict | None = None,
+    code_fingerprint: str = "",
+) -> xr.Dataset:
     """The ingest dataset of one recording, in memory: the reader's dataset plus what the ingest store
     records about its origin (session, file and its sha256, format, areas, versions).
 
@@ -55,18 +62,32 @@ def read_recording(source: str | PathLike, *, fmt: str, areas: list[str], sessio
     source = Path(source)
     ds = read_source(source, fmt, areas, **(reader_options or {}))
     ds.attrs.update(
-        session=session, source_file=str(source), source_sha256=sha256_file(source), format=fmt,
-        areas=list(areas), versions=versions(), code_fingerprint=code_fingerprint,
+        session=session,
+        source_file=str(source),
+        source_sha256=sha256_file(source),
+        format=fmt,
+        areas=list(areas),
+        versions=versions(),
+        code_fingerprint=code_fingerprint,
     )
     return ds
 
 
-def ingest(source: str | PathLike, out: str | PathLike, *, fmt: str, areas: list[str],
-           session: str, reader_options: dict | None = None, code_fingerprint: str = "") -> xr.Dataset:
+def ingest(
+    source: str | PathLike,
+    out: str | PathLike,
+    *,
+    fmt: str,
+    areas: list[str],
+    session: str,
+    reader_options: dict | None = None,
+    code_fingerprint: str = "",
+) -> xr.Dataset:
     """rule ingest: :func:`read_recording`, written to the ingest store ``out`` (atomically; nothing is
     left on error)."""
-    ds = read_recording(source, fmt=fmt, areas=areas, session=session, reader_options=reader_options,
-                        code_fingerprint=code_fingerprint)
+    ds = read_recording(
+        source, fmt=fmt, areas=areas, session=session, reader_options=reader_options, code_fingerprint=code_fingerprint
+    )
     write_store(ds, out)
     log.info("ingested %s (%s): %s", source, fmt, dict(ds.sizes))
     return ds

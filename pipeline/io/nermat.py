@@ -22,8 +22,7 @@ SMOOTHING_SD_S = 0.045
 _AREA_VARS = {"M1": "neural_M1", "PMd": "neural_PMd", "S1": "neural_S1"}
 
 
-def read_nermat(path: str | PathLike, areas: list[str] | None = None, *,
-                trial_bins: int | None = None) -> xr.Dataset:
+def read_nermat(path: str | PathLike, areas: list[str] | None = None, *, trial_bins: int | None = None) -> xr.Dataset:
     """Read one paper session into the ``aligned`` ingest layout (go cue at bin 0 of every trial).
 
     Args:
@@ -67,8 +66,9 @@ def read_nermat(path: str | PathLike, areas: list[str] | None = None, *,
     blocks = direction.reshape(n_trials, t_dur)
     bad = np.flatnonzero(np.any(blocks != blocks[:, :1], axis=1))
     if bad.size:
-        raise InputError(path, "discrete_index",
-                         f"direction changes within trial {int(bad[0])}: the trial length {t_dur} is wrong")
+        raise InputError(
+            path, "discrete_index", f"direction changes within trial {int(bad[0])}: the trial length {t_dur} is wrong"
+        )
     rates, unit_area = [], []
     for area in wanted:
         data = np.asarray(mat[_AREA_VARS[area]], dtype=np.float32)
@@ -100,6 +100,12 @@ def read_nermat(path: str | PathLike, areas: list[str] | None = None, *,
     )
     ds["velocity"].attrs["units"] = "cm/s"
     ds["direction"].attrs.update(units="deg", source="discrete_index")
-    ds.attrs.update(layout="aligned", reader="nermat", bin_size_s=BIN_SIZE_S, smoothed=True,
-                    smoothing_sd_s=SMOOTHING_SD_S, has_behavior=True)
+    ds.attrs.update(
+        layout="aligned",
+        reader="nermat",
+        bin_size_s=BIN_SIZE_S,
+        smoothed=True,
+        smoothing_sd_s=SMOOTHING_SD_S,
+        has_behavior=True,
+    )
     return ds

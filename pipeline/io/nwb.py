@@ -33,7 +33,7 @@ def normalise_area(name: str) -> str:
     key = name.strip()
     for side in ("Left", "Right", "left", "right"):
         if key.startswith(side) and len(key) > len(side):
-            key = key[len(side):]
+            key = key[len(side) :]
     return _AREA_ALIASES.get(key.lower().lstrip("_"), key)
 
 
@@ -56,8 +56,9 @@ def unit_areas(path, unit_ids, electrode_rows, locations, lab) -> tuple[np.ndarr
             rows = np.where((prefix == 2) & (rows < 96), rows + 96, rows)
         return areas, rows
     if len(locations) == 0:
-        raise InputError(path, "general/extracellular_ephys/electrodes.location",
-                         "no electrodes table, so unit areas are unknown")
+        raise InputError(
+            path, "general/extracellular_ephys/electrodes.location", "no electrodes table, so unit areas are unknown"
+        )
     if rows.size and (rows.min() < 0 or rows.max() >= len(locations)):
         raise InputError(path, "units.electrodes", "electrode rows outside the electrodes table")
     areas = np.array([normalise_area(str(locations[r])) for r in rows], dtype=object)
@@ -82,8 +83,9 @@ def _behaviour_series(nwb) -> dict:
 def _read_series(path, label, ts, units_table) -> tuple[np.ndarray, np.ndarray]:
     unit = (ts.unit or "").strip()
     if unit not in units_table:
-        raise InputError(path, f"processing/behavior/{label}.unit",
-                         f"unknown unit {unit!r} (known: {sorted(units_table)})")
+        raise InputError(
+            path, f"processing/behavior/{label}.unit", f"unknown unit {unit!r} (known: {sorted(units_table)})"
+        )
     data = np.asarray(ts.data[:], dtype=np.float64) * float(ts.conversion or 1.0) * units_table[unit]
     if data.ndim != 2 or data.shape[1] < 2:
         raise InputError(path, f"processing/behavior/{label}", f"expected (samples, >=2) data, got {data.shape}")
@@ -125,8 +127,13 @@ def _directions(path, trials, direction_units: str) -> tuple[np.ndarray, str]:
     return np.full(n, np.nan), "none"
 
 
-def read_nwb(path: str | PathLike, areas: list[str] | None = None, *, direction_units: str = "auto",
-             require_behavior: bool = True) -> xr.Dataset:
+def read_nwb(
+    path: str | PathLike,
+    areas: list[str] | None = None,
+    *,
+    direction_units: str = "auto",
+    require_behavior: bool = True,
+) -> xr.Dataset:
     """Read one NWB session into the ``spikes`` ingest layout (see :mod:`pipeline.store`).
 
     Args:
@@ -156,7 +163,7 @@ def read_nwb(path: str | PathLike, areas: list[str] | None = None, *, direction_
             raise InputError(path, "units.spike_times", "no units table with spike times")
         unit_ids = np.asarray(units.id.data[:], dtype=np.int64)
         flat_times = np.asarray(units.spike_times.data[:], dtype=np.float64)  # bulk read 1
-        ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)    # bulk read 2
+        ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)  # bulk read 2
         if "electrodes" in units.colnames:
             column = units["electrodes"]  # a VectorIndex when ragged (one electrode list per unit)
             if hasattr(column, "target"):
@@ -167,8 +174,11 @@ def read_nwb(path: str | PathLike, areas: list[str] | None = None, *, direction_
                 rows = np.asarray(column.data[:], dtype=np.int64)
         else:
             rows = np.full(len(unit_ids), -1, dtype=np.int64)
-        locations = (np.asarray(nwb.electrodes["location"].data[:]).astype(str)
-                     if nwb.electrodes is not None and "location" in nwb.electrodes.colnames else np.array([]))
+        locations = (
+            np.asarray(nwb.electrodes["location"].data[:]).astype(str)
+            if nwb.electrodes is not None and "location" in nwb.electrodes.colnames
+            else np.array([])
+        )
         unit_area, unit_row = unit_areas(path, unit_ids, rows, locations, nwb.lab)
 
         trials = nwb.trials
@@ -194,9 +204,12 @@ def read_nwb(path: str | PathLike, areas: list[str] | None = None, *, direction_
         if vel_key is not None:
             vel_time, velocity = _read_series(path, series[vel_key][0], series[vel_key][1], _VELOCITY_UNITS)
         elif require_behavior:
-            raise InputError(path, "processing/behavior",
-                             f"no hand/cursor velocity series (looked for {list(_VELOCITY_SERIES)}, "
-                             f"found {sorted(series) or 'none'})")
+            raise InputError(
+                path,
+                "processing/behavior",
+                f"no hand/cursor velocity series (looked for {list(_VELOCITY_SERIES)}, "
+                f"found {sorted(series) or 'none'})",
+            )
         if pos_key is not None and velocity is not None:
             pos_time, position = _read_series(path, series[pos_key][0], series[pos_key][1], _POSITION_UNITS)
             if len(pos_time) != len(vel_time) or not np.allclose(pos_time, vel_time):

@@ -38,7 +38,7 @@ def _load_struct(path: Path, variable: str | None):
         raise InputError(path, None, f"not a readable MATLAB file: {exc}") from exc
     names = [variable] if variable else [n for n in _STRUCT_NAMES if n in mat]
     if not names:
-        names = [k for k, v in mat.items() if not k.startswith("__") and getattr(v, "dtype", None) == object]
+        names = [k for k, v in mat.items() if not k.startswith("__") and getattr(v, "dtype", None) == np.dtype(object)]
     if not names or names[0] not in mat:
         raise InputError(path, variable or "td", "no TrialData struct array found")
     td = np.atleast_1d(mat[names[0]])
@@ -53,8 +53,7 @@ def _field(path, name, trial, field, index):
     return getattr(trial, field)
 
 
-def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *,
-                   variable: str | None = None) -> xr.Dataset:
+def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *, variable: str | None = None) -> xr.Dataset:
     """Read a TrialData file into the ``aligned`` ingest layout (see :mod:`pipeline.store`).
 
     Args:
@@ -93,13 +92,19 @@ def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *,
         for i, t in enumerate(td):
             counts = np.atleast_2d(_field(path, name, t, f"{prefix}_spikes", i))
             if counts.shape != (lengths[i], n_units):
-                raise InputError(path, f"{name}({i + 1}).{prefix}_spikes",
-                                 f"shape {counts.shape}, expected ({lengths[i]}, {n_units})")
+                raise InputError(
+                    path,
+                    f"{name}({i + 1}).{prefix}_spikes",
+                    f"shape {counts.shape}, expected ({lengths[i]}, {n_units})",
+                )
             block[i, : lengths[i]] = counts
         blocks.append(block)
         guide = getattr(td[0], f"{prefix}_unit_guide", None)
-        labels = ([f"{prefix}:{int(e)}.{int(u)}" for e, u in np.atleast_2d(guide)]
-                  if guide is not None and np.size(guide) else [f"{prefix}:{k}" for k in range(n_units)])
+        labels = (
+            [f"{prefix}:{int(e)}.{int(u)}" for e, u in np.atleast_2d(guide)]
+            if guide is not None and np.size(guide)
+            else [f"{prefix}:{k}" for k in range(n_units)]
+        )
         unit_area += [arrays[prefix]] * n_units
         unit_label += labels
     counts = np.concatenate(blocks, axis=2)
@@ -122,8 +127,9 @@ def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *,
         field = next((f for f in candidates if f in fields), None)
         idx = np.full(n_trials, -1, dtype=np.int64)
         if field is not None:
-            raw = np.array([np.nan if np.size(getattr(t, field)) == 0 else float(np.atleast_1d(getattr(t, field))[0])
-                            for t in td])
+            raw = np.array(
+                [np.nan if np.size(getattr(t, field)) == 0 else float(np.atleast_1d(getattr(t, field))[0]) for t in td]
+            )
             ok = np.isfinite(raw)
             idx[ok] = raw[ok].astype(np.int64) - 1  # 1-based MATLAB index -> 0-based bin
         events[f"{event}_bin"] = idx
@@ -137,9 +143,12 @@ def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *,
         direction, direction_source = (np.degrees(raw), "tgtDir (rad)") if is_rad else (raw, "tgtDir (deg)")
     else:
         raise InputError(path, f"{name}.target_direction", "no target direction field (target_direction/tgtDir)")
-    result = (np.array([str(t.result).strip() for t in td], dtype=object) if "result" in fields else None)
-    trial_ids = (np.array([int(t.trial_id) for t in td], dtype=np.int64) if "trial_id" in fields
-                 else np.arange(n_trials, dtype=np.int64))
+    result = np.array([str(t.result).strip() for t in td], dtype=object) if "result" in fields else None
+    trial_ids = (
+        np.array([int(t.trial_id) for t in td], dtype=np.int64)
+        if "trial_id" in fields
+        else np.arange(n_trials, dtype=np.int64)
+    )
     if len(np.unique(trial_ids)) != n_trials:
         raise InputError(path, f"{name}.trial_id", "trial ids are not unique")
 
@@ -167,6 +176,13 @@ def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *,
     ds["velocity"].attrs["units"] = "cm/s"
     ds["direction"].attrs.update(units="deg", source=direction_source)
     meta = {f"trialdata_{k}": str(getattr(td[0], k)) for k in ("monkey", "date", "task") if k in fields}
-    ds.attrs.update(layout="aligned", reader="trialdata", bin_size_s=bin_sizes.pop(), smoothed=False,
-                    has_behavior=True, trialdata_variable=name, **meta)
+    ds.attrs.update(
+        layout="aligned",
+        reader="trialdata",
+        bin_size_s=bin_sizes.pop(),
+        smoothed=False,
+        has_behavior=True,
+        trialdata_variable=name,
+        **meta,
+    )
     return ds

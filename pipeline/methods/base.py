@@ -37,8 +37,18 @@ from pipeline.errors import InputError
 from pipeline.provenance import sha256_file, versions
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "EmbeddingMethod", "NotFittedError", "array_writer", "load_array", "load_npz",
-    "load_weights", "npz_writer", "read_checkpoint", "seed_streams", "state_dict_writer", "write_checkpoint",
+    "CHECKPOINT_FORMAT",
+    "EmbeddingMethod",
+    "NotFittedError",
+    "array_writer",
+    "load_array",
+    "load_npz",
+    "load_weights",
+    "npz_writer",
+    "read_checkpoint",
+    "seed_streams",
+    "state_dict_writer",
+    "write_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -113,8 +123,15 @@ class EmbeddingMethod(TransformerMixin, BaseEstimator):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit() first")
 
 
-def check_inputs(X: Any, y: Any = None, *, name: str = "X", need_y: bool = False,
-                 n_features: int | None = None, estimator: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+def check_inputs(
+    X: Any,
+    y: Any = None,
+    *,
+    name: str = "X",
+    need_y: bool = False,
+    n_features: int | None = None,
+    estimator: Any = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate ``(T, N)`` inputs and optional ``(T, C)`` labels; float32 / float64 arrays.
 
     ``X`` goes through scikit-learn's ``check_array`` (dense, real, finite, 2-D, at least one bin and
@@ -127,12 +144,15 @@ def check_inputs(X: Any, y: Any = None, *, name: str = "X", need_y: bool = False
     what = type(estimator).__name__ if estimator is not None else "this method"
     X = check_array(X, dtype=np.float32, input_name=name, estimator=estimator)
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features, but {what} is expecting {n_features} features as "
-                         f"input (fitted on {n_features})")
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but {what} is expecting {n_features} features as "
+            f"input (fitted on {n_features})"
+        )
     if y is None:
         if need_y:
-            raise ValueError(f"{what} requires y to be passed, but the target y is None "
-                             "(labels y are required by this method)")
+            raise ValueError(
+                f"{what} requires y to be passed, but the target y is None (labels y are required by this method)"
+            )
         return X, None
     y = np.asarray(y)
     if np.iscomplexobj(y):
@@ -220,8 +240,9 @@ def read_checkpoint(folder: str | os.PathLike, method: str) -> dict:
         if not fpath.is_file():
             raise InputError(fpath, None, "payload file of the checkpoint is missing")
         if sha256_file(fpath) != digest:
-            raise InputError(fpath, None, f"sha256 differs from the one recorded in {SIDECAR}: "
-                                          "the file is corrupted or was modified")
+            raise InputError(
+                fpath, None, f"sha256 differs from the one recorded in {SIDECAR}: the file is corrupted or was modified"
+            )
     return meta
 
 
@@ -292,4 +313,3 @@ def load_npz(path: str | os.PathLike, what: str, required: tuple[str, ...]) -> d
         if name not in arrays:
             raise InputError(path, name, f"missing array of the {what} checkpoint")
     return arrays
-

@@ -55,12 +55,16 @@ __all__ = ["CEBRA", "CEBRA16D", "SEEDING"]
 #: checkpoint's ``seeding`` field, with the seeds used).
 SEEDING: dict[str, str] = {
     "weights": "seeded: torch.manual_seed inside torch.random.fork_rng (global RNG restored afterwards)",
-    "sampler": ("seeded by us: cebra's samplers (distribution and its prior) ignore their seed argument "
-                "and seed a torch.Generator from std::random_device; fit() reaches them through "
-                "cebra.CEBRA._prepare_fit (private API of cebra 0.6.1) and calls manual_seed on them"),
+    "sampler": (
+        "seeded by us: cebra's samplers (distribution and its prior) ignore their seed argument "
+        "and seed a torch.Generator from std::random_device; fit() reaches them through "
+        "cebra.CEBRA._prepare_fit (private API of cebra 0.6.1) and calls manual_seed on them"
+    ),
     "numpy": "seeded: numpy's global RNG (used only by cebra's discrete/multi-session samplers), restored afterwards",
-    "not_seedable": ("the public cebra.CEBRA API has no seed; nondeterministic CUDA kernels (atomic adds in "
-                     "backward passes) can still change results at rounding level on a GPU"),
+    "not_seedable": (
+        "the public cebra.CEBRA API has no seed; nondeterministic CUDA kernels (atomic adds in "
+        "backward passes) can still change results at rounding level on a GPU"
+    ),
 }
 
 
@@ -153,11 +157,18 @@ class CEBRA(EmbeddingMethod):
     # ------------------------------------------------------------------ fit / transform
     def _estimator(self) -> cebra_lib.CEBRA:
         return cebra_lib.CEBRA(
-            model_architecture=self.model_architecture, num_hidden_units=int(self.num_hidden_units),
-            output_dimension=int(self.output_dimension), batch_size=int(self.batch_size),
-            learning_rate=float(self.learning_rate), temperature=float(self.temperature),
-            temperature_mode="constant", max_iterations=int(self.max_iterations), distance=self.distance,
-            conditional=self.conditional, time_offsets=int(self.time_offsets), device=str(self.device),
+            model_architecture=self.model_architecture,
+            num_hidden_units=int(self.num_hidden_units),
+            output_dimension=int(self.output_dimension),
+            batch_size=int(self.batch_size),
+            learning_rate=float(self.learning_rate),
+            temperature=float(self.temperature),
+            temperature_mode="constant",
+            max_iterations=int(self.max_iterations),
+            distance=self.distance,
+            conditional=self.conditional,
+            time_offsets=int(self.time_offsets),
+            device=str(self.device),
             verbose=bool(self.verbose),
         )
 
@@ -178,16 +189,19 @@ class CEBRA(EmbeddingMethod):
         """
         X, y = check_inputs(X, y, need_y=True, estimator=self)
         if y.shape[0] <= int(self.time_offsets):
-            raise ValueError(f"CEBRA needs more than time_offsets={self.time_offsets} training bins, got "
-                             f"n_samples = {y.shape[0]}")
+            raise ValueError(
+                f"CEBRA needs more than time_offsets={self.time_offsets} training bins, got n_samples = {y.shape[0]}"
+            )
         init_seed, sampler_seed, numpy_seed = seed_streams(self.seed, 3)
         estimator = self._estimator()
         with _isolated_global_rngs(init_seed, numpy_seed, torch.device(self.device)):
             state = estimator._prepare_fit(X, y)  # solver, model, loader, is_multisession
             if len(estimator.offset_) != 1:
-                raise ValueError(f"model_architecture {self.model_architecture!r} has a context of "
-                                 f"{len(estimator.offset_)} bins; only single-bin architectures such as "
-                                 "'offset1-model' are supported")
+                raise ValueError(
+                    f"model_architecture {self.model_architecture!r} has a context of "
+                    f"{len(estimator.offset_)} bins; only single-bin architectures such as "
+                    "'offset1-model' are supported"
+                )
             generators = _sampler_generators(state[2])
             sampler_seeds = seed_streams(sampler_seed, len(generators))
             for generator, seed in zip(generators.values(), sampler_seeds):
@@ -203,7 +217,9 @@ class CEBRA(EmbeddingMethod):
         self.training_seconds_ = seconds
         self.n_features_in_ = X.shape[1]
         self.seeding_ = {
-            **SEEDING, "cebra_version": cebra_lib.__version__, "init_seed": init_seed,
+            **SEEDING,
+            "cebra_version": cebra_lib.__version__,
+            "init_seed": init_seed,
             "numpy_seed": numpy_seed & 0xFFFFFFFF,
             "sampler_seeds": dict(zip(generators, sampler_seeds)),
         }
@@ -235,18 +251,30 @@ class CEBRA(EmbeddingMethod):
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
-            "model": {"architecture": self.model_architecture, "num_neurons": self.n_features_in_,
-                      "num_units": int(self.num_hidden_units), "num_output": int(self.output_dimension)},
-            "fit": {"iterations": len(self.loss_), "final_loss": float(self.loss_[-1]),
-                    "training_seconds": float(self.training_seconds_), "n_features_in": self.n_features_in_,
-                    "trained_on": str(next(self.model_.parameters()).device)},
+            "model": {
+                "architecture": self.model_architecture,
+                "num_neurons": self.n_features_in_,
+                "num_units": int(self.num_hidden_units),
+                "num_output": int(self.output_dimension),
+            },
+            "fit": {
+                "iterations": len(self.loss_),
+                "final_loss": float(self.loss_[-1]),
+                "training_seconds": float(self.training_seconds_),
+                "n_features_in": self.n_features_in_,
+                "trained_on": str(next(self.model_.parameters()).device),
+            },
             "seeding": self.seeding_,
             "extra": extra or {},
         }
-        return write_checkpoint(folder, sidecar, {
-            "model.pt": state_dict_writer(self.model_),
-            "loss.npy": array_writer(self.loss_),
-        })
+        return write_checkpoint(
+            folder,
+            sidecar,
+            {
+                "model.pt": state_dict_writer(self.model_),
+                "loss.npy": array_writer(self.loss_),
+            },
+        )
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, device: str = "cpu") -> CEBRA:
@@ -259,10 +287,15 @@ class CEBRA(EmbeddingMethod):
         folder = Path(folder)
         meta = read_checkpoint(folder, cls.name)
         model = cls(**dict(meta["params"], device=device))
+
         def build():
             spec = meta["model"]
-            return cebra_lib.models.init(spec["architecture"], num_neurons=int(spec["num_neurons"]),
-                                         num_units=int(spec["num_units"]), num_output=int(spec["num_output"]))
+            return cebra_lib.models.init(
+                spec["architecture"],
+                num_neurons=int(spec["num_neurons"]),
+                num_units=int(spec["num_units"]),
+                num_output=int(spec["num_output"]),
+            )
 
         net = load_weights(folder / "model.pt", build, "cebra model")
         model.model_ = net.to(torch.device(device)).eval()
@@ -299,8 +332,17 @@ class CEBRA16D(CEBRA):
         verbose: bool = False,
     ):
         super().__init__(
-            model_architecture=model_architecture, num_hidden_units=num_hidden_units,
-            output_dimension=output_dimension, batch_size=batch_size, learning_rate=learning_rate,
-            temperature=temperature, max_iterations=max_iterations, distance=distance,
-            conditional=conditional, time_offsets=time_offsets, seed=seed, device=device, verbose=verbose,
+            model_architecture=model_architecture,
+            num_hidden_units=num_hidden_units,
+            output_dimension=output_dimension,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            temperature=temperature,
+            max_iterations=max_iterations,
+            distance=distance,
+            conditional=conditional,
+            time_offsets=time_offsets,
+            seed=seed,
+            device=device,
+            verbose=verbose,
         )

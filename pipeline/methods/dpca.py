@@ -80,8 +80,14 @@ class DPCA(EmbeddingMethod):
     uses_labels_at_transform: ClassVar[bool] = False
     trainable_on_gpu: ClassVar[bool] = False
 
-    def __init__(self, *, n_components: int = 3, regularizer: float | str | None = "auto",
-                 direction_column: int = 2, seed: int = 0):
+    def __init__(
+        self,
+        *,
+        n_components: int = 3,
+        regularizer: float | str | None = "auto",
+        direction_column: int = 2,
+        seed: int = 0,
+    ):
         self.n_components = n_components
         self.regularizer = regularizer
         self.direction_column = direction_column
@@ -105,8 +111,10 @@ class DPCA(EmbeddingMethod):
         levels = np.unique(direction)
         counts = [int((direction == level).sum()) for level in levels]
         if levels.size < 2 or min(counts) < 2:
-            raise ValueError(f"dPCA needs at least 2 directions with at least 2 trials each, got "
-                             f"{dict(zip(levels.tolist(), counts))}")
+            raise ValueError(
+                f"dPCA needs at least 2 directions with at least 2 trials each, got "
+                f"{dict(zip(levels.tolist(), counts))}"
+            )
         n = min(counts)
         tensor = np.stack([trials[direction == level][:n] for level in levels], axis=0)  # (S, n, T, N)
         return tensor.transpose(1, 3, 0, 2).astype(np.float64), levels, n
@@ -147,8 +155,9 @@ class DPCA(EmbeddingMethod):
         self.regularizer_ = float(estimator.regularizer)
         self.directions_ = levels
         self.trials_per_direction_ = n
-        self.explained_variance_ratio_ = {k: [float(v) for v in vals]
-                                          for k, vals in estimator.explained_variance_ratio_.items()}
+        self.explained_variance_ratio_ = {
+            k: [float(v) for v in vals] for k, vals in estimator.explained_variance_ratio_.items()
+        }
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -168,9 +177,12 @@ class DPCA(EmbeddingMethod):
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
-            "fit": {"n_features_in": self.n_features_in_, "regularizer": self.regularizer_,
-                    "trials_per_direction": self.trials_per_direction_,
-                    "explained_variance_ratio": self.explained_variance_ratio_},
+            "fit": {
+                "n_features_in": self.n_features_in_,
+                "regularizer": self.regularizer_,
+                "trials_per_direction": self.trials_per_direction_,
+                "explained_variance_ratio": self.explained_variance_ratio_,
+            },
             "extra": extra or {},
         }
         return write_checkpoint(folder, sidecar, {"dpca.npz": npz_writer(arrays)})
@@ -191,8 +203,12 @@ class DPCA(EmbeddingMethod):
         arrays = load_npz(npz, "dPCA", ("decoder", "mean", "directions"))
         decoder, mean, directions = arrays["decoder"], arrays["mean"], arrays["directions"]
         if decoder.shape != (n_features, int(model.n_components)) or mean.shape != (n_features,):
-            raise InputError(npz, "decoder", f"shapes {decoder.shape} / {mean.shape} do not match "
-                                             f"{model.n_components} components of {n_features} features")
+            raise InputError(
+                npz,
+                "decoder",
+                f"shapes {decoder.shape} / {mean.shape} do not match "
+                f"{model.n_components} components of {n_features} features",
+            )
         model.decoder_, model.mean_, model.directions_ = decoder, mean, directions
         model.regularizer_ = float(fit["regularizer"])
         model.trials_per_direction_ = int(fit["trials_per_direction"])

@@ -132,16 +132,25 @@ class NER(EmbeddingMethod):
         init_seed, sample_seed = seed_streams(self.seed, 2)
         device = torch.device(self.device)
         encoder = self._build_encoder(X.shape[1], init_seed).to(device)
-        sampler = TimeDeltaSampler(y, generator=torch.Generator().manual_seed(sample_seed),
-                                   position_columns=tuple(self.search_columns), time_offset=self.time_offset)
+        sampler = TimeDeltaSampler(
+            y,
+            generator=torch.Generator().manual_seed(sample_seed),
+            position_columns=tuple(self.search_columns),
+            time_offset=self.time_offset,
+        )
         x_dev = torch.from_numpy(X).to(device)
         y_dev = torch.from_numpy(y).to(device)  # float64: exact label distances and ties
         history = train_rank(
-            encoder, x_dev, y_dev, sampler,
-            iterations=int(self.max_iterations), batch_size=int(self.batch_size),
+            encoder,
+            x_dev,
+            y_dev,
+            sampler,
+            iterations=int(self.max_iterations),
+            batch_size=int(self.batch_size),
             learning_rate=float(self.learning_rate),
             loss_fn=RankLoss(temperature=float(self.temperature), angle_column=self.angle_column),
-            lengths=lengths, progress=bool(self.verbose),
+            lengths=lengths,
+            progress=bool(self.verbose),
         )
         encoder.eval()
         self.encoder_ = encoder
@@ -170,17 +179,28 @@ class NER(EmbeddingMethod):
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
-            "encoder": {"name": self.encoder_.name, "config": self.encoder_.config(),
-                        "receptive_field": list(self.encoder_.receptive_field)},
-            "fit": {"iterations": len(self.loss_), "final_loss": float(self.loss_[-1]),
-                    "training_seconds": float(self.training_seconds_), "n_features_in": self.n_features_in_,
-                    "trained_on": str(next(self.encoder_.parameters()).device)},
+            "encoder": {
+                "name": self.encoder_.name,
+                "config": self.encoder_.config(),
+                "receptive_field": list(self.encoder_.receptive_field),
+            },
+            "fit": {
+                "iterations": len(self.loss_),
+                "final_loss": float(self.loss_[-1]),
+                "training_seconds": float(self.training_seconds_),
+                "n_features_in": self.n_features_in_,
+                "trained_on": str(next(self.encoder_.parameters()).device),
+            },
             "extra": extra or {},
         }
-        return write_checkpoint(folder, sidecar, {
-            "model.pt": state_dict_writer(self.encoder_),
-            "loss.npy": array_writer(self.loss_),
-        })
+        return write_checkpoint(
+            folder,
+            sidecar,
+            {
+                "model.pt": state_dict_writer(self.encoder_),
+                "loss.npy": array_writer(self.loss_),
+            },
+        )
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, device: str = "cpu") -> NER:
@@ -195,8 +215,9 @@ class NER(EmbeddingMethod):
         params = dict(meta["params"], device=device)
         params["search_columns"] = tuple(params["search_columns"])
         model = cls(**params)
-        encoder = load_weights(folder / "model.pt",
-                               lambda: build_encoder(meta["encoder"]["name"], **meta["encoder"]["config"]), "encoder")
+        encoder = load_weights(
+            folder / "model.pt", lambda: build_encoder(meta["encoder"]["name"], **meta["encoder"]["config"]), "encoder"
+        )
         model.encoder_ = encoder.to(torch.device(device)).eval()
         model.n_features_in_ = int(meta["fit"]["n_features_in"])
         model.training_seconds_ = float(meta["fit"]["training_seconds"])

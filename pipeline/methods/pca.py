@@ -76,13 +76,15 @@ class PCA(EmbeddingMethod):
     def save(self, folder: str | os.PathLike, *, extra: dict | None = None) -> Path:
         """Write ``pca.npz`` (components, mean, explained variance ratio) and ``model.json``."""
         self._check_fitted("components_")
-        arrays = {"components": self.components_, "mean": self.mean_,
-                  "explained_variance_ratio": self.explained_variance_ratio_}
+        arrays = {
+            "components": self.components_,
+            "mean": self.mean_,
+            "explained_variance_ratio": self.explained_variance_ratio_,
+        }
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
-            "fit": {"n_features_in": self.n_features_in_,
-                    "explained_variance_ratio": self.explained_variance_ratio_},
+            "fit": {"n_features_in": self.n_features_in_, "explained_variance_ratio": self.explained_variance_ratio_},
             "extra": extra or {},
         }
         return write_checkpoint(folder, sidecar, {"pca.npz": npz_writer(arrays)})
@@ -102,8 +104,12 @@ class PCA(EmbeddingMethod):
         arrays = load_npz(npz, "PCA", ("components", "mean", "explained_variance_ratio"))
         components, mean, ratio = arrays["components"], arrays["mean"], arrays["explained_variance_ratio"]
         if components.shape != (int(model.n_components), n_features) or mean.shape != (n_features,):
-            raise InputError(npz, "components", f"shapes {components.shape} / {mean.shape} do not match "
-                                                f"{model.n_components} components of {n_features} features")
+            raise InputError(
+                npz,
+                "components",
+                f"shapes {components.shape} / {mean.shape} do not match "
+                f"{model.n_components} components of {n_features} features",
+            )
         model.components_, model.mean_, model.explained_variance_ratio_ = components, mean, ratio
         model.n_features_in_ = n_features
         return model

@@ -123,8 +123,10 @@ class LabelPrior(nn.Module):
     def __init__(self, n_labels: int, n_latent: int, n_hidden: int = 20):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(n_labels, n_hidden), nn.Tanh(),
-            nn.Linear(n_hidden, n_hidden), nn.Tanh(),
+            nn.Linear(n_labels, n_hidden),
+            nn.Tanh(),
+            nn.Linear(n_hidden, n_hidden),
+            nn.Tanh(),
             nn.Linear(n_hidden, 2 * n_latent),
         )
         self.register_buffer("label_mean", torch.zeros(n_labels))
@@ -156,8 +158,10 @@ class AffineCoupling(nn.Module):
         self.n_keep = n_dims // 2
         self.n_change = n_dims - self.n_keep
         self.net = nn.Sequential(
-            nn.Linear(self.n_keep, n_hidden), nn.ReLU(),
-            nn.Linear(n_hidden, n_hidden), nn.ReLU(),
+            nn.Linear(self.n_keep, n_hidden),
+            nn.ReLU(),
+            nn.Linear(n_hidden, n_hidden),
+            nn.ReLU(),
             nn.Linear(n_hidden, 2 * self.n_change - 1),
         )
 
@@ -226,11 +230,15 @@ class GINDecoder(nn.Module):
     def __init__(self, n_latent: int, n_outputs: int, n_hidden: int, n_blk: int):
         super().__init__()
         if n_outputs <= n_latent:
-            raise ValueError(f"piVAE needs more neurons ({n_outputs}) than latent dimensions ({n_latent}); "
-                             f"got n_features = {n_outputs}")
+            raise ValueError(
+                f"piVAE needs more neurons ({n_outputs}) than latent dimensions ({n_latent}); "
+                f"got n_features = {n_outputs}"
+            )
         self.lift = nn.Sequential(
-            nn.Linear(n_latent, n_hidden), nn.ReLU(),
-            nn.Linear(n_hidden, n_hidden), nn.ReLU(),
+            nn.Linear(n_latent, n_hidden),
+            nn.ReLU(),
+            nn.Linear(n_hidden, n_hidden),
+            nn.ReLU(),
             nn.Linear(n_hidden, n_outputs - n_latent),
         )
         self.flow = GINFlow(n_outputs, n_hidden, n_blk)
@@ -253,8 +261,9 @@ class PiVAENetwork(nn.Module):
         prior_hidden: hidden width of the label prior.
     """
 
-    def __init__(self, n_inputs: int, n_labels: int, n_latent: int, n_hidden: int, gen_nodes: int, n_blk: int,
-                 prior_hidden: int):
+    def __init__(
+        self, n_inputs: int, n_labels: int, n_latent: int, n_hidden: int, gen_nodes: int, n_blk: int, prior_hidden: int
+    ):
         super().__init__()
         self.encoder_mean = Offset10Encoder(n_inputs, n_hidden, n_latent, normalize=False)
         self.encoder_logvar = Offset10Encoder(n_inputs, n_hidden, n_latent, normalize=False)
@@ -268,8 +277,9 @@ class PiVAENetwork(nn.Module):
             ``(post_mean, post_logvar, prior_mean, prior_logvar)``, each ``(batch, d)``.
         """
         prior_mean, prior_logvar = self.prior(u)
-        post_mean, post_logvar = gaussian_product(self.encoder_mean(context), self.encoder_logvar(context),
-                                                  prior_mean, prior_logvar)
+        post_mean, post_logvar = gaussian_product(
+            self.encoder_mean(context), self.encoder_logvar(context), prior_mean, prior_logvar
+        )
         return post_mean, post_logvar, prior_mean, prior_logvar
 
     def loss(self, context: Tensor, u: Tensor, noise: Tensor | None = None) -> Tensor:
@@ -331,8 +341,10 @@ def _split_validation(lengths: list[int], n_val: int) -> tuple[list[int], list[i
 @torch.no_grad()
 def _mean_loss(network: PiVAENetwork, x: Tensor, u: Tensor, lengths: list[int], inside: Tensor) -> float:
     """Deterministic (posterior-mean) loss averaged over all bins of ``x``."""
-    total = sum(float(network.loss(_context(x, idx, lengths, inside), u[idx]).sum())
-                for idx in torch.arange(x.shape[0], device=x.device).split(_CHUNK))
+    total = sum(
+        float(network.loss(_context(x, idx, lengths, inside), u[idx]).sum())
+        for idx in torch.arange(x.shape[0], device=x.device).split(_CHUNK)
+    )
     return total / x.shape[0]
 
 
@@ -412,8 +424,15 @@ class PiVAE(EmbeddingMethod):
         # Weights and flow permutations from our own stream; the global RNG is restored afterwards.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
-            return PiVAENetwork(n_inputs, n_labels, int(self.output_dimension), int(self.hidden_units),
-                                int(self.gen_nodes), int(self.n_blk), int(self.prior_hidden))
+            return PiVAENetwork(
+                n_inputs,
+                n_labels,
+                int(self.output_dimension),
+                int(self.hidden_units),
+                int(self.gen_nodes),
+                int(self.n_blk),
+                int(self.prior_hidden),
+            )
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None, *, lengths=None) -> PiVAE:
         """Train on ``(T, N)`` binned counts with ``(T, C)`` continuous labels.
@@ -507,8 +526,10 @@ class PiVAE(EmbeddingMethod):
         x = torch.from_numpy(X).to(device)
         u = torch.from_numpy(y.astype(np.float32)).to(device)
         inside = _inside_trial(seg, device)
-        parts = [self.network_.posterior(_context(x, idx, seg, inside), u[idx])[0]
-                 for idx in torch.arange(x.shape[0], device=device).split(_CHUNK)]
+        parts = [
+            self.network_.posterior(_context(x, idx, seg, inside), u[idx])[0]
+            for idx in torch.arange(x.shape[0], device=device).split(_CHUNK)
+        ]
         return torch.cat(parts).float().cpu().numpy()
 
     # ------------------------------------------------------------------ checkpoints
@@ -523,17 +544,26 @@ class PiVAE(EmbeddingMethod):
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
-            "fit": {"iterations": len(self.loss_), "final_loss": float(self.loss_[-1]),
-                    "best_epoch": int(self.best_epoch_), "training_seconds": float(self.training_seconds_),
-                    "n_features_in": int(self.n_features_in_), "n_labels_in": int(self.n_labels_in_),
-                    "trained_on": str(next(self.network_.parameters()).device)},
+            "fit": {
+                "iterations": len(self.loss_),
+                "final_loss": float(self.loss_[-1]),
+                "best_epoch": int(self.best_epoch_),
+                "training_seconds": float(self.training_seconds_),
+                "n_features_in": int(self.n_features_in_),
+                "n_labels_in": int(self.n_labels_in_),
+                "trained_on": str(next(self.network_.parameters()).device),
+            },
             "extra": extra or {},
         }
-        return write_checkpoint(folder, sidecar, {
-            "model.pt": state_dict_writer(self.network_),
-            "loss.npy": array_writer(self.loss_),
-            "val_loss.npy": array_writer(self.val_loss_),
-        })
+        return write_checkpoint(
+            folder,
+            sidecar,
+            {
+                "model.pt": state_dict_writer(self.network_),
+                "loss.npy": array_writer(self.loss_),
+                "val_loss.npy": array_writer(self.val_loss_),
+            },
+        )
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, device: str = "cpu") -> PiVAE:
@@ -547,8 +577,13 @@ class PiVAE(EmbeddingMethod):
         meta = read_checkpoint(folder, cls.name)
         model = cls(**dict(meta["params"], device=device))
         fit = meta["fit"]
-        network = load_weights(folder / "model.pt", lambda: model._build_network(
-            int(fit["n_features_in"]), int(fit["n_labels_in"]), seed_streams(model.seed, 3)[0]), "network")
+        network = load_weights(
+            folder / "model.pt",
+            lambda: model._build_network(
+                int(fit["n_features_in"]), int(fit["n_labels_in"]), seed_streams(model.seed, 3)[0]
+            ),
+            "network",
+        )
         model.network_ = network.to(torch.device(device)).eval()
         model.n_features_in_ = int(fit["n_features_in"])
         model.n_labels_in_ = int(fit["n_labels_in"])

@@ -54,9 +54,20 @@ PROTOCOLS: dict[str, str] = {
 
 
 #: umap-learn modules whose numba functions are compiled on first use
-_NUMBA_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.distances", "umap.sparse", "umap.spectral",
-                  "pynndescent.pynndescent_", "pynndescent.utils", "pynndescent.rp_trees",
-                  "pynndescent.distances", "pynndescent.sparse", "pynndescent.graph_utils")
+_NUMBA_MODULES = (
+    "umap.umap_",
+    "umap.layouts",
+    "umap.utils",
+    "umap.distances",
+    "umap.sparse",
+    "umap.spectral",
+    "pynndescent.pynndescent_",
+    "pynndescent.utils",
+    "pynndescent.rp_trees",
+    "pynndescent.distances",
+    "pynndescent.sparse",
+    "pynndescent.graph_utils",
+)
 
 
 def import_umap():
@@ -130,8 +141,17 @@ class UMAP(EmbeddingMethod):
     needs_labels: ClassVar[bool] = False
     trainable_on_gpu: ClassVar[bool] = False
 
-    def __init__(self, *, n_neighbors: int = 68, min_dist: float = 0.2475, n_components: int = 2,
-                 metric: str = "euclidean", protocol: str = "paper", n_epochs: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        *,
+        n_neighbors: int = 68,
+        min_dist: float = 0.2475,
+        n_components: int = 2,
+        metric: str = "euclidean",
+        protocol: str = "paper",
+        n_epochs: int | None = None,
+        seed: int = 0,
+    ):
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.n_components = n_components
@@ -147,10 +167,15 @@ class UMAP(EmbeddingMethod):
 
     def _reducer(self):
         umap = import_umap()
-        return umap.UMAP(n_neighbors=int(self.n_neighbors), min_dist=float(self.min_dist),
-                         n_components=int(self.n_components), metric=self.metric,
-                         n_epochs=None if self.n_epochs is None else int(self.n_epochs),
-                         random_state=int(self.seed), n_jobs=1)
+        return umap.UMAP(
+            n_neighbors=int(self.n_neighbors),
+            min_dist=float(self.min_dist),
+            n_components=int(self.n_components),
+            metric=self.metric,
+            n_epochs=None if self.n_epochs is None else int(self.n_epochs),
+            random_state=int(self.seed),
+            n_jobs=1,
+        )
 
     def _check_protocol(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -216,8 +241,10 @@ class UMAP(EmbeddingMethod):
             out[new] = self.reducer_.transform(X[new])
         elif new.any():
             if new.sum() < int(self.n_components) + 2:
-                raise ValueError(f"protocol 'paper' refits UMAP on the {int(new.sum())} new bins; "
-                                 f"it needs at least {int(self.n_components) + 2}")
+                raise ValueError(
+                    f"protocol 'paper' refits UMAP on the {int(new.sum())} new bins; "
+                    f"it needs at least {int(self.n_components) + 2}"
+                )
             target = self._target(None if y is None else y[new])
             out[new] = self._reducer().fit_transform(X[new], y=target)
         return out
@@ -233,10 +260,17 @@ class UMAP(EmbeddingMethod):
         sidecar = {
             "method": self.name,
             "params": self.get_params(),
-            "protocol": {"name": self.protocol, "new_bins": PROTOCOLS[self.protocol],
-                         "training_bins": "training embedding (fit_transform output)"},
-            "fit": {"n_features_in": self.n_features_in_, "n_training_bins": len(self.embedding_),
-                    "supervised": self.train_target_ is not None, "library": library},
+            "protocol": {
+                "name": self.protocol,
+                "new_bins": PROTOCOLS[self.protocol],
+                "training_bins": "training embedding (fit_transform output)",
+            },
+            "fit": {
+                "n_features_in": self.n_features_in_,
+                "n_training_bins": len(self.embedding_),
+                "supervised": self.train_target_ is not None,
+                "library": library,
+            },
             "extra": extra or {},
         }
         return write_checkpoint(folder, sidecar, {"umap.npz": npz_writer(arrays)})
@@ -258,18 +292,29 @@ class UMAP(EmbeddingMethod):
         npz = folder / "umap.npz"
         arrays = load_npz(npz, "UMAP", ("train_x", "embedding"))
         train_x, embedding, target = arrays["train_x"], arrays["embedding"], arrays.get("train_target")
-        if (train_x.ndim != 2 or embedding.shape != (len(train_x), int(model.n_components))
-                or (target is None) == bool(meta["fit"]["supervised"])):
-            raise InputError(npz, "embedding", f"arrays {train_x.shape} / {embedding.shape} do not match the "
-                                               f"recorded model ({model.n_components} components)")
+        if (
+            train_x.ndim != 2
+            or embedding.shape != (len(train_x), int(model.n_components))
+            or (target is None) == bool(meta["fit"]["supervised"])
+        ):
+            raise InputError(
+                npz,
+                "embedding",
+                f"arrays {train_x.shape} / {embedding.shape} do not match the "
+                f"recorded model ({model.n_components} components)",
+            )
         model._set_training(train_x, target, embedding)
         if model.protocol == "transform":
             reducer = model._reducer()
             refit = np.asarray(reducer.fit_transform(train_x, y=target), dtype=np.float32)
             if not np.array_equal(refit, embedding):
-                raise InputError(npz, "embedding", "refitting UMAP on the stored training bins did not reproduce "
-                                                   f"the stored embedding (max |diff| {np.abs(refit - embedding).max():.3g}); "
-                                                   f"recorded versions {meta['fit']['library']}")
+                raise InputError(
+                    npz,
+                    "embedding",
+                    "refitting UMAP on the stored training bins did not reproduce "
+                    f"the stored embedding (max |diff| {np.abs(refit - embedding).max():.3g}); "
+                    f"recorded versions {meta['fit']['library']}",
+                )
             model.reducer_ = reducer
         return model
 
@@ -289,18 +334,36 @@ class UMAPLabels(UMAP):
     uses_labels_at_transform: ClassVar[bool] = True
     needs_labels: ClassVar[bool] = True
 
-    def __init__(self, *, n_neighbors: int = 68, min_dist: float = 0.2475, n_components: int = 2,
-                 metric: str = "euclidean", protocol: str = "paper", n_epochs: int | None = None,
-                 label_column: int = 2, seed: int = 0):
-        super().__init__(n_neighbors=n_neighbors, min_dist=min_dist, n_components=n_components,
-                         metric=metric, protocol=protocol, n_epochs=n_epochs, seed=seed)
+    def __init__(
+        self,
+        *,
+        n_neighbors: int = 68,
+        min_dist: float = 0.2475,
+        n_components: int = 2,
+        metric: str = "euclidean",
+        protocol: str = "paper",
+        n_epochs: int | None = None,
+        label_column: int = 2,
+        seed: int = 0,
+    ):
+        super().__init__(
+            n_neighbors=n_neighbors,
+            min_dist=min_dist,
+            n_components=n_components,
+            metric=metric,
+            protocol=protocol,
+            n_epochs=n_epochs,
+            seed=seed,
+        )
         self.label_column = label_column
 
     def _target(self, y: np.ndarray | None) -> np.ndarray:
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: "
-                             f"{self.name} needs the labels y of the bins it fits (direction in column "
-                             f"{self.label_column})")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                f"{self.name} needs the labels y of the bins it fits (direction in column "
+                f"{self.label_column})"
+            )
         if not 0 <= int(self.label_column) < y.shape[1]:
             raise ValueError(f"label_column={self.label_column} is not a column of y ({y.shape[1]} columns)")
         return np.ascontiguousarray(y[:, int(self.label_column)])

@@ -286,9 +286,7 @@ class Offset10Encoder(Encoder):
         """
         self._check_input(x, (3,), f"(batch, N, {self.window_length})")
         if x.shape[2] != self.window_length:
-            raise ValueError(
-                f"x must have {self.window_length} time bins for offset10, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"x must have {self.window_length} time bins for offset10, got shape {tuple(x.shape)}")
         return self.net(x)[:, :, 0]
 
     def forward_sequence(self, x: Tensor) -> Tensor:
@@ -304,9 +302,7 @@ class Offset10Encoder(Encoder):
         """
         self._check_input(x, (3,), "(batch, N, time)")
         if x.shape[2] < self.window_length:
-            raise ValueError(
-                f"x must have at least {self.window_length} time bins, got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"x must have at least {self.window_length} time bins, got shape {tuple(x.shape)}")
         return self.net(x)
 
 

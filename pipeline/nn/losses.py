@@ -287,7 +287,7 @@ def _argsort_rows(x: Tensor) -> Tensor:
         bounds = np.linspace(0, arr.shape[0], n_parts + 1).astype(int)
 
         def part(i: int) -> None:
-            out[bounds[i]:bounds[i + 1]] = np.argsort(arr[bounds[i]:bounds[i + 1]], axis=1)
+            out[bounds[i] : bounds[i + 1]] = np.argsort(arr[bounds[i] : bounds[i + 1]], axis=1)
 
         list(_sort_pool(n_parts).map(part, range(n_parts)))
         return torch.from_numpy(out)
@@ -389,8 +389,14 @@ class _RankLossFunction(torch.autograd.Function):
     """Autograd function of :func:`rank_loss` (forward and hand-written backward)."""
 
     @staticmethod
-    def forward(ctx: Any, z: Tensor, d: Tensor | None, tau: float, groups: Tensor | None,
-                structure: _RankStructure | None = None) -> Tensor:
+    def forward(
+        ctx: Any,
+        z: Tensor,
+        d: Tensor | None,
+        tau: float,
+        groups: Tensor | None,
+        structure: _RankStructure | None = None,
+    ) -> Tensor:
         """Loss value; saves the distances, ``exp(s)`` (or ``s``) and the denominators."""
         m = z.shape[0]
         st = structure if structure is not None else _RankStructure(d.detach(), groups)
@@ -468,9 +474,7 @@ class _RankLossFunction(torch.autograd.Function):
 # --------------------------------------------------------------------------------------------
 
 
-def infonce(
-    embeddings_ref: Tensor, embeddings_pos: Tensor, embeddings_neg: Tensor, temperature: float = 1.0
-) -> Tensor:
+def infonce(embeddings_ref: Tensor, embeddings_pos: Tensor, embeddings_neg: Tensor, temperature: float = 1.0) -> Tensor:
     """CEBRA-style InfoNCE with the negative Euclidean similarity of :func:`rank_loss`.
 
     With ``s(a, b) = -||a - b||_2 / tau``, reference ``r_i``, its positive ``p_i`` and the
@@ -535,8 +539,10 @@ class RankLoss(nn.Module):
 
     def __init__(self, temperature: float = 1.0, angle_column: int | None = 2) -> None:
         super().__init__()
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
-            math.isfinite(temperature) and temperature > 0
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or not (math.isfinite(temperature) and temperature > 0)
         ):
             raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
         self.temperature = float(temperature)
@@ -552,8 +558,10 @@ class RankLoss(nn.Module):
         _check_embeddings(embeddings, self.temperature)
         labels = _as_label_matrix(labels, "labels")
         if labels.shape[0] != embeddings.shape[0] or labels.device != embeddings.device:
-            raise ValueError(f"labels must be (M, C) on the embeddings' device; got {tuple(labels.shape)} on "
-                             f"{labels.device} for embeddings {tuple(embeddings.shape)} on {embeddings.device}")
+            raise ValueError(
+                f"labels must be (M, C) on the embeddings' device; got {tuple(labels.shape)} on "
+                f"{labels.device} for embeddings {tuple(embeddings.shape)} on {embeddings.device}"
+            )
         if labels.dtype.is_floating_point and bool(torch.isnan(labels).any()):
             raise ValueError("labels contain NaN")
         structure = _RankStructure.from_labels(labels, self.angle_column)

@@ -125,7 +125,7 @@ class TimeDeltaSampler:
         self.time_offset = int(time_offset)
 
         deltas = np.zeros_like(self._labels)
-        deltas[self.time_offset:] = self._labels[self.time_offset:] - self._labels[: -self.time_offset]
+        deltas[self.time_offset :] = self._labels[self.time_offset :] - self._labels[: -self.time_offset]
         deltas.flags.writeable = False
         self._deltas = deltas
 

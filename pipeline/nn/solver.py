@@ -113,8 +113,7 @@ def train_rank(
         raise ValueError(f"iterations must be an integer >= 1, got {iterations!r}")
     device = x.device
     loss_fn = loss_fn or RankLoss()
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-8,
-                                 weight_decay=0.0)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     encoder.train()
     history = np.empty(iterations, dtype=np.float64)
     pending: list[Tensor] = []
@@ -127,12 +126,13 @@ def train_rank(
             if not np.isfinite(values).all():
                 bad = done + int(np.flatnonzero(~np.isfinite(values))[0])
                 raise ValueError(f"the loss became non-finite at iteration {bad}")
-            history[done:done + len(values)] = values
+            history[done : done + len(values)] = values
             done += len(values)
             pending.clear()
 
-    bar = tqdm(total=iterations, desc="NER", unit="it", file=sys.stderr, disable=not progress,
-               mininterval=10.0, smoothing=0.05)
+    bar = tqdm(
+        total=iterations, desc="NER", unit="it", file=sys.stderr, disable=not progress, mininterval=10.0, smoothing=0.05
+    )
     start = time.perf_counter()
     for step in range(iterations):
         ref, pos = sampler.sample(batch_size)
@@ -153,8 +153,14 @@ def train_rank(
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
     bar.close()
-    log.info("trained %d iterations in %.1f s (%.1f it/s) on %s; final loss %.4f",
-             iterations, seconds, iterations / seconds, device, history[-1])
+    log.info(
+        "trained %d iterations in %.1f s (%.1f it/s) on %s; final loss %.4f",
+        iterations,
+        seconds,
+        iterations / seconds,
+        device,
+        history[-1],
+    )
     return TrainingHistory(loss=history, seconds=seconds)
 
 
@@ -174,8 +180,10 @@ def embed(encoder: Encoder, x: Tensor, *, lengths: Sequence[int] | None = None, 
     was_training = encoder.training
     encoder.eval()
     try:
-        parts = [encoder(_batch_inputs(x, encoder, idx, lengths))
-                 for idx in torch.arange(x.shape[0], device=x.device).split(chunk)]
+        parts = [
+            encoder(_batch_inputs(x, encoder, idx, lengths))
+            for idx in torch.arange(x.shape[0], device=x.device).split(chunk)
+        ]
     finally:
         encoder.train(was_training)
     return torch.cat(parts) if parts else x.new_zeros((0, encoder.n_output))

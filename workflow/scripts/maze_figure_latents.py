@@ -4,8 +4,8 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
 
-from pipeline.jobs import workflow_job  # noqa: E402
 from pipeline.figures import maze_latents_figure  # noqa: E402
+from pipeline.jobs import workflow_job  # noqa: E402
 
 with workflow_job(snakemake):  # noqa: F821
     maze_latents_figure(
