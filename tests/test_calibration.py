@@ -16,6 +16,7 @@ from conftest import REAL, requires_real
 
 from pipeline import calibration as cal
 from pipeline import simulate
+from pipeline.simulate.units import _population
 
 pytestmark = pytest.mark.xdist_group("calibration")  # one pytest worker: its module fixtures run once
 
@@ -99,10 +100,10 @@ def test_pca_no_longer_captures_the_velocity(comparison):
 def test_population_tuning_drifts_between_years_only():
     """The PD-cluster axis and lag shift are shared within a subject-year-area and differ across years."""
     neu = simulate.DEFAULT_PARAMS["neural"]
-    a = simulate._population(20241210, "SimC", 2016, "M1", neu)
-    assert a == simulate._population(20241210, "SimC", 2016, "M1", neu)
-    assert a != simulate._population(20241210, "SimC", 2015, "M1", neu)
-    assert a != simulate._population(20241210, "SimC", 2016, "PMd", neu)
+    a = _population(20241210, "SimC", 2016, "M1", neu)
+    assert a == _population(20241210, "SimC", 2016, "M1", neu)
+    assert a != _population(20241210, "SimC", 2015, "M1", neu)
+    assert a != _population(20241210, "SimC", 2016, "PMd", neu)
     assert abs(a["lag_shift_s"]) <= neu["year_lag_shift_s"]
 
 

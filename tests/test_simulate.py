@@ -538,7 +538,7 @@ def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
         """Simulate a failing write."""
         raise OSError("disk full")
 
-    monkeypatch.setattr(simulate.np, "savez_compressed", boom)
+    monkeypatch.setattr(np, "savez_compressed", boom)
     small = {"center_out": {"n_trials": 8, "units": {"M1": 3}}}
     with pytest.raises(OSError, match="disk full"):
         simulate_session(
