@@ -26,9 +26,10 @@ def test_demo_sheets_cover_hemispheres_years_areas_and_maze():
         assert set(co["hemisphere"]) == {"left", "right"} and co["year"].nunique() >= 2
         assert co["area_list"].map(len).max() == 3  # M1, PMd and S1 of one date: cross-area cells
         assert set(co["area_list"].sum()) == {"M1", "PMd", "S1"} and (sheet["task"] == "maze").sum() >= 1
-    # the demo: two sessions per year (cross-session within and across years), both 2016 ones with
-    # every area; the full demo: six sessions with every area and two maze sessions
-    assert SHEET[SHEET["task"] == "center_out"].groupby("year").size().tolist() == [2, 2]
+    # the demo: one 2015 session and two 2016 ones (cross-session within a year, across years and
+    # hemispheres), both 2016 ones with every area; the full demo: six sessions with every area and two
+    # maze sessions
+    assert SHEET[SHEET["task"] == "center_out"].groupby("year").size().tolist() == [1, 2]
     assert all(len(a) == 3 for a in SHEET[SHEET["year"] == 2016]["area_list"])
     assert len(FULL[FULL["task"] == "center_out"]) == 6 and (FULL["task"] == "maze").sum() == 2
     assert all(set(a) == {"M1", "PMd", "S1"} for a in FULL[FULL["task"] == "center_out"]["area_list"])
