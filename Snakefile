@@ -22,5 +22,5 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        final_targets(),
+        PLAN.final_targets(),
     localrule: True

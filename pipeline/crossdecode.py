@@ -235,29 +235,29 @@ def write_tables(
 
 
 def decode_within_stores(
-    embeddings: Sequence[str],
-    prepared: Sequence[str],
+    stores: Sequence[tuple[str | PathLike, str | PathLike]],
     decoding: Mapping,
     scores_out: str | PathLike,
     accuracy_out: str | PathLike,
 ) -> pd.DataFrame:
-    """rule decode_within: every cell of one method and seed, in-sample and held-out."""
-    cells = [Cell.load(e, p) for e, p in zip(embeddings, prepared, strict=True)]
+    """rule decode_within: every cell of one method and seed, in-sample and held-out; ``stores`` holds
+    each cell's ``(embedding store, prepared store)`` (:meth:`pipeline.plan.Plan.within_pairs`)."""
+    cells = [Cell.load(embedding, prepared) for embedding, prepared in stores]
     scores, accuracy = within_table(cells, decoder_specs(decoding))
     write_tables(scores, accuracy, scores_out, accuracy_out)
     return scores
 
 
 def cross_decode_stores(
-    embeddings: Sequence[str],
-    prepared: Sequence[str],
+    stores: Sequence[tuple[str | PathLike, str | PathLike]],
     decoding: Mapping,
     group: str,
     scores_out: str | PathLike,
     accuracy_out: str | PathLike,
 ) -> pd.DataFrame:
-    """rule cross_decode: the decode matrices of one comparison group, method and seed."""
-    cells = [Cell.load(e, p) for e, p in zip(embeddings, prepared, strict=True)]
+    """rule cross_decode: the decode matrices of one comparison group, method and seed; ``stores`` as
+    :func:`decode_within_stores`, in matrix order."""
+    cells = [Cell.load(embedding, prepared) for embedding, prepared in stores]
     scores, accuracy = cross_decode(cells, decoder_specs(decoding), group=group, alignments=decoding["alignments"])
     write_tables(scores, accuracy, scores_out, accuracy_out)
     return scores

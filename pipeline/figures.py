@@ -59,8 +59,7 @@ def group_figures(
 
 
 def latent_figure(
-    embeddings: Sequence[str],
-    prepared: Sequence[str],
+    stores: Sequence[tuple[str | PathLike, str | PathLike]],
     out: str | PathLike,
     *,
     anchor: str | None = None,
@@ -70,9 +69,10 @@ def latent_figure(
     paper's Procrustes pick (as the paper's Figs 3/6/7); training trials and their averages.
 
     Args:
+        stores: each cell's ``(embedding store, prepared store)``.
         anchor: ``"session/area"`` of the anchor cell; the first cell when None or not in the group.
     """
-    cells = [Cell.load(e, p) for e, p in zip(embeddings, prepared, strict=True)]
+    cells = [Cell.load(embedding, prepared) for embedding, prepared in stores]
     ref = next((c for c in cells if c.name == anchor), cells[0])
     panels = {}
     for cell in cells:

@@ -171,22 +171,19 @@ def subset_table(
 
 
 def maze_scores(
-    embeddings: Sequence[str | PathLike], prepared: Sequence[str | PathLike], decoders: Sequence[str] = ("linear",)
+    stores: Sequence[tuple[str | PathLike, str | PathLike]], decoders: Sequence[str] = ("linear",)
 ) -> pd.DataFrame:
-    """:func:`subset_table` of every ``(embedding, prepared)`` pair, concatenated."""
-    return pd.concat(
-        [subset_table(e, p, decoders) for e, p in zip(embeddings, prepared, strict=True)], ignore_index=True
-    )
+    """:func:`subset_table` of every ``(subset embedding, maze-prepared store)`` pair, concatenated."""
+    return pd.concat([subset_table(e, p, decoders) for e, p in stores], ignore_index=True)
 
 
 def write_maze_scores(
-    embeddings: Sequence[str | PathLike],
-    prepared: Sequence[str | PathLike],
+    stores: Sequence[tuple[str | PathLike, str | PathLike]],
     out: str | PathLike,
     *,
     decoders: Sequence[str] = ("linear",),
 ) -> pd.DataFrame:
     """rule maze_decode: :func:`maze_scores` written as one TSV (atomically)."""
-    table = maze_scores(embeddings, prepared, decoders)
+    table = maze_scores(stores, decoders)
     write_table(table, out)
     return table

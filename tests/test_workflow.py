@@ -259,3 +259,30 @@ def _check_decoding_and_report(work):
     }
     assert expected <= set(render.figures), sorted(expected - set(render.figures))
     assert render.ok, render.summary()
+
+
+def test_plan_of_the_demo_config():
+    """pipeline.plan: the cells, groups, paired inputs and targets the workflow builds from (the dry run
+    of the demo above runs the same plan through Snakemake)."""
+    from pipeline.config import load_config
+    from pipeline.plan import PATHS, Plan
+
+    config = load_config(ROOT / "config/config.yaml")
+    plan = Plan(config, load_sheet(ROOT / config["sessions"]))
+    center_out = ["SimC-20150629", "SimC-20161006", "SimC-20161007"]
+    assert plan.method_cells("dpca") == [(sid, "M1") for sid in center_out]  # dPCA: center-out only
+    assert ("SimJ-20090925", "PMd") in plan.method_cells("ner") and len(plan.method_cells("ner")) == 9
+    assert plan.group_methods("m1_simc") == plan.methods and plan.group_methods("s1_simc") == ["ner"]
+    pairs = plan.cross_pairs("m1_pmd_simc_2016", "ner", 0)
+    assert len(pairs) == 4 and all(p == PATHS["prepared"].format(session=e.split("/")[3]) for e, p in pairs)
+    assert [e.split("/")[3:5] for e, _ in pairs][:2] == [["SimC-20161006", "M1"], ["SimC-20161007", "M1"]]
+    maze = plan.maze_pairs("cebra", 0)
+    assert [e for e, _ in maze] == [
+        f"results/maze/embeddings/cebra/SimJ-20090925/{s}/seed0.zarr" for s in ("straight", "straight_curve_38")
+    ]
+    targets = plan.final_targets()
+    assert len(targets) == len(set(targets))
+    assert "results/figures/m1_simc/latents_cebra16d.png" in targets and "results/maze/figures/scores.png" in targets
+    patterns = [re.sub(r"\\{\w+\\}", "[^/]+", re.escape(p)) for p in PATHS.values()]
+    unmatched = [t for t in targets if not any(re.match(p, t) for p in patterns)]
+    assert not unmatched, unmatched  # every target is built from the one path table

@@ -4,11 +4,11 @@
 
 rule decode_within:
     input:
-        unpack(within_inputs),
+        lambda wc: flat(PLAN.within_pairs(wc.method, wc.seed)),
     output:
-        scores="results/decoding/within/{method}/seed{seed}.scores.tsv",
-        accuracy="results/decoding/within/{method}/seed{seed}.accuracy.tsv",
-        provenance="results/decoding/within/{method}/seed{seed}.provenance.json",
+        scores=f"{PATHS['within']}.scores.tsv",
+        accuracy=f"{PATHS['within']}.accuracy.tsv",
+        provenance=f"{PATHS['within']}.provenance.json",
     log:
         "logs/decode_within/{method}/seed{seed}.log",
     benchmark:
@@ -20,6 +20,7 @@ rule decode_within:
         mem_mb=4000,
         runtime=60,
     params:
+        cells=lambda wc: PLAN.within_pairs(wc.method, wc.seed),
         decoding=config["decoding"],
         code=fingerprint("decode_within"),
     script:
@@ -28,11 +29,11 @@ rule decode_within:
 
 rule cross_decode:
     input:
-        unpack(cross_inputs),
+        lambda wc: flat(PLAN.cross_pairs(wc.group, wc.method, wc.seed)),
     output:
-        scores="results/decoding/cross/{group}/{method}/seed{seed}.scores.tsv",
-        accuracy="results/decoding/cross/{group}/{method}/seed{seed}.accuracy.tsv",
-        provenance="results/decoding/cross/{group}/{method}/seed{seed}.provenance.json",
+        scores=f"{PATHS['cross']}.scores.tsv",
+        accuracy=f"{PATHS['cross']}.accuracy.tsv",
+        provenance=f"{PATHS['cross']}.provenance.json",
     log:
         "logs/cross_decode/{group}/{method}/seed{seed}.log",
     benchmark:
@@ -44,6 +45,7 @@ rule cross_decode:
         mem_mb=4000,
         runtime=120,
     params:
+        cells=lambda wc: PLAN.cross_pairs(wc.group, wc.method, wc.seed),
         decoding=config["decoding"],
         code=fingerprint("cross_decode"),
     script:

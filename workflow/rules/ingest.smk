@@ -8,7 +8,7 @@ rule ingest:
     input:
         source=source_file,
     output:
-        store=directory("results/ingest/{session}.zarr"),
+        store=directory(PATHS["ingest"]),
     log:
         "logs/ingest/{session}.log",
     cache: True

@@ -4,74 +4,50 @@
 # pooled, R2 and separation tables per method, 3-D latent figures per session and a score summary.
 
 
-rule maze_prepare:
+use rule prepare as maze_prepare with:
     input:
-        store="results/ingest/{session}.zarr",
+        store=PATHS["ingest"],
     output:
-        store=directory("results/maze/prepared/{session}.zarr"),
+        store=directory(PATHS["maze_prepared"]),
     log:
         "logs/maze/prepare/{session}.log",
     cache: True
-    conda:
-        "../../envs/data.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=30,
     params:
         session=row,
         preprocessing=maze_preprocessing(config),
         code=fingerprint("prepare"),
-    script:
-        "../scripts/prepare.py"
 
 
-rule maze_train:
+use rule train as maze_train with:
     input:
-        store="results/maze/prepared/{session}.zarr",
+        store=PATHS["maze_prepared"],
     output:
-        store=directory(
-            "results/maze/embeddings/{method}/{session}/{subset}/seed{seed}.zarr"
-        ),
-        model=directory("results/maze/models/{method}/{session}/{subset}/seed{seed}"),
+        store=directory(PATHS["maze_embedding"]),
+        model=directory(PATHS["maze_model"]),
     log:
         "logs/maze/train/{method}/{session}/{subset}/seed{seed}.log",
     benchmark:
         "results/benchmarks/maze_train/{method}/{session}/{subset}/seed{seed}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    threads: 2
-    resources:
-        gpu=method_gpus,
-        mem_mb=8000,
-        runtime=240,
     params:
-        method_params=lambda wc: _MAZE_PARAMS[wc.method],
+        method_params=lambda wc: PLAN.maze_params[wc.method],
         subset=lambda wc: maze_subset(config, wc.subset),
         areas=config["maze"]["areas"],
         labels=config["labels"],
         device=config["device"],
         code=train_fingerprint,
-    script:
-        "../scripts/train.py"
 
 
 rule maze_decode:
     input:
-        embeddings=lambda wc: maze_embeddings(wc.method, wc.seed),
-        prepared=[
-            f"results/maze/prepared/{sid}.zarr"
-            for sid in MAZE_SESSIONS
-            for subset in MAZE_SUBSETS
-        ],
+        lambda wc: flat(PLAN.maze_pairs(wc.method, wc.seed)),
     output:
         scores=report(
-            "results/maze/decoding/{method}/seed{seed}.scores.tsv",
+            f"{PATHS['maze_decoding']}.scores.tsv",
             caption="../report/maze_scores.rst",
             category="Maze: straight vs curved",
             labels={"table": "scores {method} seed {seed}"},
         ),
-        provenance="results/maze/decoding/{method}/seed{seed}.provenance.json",
+        provenance=f"{PATHS['maze_decoding']}.provenance.json",
     log:
         "logs/maze/decode/{method}/seed{seed}.log",
     benchmark:
@@ -83,6 +59,7 @@ rule maze_decode:
         mem_mb=4000,
         runtime=60,
     params:
+        cells=lambda wc: PLAN.maze_pairs(wc.method, wc.seed),
         decoders=config["maze"]["decoders"],
         code=fingerprint("maze_decode"),
     script:
@@ -91,11 +68,7 @@ rule maze_decode:
 
 rule maze_figure_scores:
     input:
-        expand(
-            "results/maze/decoding/{method}/seed{seed}.scores.tsv",
-            method=MAZE_METHODS,
-            seed=SEEDS,
-        ),
+        PLAN.maze_tables(),
     output:
         figure=report(
             "results/maze/figures/scores.png",
@@ -120,9 +93,11 @@ rule maze_figure_scores:
 rule maze_figure_latents:
     input:
         embeddings=lambda wc: [
-            f"results/maze/embeddings/{method}/{wc.session}/{subset}/seed{SEEDS[0]}.zarr"
-            for method in MAZE_METHODS
-            for subset in MAZE_SUBSETS
+            PATHS["maze_embedding"].format(
+                method=m, session=wc.session, subset=s, seed=PLAN.seeds[0]
+            )
+            for m in PLAN.maze_methods
+            for s in PLAN.maze_subsets
         ],
     output:
         figure=report(

@@ -10,9 +10,9 @@
 
 rule prepare:
     input:
-        store="results/ingest/{session}.zarr",
+        store=PATHS["ingest"],
     output:
-        store=directory("results/prepared/{session}.zarr"),
+        store=directory(PATHS["prepared"]),
     log:
         "logs/prepare/{session}.log",
     cache: True

@@ -4,8 +4,8 @@
 
 rule figures_within:
     input:
-        scores=within_tables(),
-        accuracy=within_tables("accuracy"),
+        scores=PLAN.within_tables(),
+        accuracy=PLAN.within_tables("accuracy"),
     output:
         scores=report(
             "results/figures/within/scores.png",
@@ -35,8 +35,8 @@ rule figures_within:
 
 rule figures_group:
     input:
-        scores=lambda wc: cross_tables(wc.group),
-        accuracy=lambda wc: cross_tables(wc.group, "accuracy"),
+        scores=lambda wc: PLAN.cross_tables(wc.group),
+        accuracy=lambda wc: PLAN.cross_tables(wc.group, "accuracy"),
         blocks="results/stats/{group}/blocks.tsv",
     output:
         velocity=report(
@@ -85,11 +85,7 @@ rule figures_group:
 
 rule figures_latents:
     input:
-        unpack(
-            lambda wc: cell_inputs(
-                wc.method, group_method_cells(wc.group, wc.method), SEEDS[0]
-            )
-        ),
+        lambda wc: flat(PLAN.cross_pairs(wc.group, wc.method, PLAN.seeds[0])),
     output:
         figure=report(
             "results/figures/{group}/latents_{method}.png",
@@ -106,6 +102,7 @@ rule figures_latents:
     conda:
         "../../envs/analysis.yaml"
     params:
+        cells=lambda wc: PLAN.cross_pairs(wc.group, wc.method, PLAN.seeds[0]),
         anchor=config["figures"]["anchor"],
         max_trials=config["figures"]["max_trials_per_direction"],
         code=fingerprint("figures_latents"),
@@ -115,8 +112,12 @@ rule figures_latents:
 
 rule reproduction:
     input:
-        within=within_tables(),
-        blocks=[f"results/stats/{g}/blocks.tsv" for g in GROUPS if group_methods(g)],
+        within=PLAN.within_tables(),
+        blocks=[
+            f"results/stats/{g}/blocks.tsv"
+            for g in PLAN.groups
+            if PLAN.group_methods(g)
+        ],
     output:
         tsv=report(
             "results/reproduction.tsv",

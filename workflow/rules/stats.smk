@@ -4,7 +4,7 @@
 
 rule stats_within:
     input:
-        within_tables(),
+        PLAN.within_tables(),
     output:
         tests=report(
             "results/stats/within/tests.tsv",
@@ -29,7 +29,7 @@ rule stats_within:
 
 rule stats_group:
     input:
-        lambda wc: cross_tables(wc.group),
+        lambda wc: PLAN.cross_tables(wc.group),
     output:
         tests=report(
             "results/stats/{group}/tests.tsv",

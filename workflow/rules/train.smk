@@ -4,10 +4,10 @@
 
 rule train:
     input:
-        store="results/prepared/{session}.zarr",
+        store=PATHS["prepared"],
     output:
-        store=directory("results/embeddings/{method}/{session}/{area}/seed{seed}.zarr"),
-        model=directory("results/models/{method}/{session}/{area}/seed{seed}"),
+        store=directory(PATHS["embedding"]),
+        model=directory(PATHS["model"]),
     log:
         "logs/train/{method}/{session}/{area}/seed{seed}.log",
     benchmark:
@@ -20,7 +20,7 @@ rule train:
         mem_mb=8000,
         runtime=240,
     params:
-        method_params=method_params,
+        method_params=lambda wc: config["methods"][wc.method]["params"],
         labels=config["labels"],
         device=config["device"],
         code=train_fingerprint,

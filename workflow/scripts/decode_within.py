@@ -9,8 +9,7 @@ from pipeline.jobs import workflow_job  # noqa: E402
 
 with workflow_job(snakemake):  # noqa: F821
     decode_within_stores(
-        snakemake.input.embeddings,  # noqa: F821
-        snakemake.input.prepared,  # noqa: F821
+        snakemake.params.cells,  # noqa: F821  ((embedding, prepared) per cell)
         snakemake.params.decoding,  # noqa: F821
         snakemake.output.scores,  # noqa: F821
         snakemake.output.accuracy,  # noqa: F821

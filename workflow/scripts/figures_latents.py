@@ -9,8 +9,7 @@ from pipeline.jobs import workflow_job  # noqa: E402
 
 with workflow_job(snakemake):  # noqa: F821
     latent_figure(
-        snakemake.input.embeddings,  # noqa: F821
-        snakemake.input.prepared,  # noqa: F821
+        snakemake.params.cells,  # noqa: F821  ((embedding, prepared) per cell)
         snakemake.output.figure,  # noqa: F821
         anchor=snakemake.params.anchor,  # noqa: F821
         max_trials_per_direction=snakemake.params.max_trials,  # noqa: F821

@@ -9,8 +9,7 @@ from pipeline.maze import write_maze_scores  # noqa: E402
 
 with workflow_job(snakemake):  # noqa: F821
     write_maze_scores(
-        snakemake.input.embeddings,  # noqa: F821
-        snakemake.input.prepared,  # noqa: F821
+        snakemake.params.cells,  # noqa: F821  ((subset embedding, maze-prepared store) pairs)
         snakemake.output.scores,  # noqa: F821
         decoders=snakemake.params.decoders,  # noqa: F821
     )
