@@ -71,12 +71,12 @@ rule maze_figure_scores:
         PLAN.maze_tables(),
     output:
         figure=report(
-            "results/maze/figures/scores.png",
+            f"{PATHS['maze_figures']}/scores.png",
             caption="../report/maze_scores.rst",
             category="Maze: straight vs curved",
             labels={"figure": "R2 and separation per subset"},
         ),
-        provenance="results/maze/figures/scores.provenance.json",
+        provenance=f"{PATHS['maze_figures']}/scores.provenance.json",
     log:
         "logs/maze/figures/scores.log",
     benchmark:
@@ -101,12 +101,12 @@ rule maze_figure_latents:
         ],
     output:
         figure=report(
-            "results/maze/figures/{session}/latents.png",
+            f"{PATHS['maze_figures']}/{{session}}/latents.png",
             caption="../report/maze_latents.rst",
             category="Maze: straight vs curved",
             labels={"figure": "3-D latents {session}"},
         ),
-        provenance="results/maze/figures/{session}/latents.provenance.json",
+        provenance=f"{PATHS['maze_figures']}/{{session}}/latents.provenance.json",
     log:
         "logs/maze/figures/{session}/latents.log",
     benchmark:

@@ -8,18 +8,18 @@ rule figures_within:
         accuracy=PLAN.within_tables("accuracy"),
     output:
         scores=report(
-            "results/figures/within/scores.png",
+            f"{PATHS['figures'].format(group='within')}/scores.png",
             caption="../report/within_scores.rst",
             category="Within session",
             labels={"figure": "scores per method"},
         ),
         accuracy=report(
-            "results/figures/within/accuracy_time.png",
+            f"{PATHS['figures'].format(group='within')}/accuracy_time.png",
             caption="../report/accuracy_time.rst",
             category="Within session",
             labels={"figure": "direction accuracy over time"},
         ),
-        provenance="results/figures/within/figures.provenance.json",
+        provenance=f"{PATHS['figures'].format(group='within')}/figures.provenance.json",
     log:
         "logs/figures/within.log",
     benchmark:
@@ -37,39 +37,39 @@ rule figures_group:
     input:
         scores=lambda wc: PLAN.cross_tables(wc.group),
         accuracy=lambda wc: PLAN.cross_tables(wc.group, "accuracy"),
-        blocks="results/stats/{group}/blocks.tsv",
+        blocks=f"{PATHS['stats']}/blocks.tsv",
     output:
         velocity=report(
-            "results/figures/{group}/matrix_velocity.png",
+            f"{PATHS['figures']}/matrix_velocity.png",
             caption="../report/matrix.rst",
             category="{group}",
             labels={"figure": "velocity matrix"},
         ),
         position=report(
-            "results/figures/{group}/matrix_position.png",
+            f"{PATHS['figures']}/matrix_position.png",
             caption="../report/matrix.rst",
             category="{group}",
             labels={"figure": "position matrix"},
         ),
         direction=report(
-            "results/figures/{group}/matrix_direction.png",
+            f"{PATHS['figures']}/matrix_direction.png",
             caption="../report/matrix.rst",
             category="{group}",
             labels={"figure": "direction matrix"},
         ),
         accuracy=report(
-            "results/figures/{group}/accuracy_time.png",
+            f"{PATHS['figures']}/accuracy_time.png",
             caption="../report/accuracy_time.rst",
             category="{group}",
             labels={"figure": "direction accuracy over time"},
         ),
         blocks=report(
-            "results/figures/{group}/blocks.png",
+            f"{PATHS['figures']}/blocks.png",
             caption="../report/blocks.rst",
             category="{group}",
             labels={"figure": "block summary"},
         ),
-        provenance="results/figures/{group}/figures.provenance.json",
+        provenance=f"{PATHS['figures']}/figures.provenance.json",
     log:
         "logs/figures/{group}.log",
     benchmark:
@@ -88,12 +88,12 @@ rule figures_latents:
         lambda wc: flat(PLAN.cross_pairs(wc.group, wc.method, PLAN.seeds[0])),
     output:
         figure=report(
-            "results/figures/{group}/latents_{method}.png",
+            f"{PATHS['figures']}/latents_{{method}}.png",
             caption="../report/latents.rst",
             category="{group}",
             labels={"figure": "latents {method}"},
         ),
-        provenance="results/figures/{group}/latents_{method}.provenance.json",
+        provenance=f"{PATHS['figures']}/latents_{{method}}.provenance.json",
     log:
         "logs/figures/{group}/latents_{method}.log",
     benchmark:
@@ -114,19 +114,19 @@ rule reproduction:
     input:
         within=PLAN.within_tables(),
         blocks=[
-            f"results/stats/{g}/blocks.tsv"
+            f"{PATHS['stats'].format(group=g)}/blocks.tsv"
             for g in PLAN.groups
             if PLAN.group_methods(g)
         ],
     output:
         tsv=report(
-            "results/reproduction.tsv",
+            f"{PATHS['reproduction']}.tsv",
             caption="../report/reproduction.rst",
             category="Reproduction of the paper",
             labels={"table": "ours vs paper"},
         ),
-        md="results/reproduction.md",
-        provenance="results/reproduction.provenance.json",
+        md=f"{PATHS['reproduction']}.md",
+        provenance=f"{PATHS['reproduction']}.provenance.json",
     log:
         "logs/reproduction.log",
     benchmark:

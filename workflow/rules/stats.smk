@@ -7,13 +7,13 @@ rule stats_within:
         PLAN.within_tables(),
     output:
         tests=report(
-            "results/stats/within/tests.tsv",
+            f"{PATHS['stats'].format(group='within')}/tests.tsv",
             caption="../report/stats.rst",
             category="Within session",
             labels={"table": "statistics"},
         ),
-        blocks="results/stats/within/blocks.tsv",
-        provenance="results/stats/within/stats.provenance.json",
+        blocks=f"{PATHS['stats'].format(group='within')}/blocks.tsv",
+        provenance=f"{PATHS['stats'].format(group='within')}/stats.provenance.json",
     log:
         "logs/stats/within.log",
     benchmark:
@@ -32,18 +32,18 @@ rule stats_group:
         lambda wc: PLAN.cross_tables(wc.group),
     output:
         tests=report(
-            "results/stats/{group}/tests.tsv",
+            f"{PATHS['stats']}/tests.tsv",
             caption="../report/stats.rst",
             category="{group}",
             labels={"table": "statistics"},
         ),
         blocks=report(
-            "results/stats/{group}/blocks.tsv",
+            f"{PATHS['stats']}/blocks.tsv",
             caption="../report/blocks.rst",
             category="{group}",
             labels={"table": "block summary"},
         ),
-        provenance="results/stats/{group}/stats.provenance.json",
+        provenance=f"{PATHS['stats']}/stats.provenance.json",
     log:
         "logs/stats/{group}.log",
     benchmark:
