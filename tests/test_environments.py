@@ -40,6 +40,11 @@ def rules() -> list[tuple[str, Path, Path]]:
             if script:
                 assert conda, f"{smk.name}: rule {name} runs a script but names no conda env"
                 found.append((name, (smk.parent / conda.group(1)).resolve(), (smk.parent / script.group(1)).resolve()))
+    # `use rule base as name with:` runs the base rule's script in its env (maze_prepare, maze_train)
+    base = {name: (env, script) for name, env, script in found}
+    for smk in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        for parent, name in re.findall(r"^\s*use rule (\w+) as (\w+) with:", smk.read_text(), re.M):
+            found.append((name, *base[parent]))
     return found
 
 
