@@ -227,11 +227,24 @@ def chewie_prepared(tmp_path_factory):
 def chewie_ner(chewie_prepared, tmp_path_factory):
     """NER trained once on the real Chewie 2016-10-07 M1 cell by the training stage, with the paper's
     settings but 2 000 instead of 20 000 iterations: (embedding store, model folder). Shared by
-    tests/test_ner.py (scores, checkpoint) and tests/test_peer_methods.py (NER vs CEBRA-3D)."""
+    tests/test_ner.py (scores, checkpoint) and tests/test_peer_methods.py (NER vs CEBRA-3D), and trained
+    once for all pytest-xdist workers (a file lock in their common folder; the store is written
+    atomically, so its presence means a finished training). xdist_group marks alone did not keep the two
+    tests on one worker: measured, both workers trained it."""
+    from filelock import FileLock
+
     from pipeline.training import train_embedding
 
-    folder = tmp_path_factory.mktemp("chewie_ner")
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "chewie_ner"
     store, model_dir = folder / "emb.zarr", folder / "model"
+    with FileLock(str(folder) + ".lock"):
+        if not store.exists():
+            _train_chewie_ner(train_embedding, chewie_prepared, store, model_dir)
+    return store, model_dir
+
+
+def _train_chewie_ner(train_embedding, chewie_prepared, store, model_dir):
     train_embedding(
         chewie_prepared,
         store,
@@ -245,7 +258,6 @@ def chewie_ner(chewie_prepared, tmp_path_factory):
         code_fingerprint="fp",
         threads=TEST_THREADS,
     )
-    return store, model_dir
 
 
 # --- the tiny workflow of the caching test (tests/config/tiny.yaml) ------------------------------

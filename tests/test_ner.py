@@ -147,7 +147,6 @@ def _decode(store, prepared):
 
 
 @requires_real
-@pytest.mark.xdist_group("chewie_ner")  # one worker trains the shared NER (tests/conftest.py)
 def test_ner_on_real_chewie_m1_decodes_held_out_velocity(chewie_prepared, chewie_ner):
     """The paper's settings (offset1, batch 512, lr 1e-4, tau 1) with 2 000 instead of 20 000 iterations
     (conftest's ``chewie_ner``, trained by the training stage)."""

@@ -295,7 +295,6 @@ def test_umap_on_real_chewie_paper_protocol_is_at_chance_on_test(chewie):
 
 
 @requires_real
-@pytest.mark.xdist_group("chewie_ner")  # one worker trains the shared NER (tests/conftest.py)
 def test_cebra_3d_decodes_held_out_velocity_far_worse_than_ner(chewie, chewie_ner, tmp_path):
     """Same small budget for both (2 000 iterations, the paper's other settings): NER >> CEBRA-3D. NER is
     conftest's ``chewie_ner`` (the training stage on the same bins), shared with tests/test_ner.py."""
