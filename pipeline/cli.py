@@ -73,6 +73,8 @@ def _digest(args: argparse.Namespace) -> int:
     if not args.compare:
         print("\n".join(f"{path}\t{sha}" for path, sha in digests.items()))
         return 0
+    if not Path(args.compare).is_file():
+        raise InputError(args.compare, None, "no such file (an earlier `pipeline digest` listing)")
     before = {}
     for number, line in enumerate(Path(args.compare).read_text().splitlines(), 1):
         path, sep, sha = line.partition("\t")

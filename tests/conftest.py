@@ -240,24 +240,20 @@ def chewie_ner(chewie_prepared, tmp_path_factory):
     store, model_dir = folder / "emb.zarr", folder / "model"
     with FileLock(str(folder) + ".lock"):
         if not store.exists():
-            _train_chewie_ner(train_embedding, chewie_prepared, store, model_dir)
+            train_embedding(
+                chewie_prepared,
+                store,
+                model_dir,
+                method="ner",
+                params={"max_iterations": 2000},
+                area="M1",
+                seed=0,
+                labels={"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0},
+                device={"prefer": "cpu", "allow_cpu": True, "wait_s": 0},
+                code_fingerprint="fp",
+                threads=TEST_THREADS,
+            )
     return store, model_dir
-
-
-def _train_chewie_ner(train_embedding, chewie_prepared, store, model_dir):
-    train_embedding(
-        chewie_prepared,
-        store,
-        model_dir,
-        method="ner",
-        params={"max_iterations": 2000},
-        area="M1",
-        seed=0,
-        labels={"velocity_scale": 10.0, "use_direction": True, "maze_velocity_scale": 1.0},
-        device={"prefer": "cpu", "allow_cpu": True, "wait_s": 0},
-        code_fingerprint="fp",
-        threads=TEST_THREADS,
-    )
 
 
 # --- the tiny workflow of the caching test (tests/config/tiny.yaml) ------------------------------

@@ -160,3 +160,5 @@ def test_digest_lists_tables_and_arrays_and_names_what_changed(tmp_path, capsys)
     assert capsys.readouterr().out.splitlines() == ["changed  emb.zarr/latent", "new      new.tsv"]
     assert main(["digest", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: not a folder" in capsys.readouterr().err
+    assert main(["digest", str(results), "--compare", str(tmp_path / "absent.tsv")]) == 2
+    assert "absent.tsv: no such file" in capsys.readouterr().err
