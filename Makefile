@@ -21,12 +21,12 @@ venv: $(STAMP)
 
 # torch (the CPU build from the local wheel) and every dependency pinned by envs/constraints.txt.
 # umap-learn goes in first, so that its numba functions compile into their on-disk cache
-# (pipeline.methods.umap.compile_cache, about 90 s on one core) while the rest installs.
+# (pipeline.embed.methods.umap.compile_cache, about 90 s on one core) while the rest installs.
 $(STAMP): pyproject.toml envs/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c envs/constraints.txt umap-learn
-	PYTHONPATH=. $(BIN)/python -W ignore -c "from pipeline.methods.umap import compile_cache; compile_cache()" & \
+	PYTHONPATH=. $(BIN)/python -W ignore -c "from pipeline.embed.methods.umap import compile_cache; compile_cache()" & \
 	compile=$$!; \
 	$(BIN)/python -m pip install --quiet torch==2.13.0 && \
 	$(BIN)/python -m pip install --quiet -c envs/constraints.txt -e ".[workflow,test]"; \
@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml envs/constraints.txt
 	touch $(STAMP)
 
 # Debian packages of the tests (headless chromium for the report check, slurm-wlm + munge for the
-# real SLURM cluster of tests/test_slurm.py), installed when missing.
+# real SLURM cluster of tests/workflow/test_slurm.py), installed when missing.
 system-packages:
 	@missing=$$(for p in $$(grep -v '^#' envs/apt.txt); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -74,7 +74,7 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile workflow
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_binning.py
+	$(BIN)/python -m benchmarks.bench_binning
 
 clean:
 	rm -rf results logs .snakemake

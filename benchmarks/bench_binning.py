@@ -1,10 +1,10 @@
-"""Binning throughput: ``pipeline.prepare`` binning vs a per-unit ``np.histogram`` loop, side by side.
+"""Binning throughput: ``pipeline.preprocess.prepare`` binning vs a per-unit ``np.histogram`` loop, side by side.
 
 Prints spikes/s for both and their ratio, on (a) a long synthetic session binned on one continuous
 30 ms grid and (b) the same spikes binned onto per-trial windows anchored at an event, and (c) the real
 MC_Maze_Small spike times when ../shared/data/real is present. Counts are checked to be identical.
 
-    python benchmarks/bench_binning.py [--units 150] [--minutes 60] [--rate 15] [--repeats 5]
+    python -m benchmarks.bench_binning [--units 150] [--minutes 60] [--rate 15] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from timing import best_of  # benchmarks/timing.py (the script's folder is on sys.path)
 
-from pipeline.prepare import bin_spikes, bin_trial_windows
+from benchmarks.timing import best_of
+from pipeline.preprocess.prepare import bin_spikes, bin_trial_windows
 
 REAL = (
     Path(__file__).resolve().parents[1].parent

@@ -20,7 +20,7 @@ rerun is timed there: ``snakemake -n --cores 2`` and the real ``snakemake --core
 print "Nothing to be done"; it is only run when the dry run says so). Pass the config files the
 demo was run with through ``--demo-config`` (they become ``--configfile ...``), e.g.
 
-    python benchmarks/bench_dag.py [--sessions 100] [--maze 4] [--repeats 3] [--cores 8] [--quiet]
+    python -m benchmarks.bench_dag [--sessions 100] [--maze 4] [--repeats 3] [--cores 8] [--quiet]
         [--demo-dir /tmp/quick/wd --demo-config config/config.yaml /tmp/quick/fast.yaml] [--keep]
 
 Goals: dry run of the large DAG under 15 s, no-op rerun under 5 s ("goal met"/"goal missed" is
@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.support.workflow import job_blocks, listed, make_workflow_copy  # the tests' workflow helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -57,9 +59,6 @@ COLUMNS = (
     "window_bins",
 )
 DAG_GOAL_S, NOOP_GOAL_S = 15.0, 5.0
-
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import job_blocks, listed, make_workflow_copy  # noqa: E402  (the tests' workflow helpers)
 
 
 class RunFailed(RuntimeError):

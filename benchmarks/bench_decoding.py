@@ -1,4 +1,4 @@
-"""kNN decoding: plain ``GridSearchCV`` against :mod:`pipeline.knn`'s one-query grid search, side by side.
+"""kNN decoding: plain ``GridSearchCV`` against :mod:`pipeline.analysis.knn`'s one-query grid search, side by side.
 
 On one of the authors' real embeddings (``../shared/data/real/ner_paper_results``; NER, Chewie
 2016-10-07 M1 by default: 5,360 training bins in 3-D, the paper's grid 2, 4, …, 1024, 5-fold CV):
@@ -15,7 +15,7 @@ On one of the authors' real embeddings (``../shared/data/real/ner_paper_results`
 BLAS runs single-threaded (``--blas-threads 1``), as in the workflow, where Snakemake sets
 ``OPENBLAS_NUM_THREADS`` to the decode rules' ``threads: 1``. Wall times are best of ``--repeats``.
 
-    python benchmarks/bench_decoding.py [--method NER] [--date 161007] [--repeats 1] [--cross]
+    python -m benchmarks.bench_decoding [--method NER] [--date 161007] [--repeats 1] [--cross]
         [--blas-threads 1] [--data ../shared/data/real/ner_paper_results]
 """
 
@@ -32,12 +32,12 @@ import numpy as np
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from threadpoolctl import threadpool_limits
-from timing import best_of  # benchmarks/timing.py (the script's folder is on sys.path)
 
-import pipeline.decoding as decoding
-from pipeline.crossdecode import cross_decode
-from pipeline.decoding import Cell, DecoderSpec, direction_classes, within_session
-from pipeline.knn import KNeighborsClassifierCV, KNeighborsRegressorCV
+import pipeline.analysis.decoding as decoding
+from benchmarks.timing import best_of
+from pipeline.analysis.crossdecode import cross_decode
+from pipeline.analysis.decoding import Cell, DecoderSpec, direction_classes, within_session
+from pipeline.analysis.knn import KNeighborsClassifierCV, KNeighborsRegressorCV
 
 REAL = Path(os.environ.get("NER_REAL_DATA", Path(__file__).resolve().parents[1].parent / "shared/data/real"))
 RESULTS = REAL / "ner_paper_results"
@@ -45,7 +45,8 @@ CROSS_GROUP = ("CEBRA3D", ("150629", "150630", "160929", "161005", "161006", "16
 
 
 def authors_cell(folder: Path, method: str, date: str) -> Cell:
-    """A cell from the authors' npz (as tests/test_paper_results.py): 40-bin trials, labels 10·v and degrees."""
+    """A cell from the authors' npz (as tests/realdata/test_paper_results.py): 40-bin trials, labels 10·v and
+    degrees."""
     d = np.load(folder / "embeddings" / method / f"Chewie_20{date}_M1.npz")
     latent = np.concatenate([d["cebra_veldir_train"], d["cebra_veldir_test"]]).reshape(-1, 40, 3)
     labels = np.concatenate([d["continuous_index_train"], d["continuous_index_test"]]).reshape(-1, 40, 3)

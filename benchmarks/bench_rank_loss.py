@@ -1,4 +1,4 @@
-"""Rank-loss speed: ``pipeline.nn.losses.rank_loss`` vs the O(M^3) formulation, side by side.
+"""Rank-loss speed: ``pipeline.embed.nn.losses.rank_loss`` vs the O(M^3) formulation, side by side.
 
 Forward + backward wall time (best of ``--repeats``; float32 on the CPU by default) on NER-like
 batches: ``M/2`` references with labels ``(10 v_x, 10 v_y, theta)`` (directions on the 45-degree
@@ -13,13 +13,13 @@ Columns:
 * ``O(M^3)``         -- the authors' formulation (written here): a loop over the ``M - 1``
   "positive" columns, one ``M x (M - 1)`` mask of ``D_ik >= D_ij`` per column
   (``--cubic-repeats`` at M <= 512, one repeat above);
-* ``InfoNCE``        -- :func:`pipeline.nn.losses.infonce` with ``M/2`` references, ``M/2``
+* ``InfoNCE``        -- :func:`pipeline.embed.nn.losses.infonce` with ``M/2`` references, ``M/2``
   positives and ``M/2`` negatives.
 
 The losses and gradients are compared with ``O(M^3)`` at the first size (256 by default) and with
 ``sort+lcse`` and ``RankLoss`` at every size.
 
-    python benchmarks/bench_rank_loss.py [--sizes 256 512 1024] [--repeats 15] [--cubic-repeats 3]
+    python -m benchmarks.bench_rank_loss [--sizes 256 512 1024] [--repeats 15] [--cubic-repeats 3]
         [--threads N] [--dtype float32|float64] [--device cpu|cuda] [--skip-cubic-above 1024]
 """
 
@@ -32,7 +32,7 @@ import time
 
 import torch
 
-from pipeline.nn.losses import RankLoss, infonce, label_distance, rank_loss
+from pipeline.embed.nn.losses import RankLoss, infonce, label_distance, rank_loss
 
 
 def ner_batch(m: int, *, dtype: torch.dtype, device: str, seed: int = 0):

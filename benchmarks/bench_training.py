@@ -4,7 +4,7 @@ Both train the paper's model on the same real session (Chewie 2016-10-07 M1, the
 preprocessed file, first 80 % of trials): offset1 encoder (N -> 32 -> 32 -> 16 -> 3), batch 512,
 Adam lr 1e-4, time-delta positives with time offset 1, labels ``(10 vx, 10 vy, direction)``.
 
-* ``ours``  -- :class:`pipeline.methods.ner.NER` (rank loss over the 1024 embeddings of a batch);
+* ``ours``  -- :class:`pipeline.embed.methods.ner.NER` (rank loss over the 1024 embeddings of a batch);
 * ``cebra`` -- ``cebra.CEBRA(model_architecture="offset1-model", conditional="time_delta",
   distance="cosine", temperature=1, ...)`` (its InfoNCE over 512 references, 512 positives and
   512 negatives; the loss the authors' NER patch replaces).
@@ -13,7 +13,7 @@ Each is timed over its whole ``fit`` (set-up included) after a short warm-up fit
 times, best kept; ours also reports its training loop alone. ``--full`` additionally trains ours
 for the paper's 20 000 iterations and prints the wall time.
 
-    python benchmarks/bench_training.py [--iterations 1000] [--repeats 2] [--threads 2]
+    python -m benchmarks.bench_training [--iterations 1000] [--repeats 2] [--threads 2]
         [--device cpu|cuda] [--full] [--data ../shared/data/real/ner_paper_preprocessed]
 """
 
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.embed.methods.ner import NER
 from pipeline.io.nermat import read_nermat
-from pipeline.methods.ner import NER
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real" / "ner_paper_preprocessed"

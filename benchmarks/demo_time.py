@@ -9,7 +9,7 @@ time with ``--wall`` to print it beside the sums.
 With ``--scores`` it also prints, per method, the median over the run's M1 cells of the within-session
 velocity R² (linear decoder; held-out and in-sample), from ``results/decoding/within/*/seed0.scores.tsv``.
 
-    python benchmarks/demo_time.py [RUN_DIR] [--wall SECONDS] [--scores]
+    python -m benchmarks.demo_time [RUN_DIR] [--wall SECONDS] [--scores]
 """
 
 from __future__ import annotations

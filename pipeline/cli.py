@@ -16,8 +16,9 @@ import json
 import sys
 from pathlib import Path
 
+from pipeline.data.origin import result_digests, sha256_file
 from pipeline.errors import InputError
-from pipeline.provenance import read_provenance, result_digests, sha256_file
+from pipeline.stages.provenance import read_provenance
 
 _KEY_VERSIONS = ("python", "ner-pipeline", "torch", "numpy", "scikit-learn", "xarray", "zarr", "cebra")
 

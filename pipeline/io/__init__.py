@@ -1,4 +1,4 @@
-"""Readers: each turns one source format into an *ingest* store (layouts in :mod:`pipeline.store`).
+"""Readers: each turns one source format into an *ingest* store (layouts in :mod:`pipeline.data.store`).
 
 ``nwb``        NWB 2.x files (NLB MC_Maze/Area2_Bump layout, DANDI 000688 layout, our simulated data)
 ``trialdata``  Miller-lab TrialData ``.mat`` (the Dryad format of the paper's recordings)
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import xarray as xr
 
+from pipeline.data.origin import sha256_file, versions
+from pipeline.data.store import write_store
 from pipeline.errors import InputError
 from pipeline.io.nermat import read_nermat
 from pipeline.io.nwb import read_nwb
 from pipeline.io.trialdata import read_trialdata
-from pipeline.provenance import sha256_file, versions
-from pipeline.store import write_store
 
 log = logging.getLogger(__name__)
 

@@ -134,7 +134,7 @@ def read_nwb(
     direction_units: str = "auto",
     require_behavior: bool = True,
 ) -> xr.Dataset:
-    """Read one NWB session into the ``spikes`` ingest layout (see :mod:`pipeline.store`).
+    """Read one NWB session into the ``spikes`` ingest layout (see :mod:`pipeline.data.store`).
 
     Args:
         path: the ``.nwb`` file.

@@ -54,7 +54,7 @@ def _field(path, name, trial, field, index):
 
 
 def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *, variable: str | None = None) -> xr.Dataset:
-    """Read a TrialData file into the ``aligned`` ingest layout (see :mod:`pipeline.store`).
+    """Read a TrialData file into the ``aligned`` ingest layout (see :mod:`pipeline.data.store`).
 
     Args:
         path: the ``.mat`` file.

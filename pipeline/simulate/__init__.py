@@ -16,7 +16,7 @@ recording session of a macaque performing either
   96-channel array, so M1 units point at PMd rows of the 192-row table).
 
 Neural model (all areas), calibrated against real recordings (Chewie M1/PMd,
-Han area 2, MC_Maze, Chips; :mod:`pipeline.calibration`, docs/calibration.md).
+Han area 2, MC_Maze, Chips; :mod:`pipeline.simulate.calibration`, docs/calibration.md).
 Each unit ``u`` has a drive ``h_u(t)`` built from the kinematics its area
 *encodes* at ``t + lag_u`` (``lag_u`` about +120 +- 55 ms for M1 and PMd: they
 lead the movement; -50 +- 30 ms for S1: it lags):
@@ -67,7 +67,7 @@ Every other random draw comes from
 ``np.random.default_rng([seed, zlib.crc32(session_id.encode())])`` in a fixed
 order, so the same inputs give byte-identical arrays and different sessions
 draw different units and trials. Both outputs are written atomically (a
-temporary file beside the target, moved into place: :mod:`pipeline.atomic`).
+temporary file beside the target, moved into place: :mod:`pipeline.data.atomic`).
 
 Ground truth (``truth_path``, ``np.savez_compressed``, no object arrays):
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.atomic import atomic_paths
+from pipeline.data.atomic import atomic_paths
 from pipeline.simulate.kinematics import _behavior, _center_out_trials, _maze_trials
 from pipeline.simulate.nwb import _build_center_out_nwb, _build_maze_nwb, _nwb_file
 from pipeline.simulate.params import AREAS, _input_error, _validate_arguments, resolve_params
@@ -24,7 +24,7 @@ def _write_outputs(nwb_path: Path, truth_path: Path, nwbfile: Any, truth: Mappin
     """Write the NWB file and truth archive atomically.
 
     Both are written to temporary files beside their targets and moved into
-    place together (:func:`pipeline.atomic.atomic_paths`): on any error no
+    place together (:func:`pipeline.data.atomic.atomic_paths`): on any error no
     partial or mismatched output remains.
 
     Args:

@@ -1,13 +1,10 @@
 # Shared helpers: config + sheet validation (defaults filled), what the run computes (PLAN, from
-# pipeline.plan: the cells, groups, maze plan and targets; PATHS: every result path), wildcard
+# pipeline.stages.plan: the cells, groups, maze plan and targets; PATHS: every result path), wildcard
 # constraints and per-stage code fingerprints. Nothing here computes data.
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, workflow.basedir)  # the `pipeline` package sits beside the Snakefile
-
-from pipeline.config import (
+from pipeline.stages.config import (
     load_sheet,
     maze_preprocessing,
     maze_subset,
@@ -17,9 +14,9 @@ from pipeline.config import (
     validate_config,
 )
 from pipeline.errors import InputError
-from pipeline.methods import GPU_METHODS, METHODS
-from pipeline.plan import PATHS, Plan
-from pipeline.provenance import code_fingerprint
+from pipeline.embed.methods import GPU_METHODS, METHODS
+from pipeline.stages.plan import PATHS, Plan
+from pipeline.stages.provenance import code_fingerprint
 
 validate_config(config, source=", ".join(map(str, workflow.configfiles)) or "config")
 SHEET = load_sheet(config["sessions"])
@@ -47,7 +44,7 @@ wildcard_constraints:
 
 
 # Code fingerprints (params: code). Each is derived from the imports of the rule's script: every
-# package module it reaches (pipeline.provenance.import_closure), so that editing a module reruns
+# package module it reaches (pipeline.stages.provenance.import_closure), so that editing a module reruns
 # exactly the jobs whose code imports it. Training adds the module of its {method} (the method
 # registry imports it by name at run time).
 _SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"

@@ -1,4 +1,4 @@
-# Straight versus curved reaches (the paper's Fig. 8; pipeline/maze.py): every maze session prepared
+# Straight versus curved reaches (the paper's Fig. 8; pipeline/analysis/maze.py): every maze session prepared
 # again with the paper's maze settings (5 ms bins, 50 ms smoothing, -50 ... +450 ms around movement
 # onset), one model per (method, session, trial subset, seed) on that subset's trials with M1 and PMd
 # pooled, R2 and separation tables per method, 3-D latent figures per session and a score summary.

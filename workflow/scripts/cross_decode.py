@@ -1,11 +1,7 @@
 """rule cross_decode: the (train cell, test cell) decode matrices of one group, method and seed."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
-
-from pipeline.crossdecode import cross_decode_stores  # noqa: E402
-from pipeline.jobs import workflow_job  # noqa: E402
+from pipeline.analysis.crossdecode import cross_decode_stores
+from pipeline.stages.jobs import workflow_job
 
 with workflow_job(snakemake):  # noqa: F821
     cross_decode_stores(

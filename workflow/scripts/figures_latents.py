@@ -1,11 +1,7 @@
 """rule figures_latents: 3-D latents of one method's cells in a group, aligned to an anchor cell."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
-
-from pipeline.figures import latent_figure  # noqa: E402
-from pipeline.jobs import workflow_job  # noqa: E402
+from pipeline.report.figures import latent_figure
+from pipeline.stages.jobs import workflow_job
 
 with workflow_job(snakemake):  # noqa: F821
     latent_figure(

@@ -1,11 +1,7 @@
 """rule figures_within: per-method score distributions and accuracy over time."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
-
-from pipeline.figures import within_figures  # noqa: E402
-from pipeline.jobs import workflow_job  # noqa: E402
+from pipeline.report.figures import within_figures
+from pipeline.stages.jobs import workflow_job
 
 with workflow_job(snakemake):  # noqa: F821
     within_figures(

@@ -1,11 +1,7 @@
 """rule ingest: read one recording into results/ingest/{session}.zarr."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
-
-from pipeline.io import ingest  # noqa: E402
-from pipeline.jobs import workflow_job  # noqa: E402
+from pipeline.io import ingest
+from pipeline.stages.jobs import workflow_job
 
 with workflow_job(snakemake):  # noqa: F821
     row = snakemake.params.session  # noqa: F821

@@ -1,11 +1,7 @@
 """rule maze_figure_latents: 3-D latents of one maze session, one panel per method x subset."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
-
-from pipeline.figures import maze_latents_figure  # noqa: E402
-from pipeline.jobs import workflow_job  # noqa: E402
+from pipeline.report.figures import maze_latents_figure
+from pipeline.stages.jobs import workflow_job
 
 with workflow_job(snakemake):  # noqa: F821
     maze_latents_figure(

@@ -1,11 +1,7 @@
 """rule prepare: ingest store -> results/prepared/{session}.zarr."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
-
-from pipeline.jobs import workflow_job  # noqa: E402
-from pipeline.prepare import prepare  # noqa: E402
+from pipeline.preprocess.prepare import prepare
+from pipeline.stages.jobs import workflow_job
 
 with workflow_job(snakemake):  # noqa: F821
     prepare(

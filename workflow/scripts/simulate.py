@@ -1,11 +1,7 @@
 """rule simulate: write one simulated session as a real NWB file plus its ground truth."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
-
-from pipeline.jobs import workflow_job  # noqa: E402
-from pipeline.simulate import simulate_session  # noqa: E402
+from pipeline.simulate import simulate_session
+from pipeline.stages.jobs import workflow_job
 
 with workflow_job(snakemake):  # noqa: F821
     row = snakemake.params.session  # noqa: F821

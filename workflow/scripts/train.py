@@ -1,12 +1,8 @@
 """rules train and maze_train: prepared store -> embedding store + checkpoint of one (method, session,
 area, seed), or of one maze trial subset of a session with its areas pooled (params areas, subset)."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # noqa: F821 (snakemake is injected)
-
-from pipeline.jobs import workflow_job  # noqa: E402
-from pipeline.training import train_embedding  # noqa: E402
+from pipeline.embed.fit import train_embedding
+from pipeline.stages.jobs import workflow_job
 
 with workflow_job(snakemake):  # noqa: F821
     params = dict(snakemake.params.items())  # noqa: F821

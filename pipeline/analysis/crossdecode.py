@@ -1,0 +1,263 @@
+"""Within-session tables and cross-cell decode matrices as tidy tables (NER_METHOD.md §5.1–5.3).
+
+A *cell* is one embedded ``(session, area)`` of one method and seed (:class:`pipeline.analysis.decoding.Cell`).
+:func:`within_table` scores each cell on itself (in-sample and held-out). :func:`cross_decode` fills
+the ``(train cell, test cell)`` matrix of a comparison group: the decoder is fitted on the training
+trials of the train cell (rotated onto the test cell by each alignment variant of
+:mod:`pipeline.analysis.alignment`) and scored on the test trials of the test cell; the diagonal is the plain
+within-session held-out decoder, repeated under each alignment label so that every matrix is complete.
+
+Every row carries the cells' session, area, subject, year and hemisphere and the derived pair kinds
+(cross-session, cross-area, cross-hemisphere, cross-year) so that block summaries and statistics
+need nothing but the table. Column meanings: ``docs/tables.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
+
+import numpy as np
+import pandas as pd
+
+from pipeline.analysis.alignment import ALIGNMENTS, Alignment, align
+from pipeline.analysis.decoding import Cell, DecoderSpec, Scores, fit, score, within_session
+from pipeline.data.tables import write_table
+
+__all__ = [
+    "KEY_COLUMNS",
+    "cross_decode",
+    "cross_decode_stores",
+    "decode_within_stores",
+    "decoder_specs",
+    "within_table",
+    "write_tables",
+]
+
+#: columns that identify a score (everything but metric/value and the accuracy curve's bin columns)
+KEY_COLUMNS = (
+    "group",
+    "method",
+    "seed",
+    "decoder",
+    "target",
+    "evaluation",
+    "alignment",
+    "train_cell",
+    "test_cell",
+    "train_session",
+    "train_area",
+    "test_session",
+    "test_area",
+    "train_subject",
+    "test_subject",
+    "train_year",
+    "test_year",
+    "train_hemisphere",
+    "test_hemisphere",
+    "pair",
+    "cross_session",
+    "cross_area",
+    "cross_hemisphere",
+    "cross_year",
+    "rotation_direction",
+    "labels_at_transform",
+    "n_train_trials",
+    "n_test_trials",
+)
+
+
+def _pair_columns(a: Cell, b: Cell) -> dict:
+    cols = {}
+    for side, c in (("train", a), ("test", b)):
+        cols[f"{side}_cell"] = c.name
+        for key in ("session", "area", "subject", "year", "hemisphere"):
+            cols[f"{side}_{key}"] = c.meta.get(key)
+    cols.update(
+        pair="diagonal" if a.name == b.name else "off_diagonal",
+        cross_session=a.meta.get("session") != b.meta.get("session"),
+        cross_area=a.meta.get("area") != b.meta.get("area"),
+        cross_hemisphere=a.meta.get("hemisphere") != b.meta.get("hemisphere"),
+        cross_year=a.meta.get("year") != b.meta.get("year"),
+    )
+    return cols
+
+
+def _rows(scores: Scores, key: dict, bin_time: np.ndarray) -> tuple[list[dict], list[dict]]:
+    """Score rows and accuracy-over-time rows of one evaluation."""
+    rows = [
+        {**key, "target": target, "metric": metric, "value": value} for (target, metric), value in scores.values.items()
+    ]
+    curve = []
+    if scores.accuracy is not None:
+        curve = [
+            {**key, "target": "direction", "bin": i, "time_s": float(t), "accuracy": float(acc)}
+            for i, (t, acc) in enumerate(zip(bin_time, scores.accuracy))
+        ]
+    return rows, curve
+
+
+def _key(
+    group: str,
+    cell_a: Cell,
+    cell_b: Cell,
+    spec: DecoderSpec,
+    evaluation: str,
+    alignment: Alignment | str,
+    n_scored: int,
+) -> dict:
+    variant = alignment if isinstance(alignment, str) else alignment.variant
+    direction = -1 if isinstance(alignment, str) else alignment.direction
+    return {
+        "group": group,
+        "method": cell_a.meta.get("method"),
+        "seed": cell_a.meta.get("seed"),
+        "decoder": spec.kind,
+        "evaluation": evaluation,
+        "alignment": variant,
+        **_pair_columns(cell_a, cell_b),
+        "rotation_direction": direction,
+        "labels_at_transform": bool(cell_a.meta.get("labels_at_transform", False)),
+        "n_train_trials": int(cell_a.train.sum()),
+        "n_test_trials": int(n_scored),
+    }
+
+
+def _frames(rows: list[dict], curves: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    scores = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "metric", "value"])
+    accuracy = pd.DataFrame(curves, columns=[*KEY_COLUMNS, "bin", "time_s", "accuracy"])
+    order = ["group", "method", "seed", "decoder", "target"]
+    return scores[[*order, *(c for c in scores.columns if c not in order)]], accuracy[
+        [*order, *(c for c in accuracy.columns if c not in order)]
+    ]
+
+
+def within_table(
+    cells: Iterable[Cell], specs: Sequence[DecoderSpec], group: str = "within"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """In-sample and held-out scores of every cell on itself, for every decoder in ``specs``.
+
+    Returns:
+        ``(scores, accuracy_time)`` tidy frames (alignment ``none``, pair ``diagonal``).
+    """
+    rows, curves = [], []
+    for cell in cells:
+        for spec in specs:
+            for evaluation, result in within_session(cell, spec).items():
+                r, c = _rows(result, _key(group, cell, cell, spec, evaluation, "none", result.n_trials), cell.bin_time)
+                rows += r
+                curves += c
+    return _frames(rows, curves)
+
+
+def cross_decode(
+    cells: Sequence[Cell],
+    specs: Sequence[DecoderSpec],
+    *,
+    group: str,
+    alignments: Sequence[str] = ALIGNMENTS,
+    force_directions: Mapping[tuple[str, str], int] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``(train cell, test cell)`` decode matrices of one method and seed.
+
+    Args:
+        cells: the group's cells (one method, one seed), in matrix order.
+        specs: decoder families to run.
+        group: comparison-group name written in every row.
+        alignments: alignment variants of the off-diagonal cells (:data:`pipeline.analysis.alignment.ALIGNMENTS`).
+        force_directions: ``{(train cell name, test cell name): direction}`` forces the ``paper``
+            rotation of those pairs (to reproduce a run whose tie-break is known).
+
+    Returns:
+        ``(scores, accuracy_time)`` tidy frames, evaluation ``held_out``.
+    """
+    force_directions = dict(force_directions or {})
+    rotations: dict[tuple[str, str, str], Alignment] = {}
+    for a in cells:
+        for b in cells:
+            if a.name == b.name:
+                continue
+            for variant in alignments:
+                if variant == "leak_free":  # the test cell's test trials are not even passed in
+                    src, dst = a.training_trials(), b.training_trials()
+                else:
+                    src, dst = a, b
+                forced = force_directions.get((a.name, b.name)) if variant == "paper" else None
+                rotations[a.name, b.name, variant] = align(
+                    src.latent, src.classes, dst.latent, dst.classes, variant, force_direction=forced
+                )
+    rows, curves = [], []
+    for spec in specs:
+        for a in cells:
+            decoder = fit(a, spec)
+            for b in cells:
+                if a.name == b.name:
+                    result = score(decoder, b, b.test)
+                    for variant in alignments:
+                        key = _key(group, a, b, spec, "held_out", variant, result.n_trials)
+                        r, c = _rows(result, key, b.bin_time)
+                        rows += r
+                        curves += c
+                    continue
+                scored: dict[tuple, Scores] = {}  # variants that found the same rotation score once
+                for variant in alignments:
+                    alignment = rotations[a.name, b.name, variant]
+                    rotation = np.ascontiguousarray(alignment.rotation, dtype=np.float64)
+                    key = (rotation.shape, rotation.tobytes())
+                    if key not in scored:
+                        scored[key] = score(decoder, b, b.test, rotation=alignment.rotation)
+                    result = scored[key]
+                    r, c = _rows(result, _key(group, a, b, spec, "held_out", alignment, result.n_trials), b.bin_time)
+                    rows += r
+                    curves += c
+    return _frames(rows, curves)
+
+
+def decoder_specs(decoding: Mapping) -> list[DecoderSpec]:
+    """The decoder families of a config ``decoding`` block."""
+    return [
+        DecoderSpec(
+            kind,
+            logistic_max_iter=int(decoding["logistic_max_iter"]),
+            knn_neighbors=tuple(decoding["knn_neighbors"]),
+            cv=int(decoding["cv_folds"]),
+        )
+        for kind in decoding["decoders"]
+    ]
+
+
+def write_tables(
+    scores: pd.DataFrame, accuracy: pd.DataFrame, scores_out: str | PathLike, accuracy_out: str | PathLike
+) -> None:
+    """Write both tidy tables as TSV (via a temporary name, so a failed job leaves no partial file)."""
+    write_table(scores, scores_out)
+    write_table(accuracy, accuracy_out)
+
+
+def decode_within_stores(
+    stores: Sequence[tuple[str | PathLike, str | PathLike]],
+    decoding: Mapping,
+    scores_out: str | PathLike,
+    accuracy_out: str | PathLike,
+) -> pd.DataFrame:
+    """rule decode_within: every cell of one method and seed, in-sample and held-out; ``stores`` holds
+    each cell's ``(embedding store, prepared store)`` (:meth:`pipeline.stages.plan.Plan.within_pairs`)."""
+    cells = [Cell.load(embedding, prepared) for embedding, prepared in stores]
+    scores, accuracy = within_table(cells, decoder_specs(decoding))
+    write_tables(scores, accuracy, scores_out, accuracy_out)
+    return scores
+
+
+def cross_decode_stores(
+    stores: Sequence[tuple[str | PathLike, str | PathLike]],
+    decoding: Mapping,
+    group: str,
+    scores_out: str | PathLike,
+    accuracy_out: str | PathLike,
+) -> pd.DataFrame:
+    """rule cross_decode: the decode matrices of one comparison group, method and seed; ``stores`` as
+    :func:`decode_within_stores`, in matrix order."""
+    cells = [Cell.load(embedding, prepared) for embedding, prepared in stores]
+    scores, accuracy = cross_decode(cells, decoder_specs(decoding), group=group, alignments=decoding["alignments"])
+    write_tables(scores, accuracy, scores_out, accuracy_out)
+    return scores

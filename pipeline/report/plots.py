@@ -1,0 +1,678 @@
+"""Figures drawn from the decoding stage's tidy tables (``scores``, ``accuracy_time``) and from latents.
+
+Every function filters its table, draws one figure, writes it (creating parent folders), closes it
+and returns the output :class:`~pathlib.Path`. Figures are deterministic: the same input gives a
+byte-identical PNG (fixed dpi, no ``Software``/date metadata, seeded bootstrap and jitter, and the
+seaborn theme applied through an ``rc_context`` so that no global style leaks in or out).
+
+A filter that leaves no rows raises :class:`pipeline.errors.InputError` naming the filter value and
+the values that are available.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from pipeline.data.atomic import atomic_path  # noqa: E402
+from pipeline.errors import InputError  # noqa: E402
+
+__all__ = [
+    "DPI",
+    "METHOD_ORDER",
+    "CHANCE_PERCENT",
+    "decode_matrix_frames",
+    "plot_decode_matrices",
+    "plot_accuracy_time",
+    "plot_score_distributions",
+    "plot_latents",
+    "plot_block_summary",
+    "plot_maze_latents",
+    "plot_maze_scores",
+    "MAZE_SCORE_PANELS",
+]
+
+DPI = 120
+METHOD_ORDER = ("ner", "cebra", "cebra16d", "pivae", "pca", "dpca", "umap", "umap_labels")
+CHANCE_PERCENT = 100.0 / 8
+_DEFAULT_METRIC = {"position": "r2", "direction": "peak_accuracy"}
+_METADATA = {".png": {"Software": None}, ".pdf": {"CreationDate": None}, ".svg": {"Date": None}}
+_DIRECTION_COLOURS = sns.color_palette("husl", 8)
+
+
+# ----------------------------------------------------------------------------- shared helpers
+@contextmanager
+def _theme(style="ticks"):
+    """Apply a seaborn style + ``paper`` context for the duration of one figure only."""
+    rc = {
+        **sns.axes_style(style),
+        **sns.plotting_context("paper"),
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
+        "svg.hashsalt": "ner-pipeline",
+    }
+    with plt.rc_context(rc):
+        yield
+
+
+def _save(fig, out) -> Path:
+    out = Path(out)
+    try:
+        with atomic_path(out) as tmp:  # the temporary name keeps the suffix: matplotlib reads the format off it
+            fig.savefig(tmp, dpi=DPI, metadata=_METADATA.get(out.suffix.lower()))
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _filter(df: pd.DataFrame, source: str, **filters) -> pd.DataFrame:
+    """Keep rows equal to every non-None filter, one at a time, so an error names the culprit."""
+    if len(df) == 0:
+        raise InputError(source, None, "the table has no rows")
+    for col, want in filters.items():
+        if want is None:
+            continue
+        if col not in df.columns:
+            raise InputError(source, col, f"no column {col!r}; columns: {list(df.columns)}")
+        kept = df[df[col] == want]
+        if kept.empty:
+            avail = sorted(df[col].dropna().unique().tolist(), key=str)
+            raise InputError(source, col, f"no rows with {col}={want!r}; available: {avail}")
+        df = kept
+    return df
+
+
+def _check_unique(df: pd.DataFrame, keys: list[str], source: str, value: str) -> None:
+    """Refuse to average silently over rows that differ in a column nobody filtered on."""
+    dup = df[df.duplicated(keys, keep=False)]
+    if dup.empty:
+        return
+    varying = [
+        c for c in df.columns if c not in keys and c != value and dup.groupby(keys)[c].nunique(dropna=False).gt(1).any()
+    ]
+    raise InputError(
+        source,
+        varying[0] if varying else None,
+        f"{len(dup)} rows share one entry of {keys}; they differ in {varying}: pass a filter for them (e.g. group=...)",
+    )
+
+
+def _method_order(methods) -> list[str]:
+    present = set(methods)
+    return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
+
+
+def _palette(methods) -> dict[str, tuple]:
+    """One fixed colour per method, the same in every figure."""
+    extra = sorted(set(methods) - set(METHOD_ORDER))
+    colours = sns.color_palette("tab10", len(METHOD_ORDER) + len(extra))
+    return dict(zip([*METHOD_ORDER, *extra], colours))
+
+
+# ----------------------------------------------------------------------------- decode matrices
+def _cell_order(df: pd.DataFrame) -> list[str]:
+    """All train/test cells sorted by (year, session, area), using whichever of those columns exist."""
+    parts = []
+    for side in ("train", "test"):
+        cols = {f"{side}_{k}": k for k in ("cell", "year", "session", "area") if f"{side}_{k}" in df}
+        parts.append(df[list(cols)].rename(columns=cols))
+    cells = pd.concat(parts).drop_duplicates("cell")
+    return cells.sort_values([k for k in ("year", "session", "area", "cell") if k in cells])["cell"].tolist()
+
+
+def _matrix_rows(scores, target, metric, decoder, alignment, seed, group):
+    rows = _filter(
+        scores, "scores", group=group, decoder=decoder, evaluation="held_out", alignment=alignment, target=target
+    )
+    if metric is None:
+        metric = _DEFAULT_METRIC.get(target, "r2")
+        if target == "velocity" and (rows["metric"] == "r2_swapped").any():
+            metric = "r2_swapped"
+    rows = _filter(rows, "scores", metric=metric, seed=seed)
+    _check_unique(rows, ["method", "seed", "train_cell", "test_cell"], "scores", "value")
+    return rows, metric
+
+
+def decode_matrix_frames(
+    scores: pd.DataFrame, *, target="velocity", metric=None, decoder="linear", alignment="paper", seed=None, group=None
+) -> dict[str, pd.DataFrame]:
+    """Held-out decoding matrices, one per method, exactly as :func:`plot_decode_matrices` draws them.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The tidy ``scores`` table.
+    target, metric, decoder, alignment, seed, group
+        Row filters; ``metric=None`` picks ``r2_swapped`` (velocity, when present, else ``r2``),
+        ``r2`` (position) or ``peak_accuracy`` (direction); ``seed=None`` averages over seeds;
+        ``group=None`` keeps every group (an error is raised if that leaves duplicate cells).
+
+    Returns
+    -------
+    dict of str to DataFrame
+        Method (in :data:`METHOD_ORDER`) to a frame indexed by ``train_cell`` with ``test_cell``
+        columns, both ordered by (year, session, area); missing pairs are NaN.
+    """
+    rows, _ = _matrix_rows(scores, target, metric, decoder, alignment, seed, group)
+    cells = _cell_order(rows)
+    train = [c for c in cells if c in set(rows["train_cell"])]
+    test = [c for c in cells if c in set(rows["test_cell"])]
+    mean = rows.groupby(["method", "train_cell", "test_cell"])["value"].mean()
+    return {
+        m: mean.loc[m].unstack("test_cell").reindex(index=train, columns=test) for m in _method_order(rows["method"])
+    }
+
+
+def _diag_means(frame: pd.DataFrame) -> tuple[float, float]:
+    diag = frame.index.to_numpy()[:, None] == frame.columns.to_numpy()[None, :]
+    vals = frame.to_numpy(dtype=float)
+    mean = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")  # noqa: E731
+    return mean(vals[diag]), mean(vals[~diag])
+
+
+def _decode_matrix_figure(frames: dict[str, pd.DataFrame], suptitle: str):
+    """Draw the heatmap panels (shared colour scale, one colour bar); returns the open figure."""
+    first = next(iter(frames.values()))
+    n_rows, n_cols = first.shape
+    annotate = n_rows <= 12 and n_cols <= 12
+    values = np.concatenate([f.to_numpy(dtype=float).ravel() for f in frames.values()])
+    vmin, vmax = (np.nanmin(values), np.nanmax(values)) if np.isfinite(values).any() else (0, 1)
+    side = max(2.8, 0.5 * max(n_rows, n_cols) + 1.6)
+    fig = plt.figure(figsize=(side * len(frames) + 0.8, side + 0.8), layout="constrained")
+    grid = fig.add_gridspec(1, len(frames) + 1, width_ratios=[1] * len(frames) + [0.05])
+    cbar_ax = fig.add_subplot(grid[0, -1])
+    for i, (method, frame) in enumerate(frames.items()):
+        ax = fig.add_subplot(grid[0, i])
+        sns.heatmap(
+            frame,
+            ax=ax,
+            vmin=vmin,
+            vmax=vmax,
+            cmap="viridis",
+            square=True,
+            annot=annotate,
+            fmt=".2f",
+            annot_kws={"fontsize": 6},
+            cbar=i == 0,
+            cbar_ax=cbar_ax if i == 0 else None,
+        )
+        d, o = _diag_means(frame)
+        ax.set_title(f"{method}\ndiag {d:.2f} / off-diag {o:.2f}")
+        ax.set_xlabel("test cell")
+        ax.set_ylabel("train cell" if i == 0 else "")
+    fig.suptitle(suptitle)
+    return fig
+
+
+def plot_decode_matrices(
+    scores: pd.DataFrame,
+    out,
+    *,
+    target="velocity",
+    metric=None,
+    decoder="linear",
+    alignment="paper",
+    seed=None,
+    group=None,
+) -> Path:
+    """Heatmap of held-out scores per method: rows train cell, columns test cell.
+
+    Parameters are those of :func:`decode_matrix_frames`; ``out`` is the image path. Each panel's
+    title gives the method and the mean of diagonal / off-diagonal cells; cells are annotated with
+    two decimals when the matrix is at most 12 x 12.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    rows, metric = _matrix_rows(scores, target, metric, decoder, alignment, seed, group)
+    frames = decode_matrix_frames(
+        rows, target=target, metric=metric, decoder=decoder, alignment=alignment, seed=seed, group=group
+    )
+    seeds = sorted(rows["seed"].unique().tolist())
+    seed_txt = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of {len(seeds)} seeds {seeds}"
+    title = f"{target} {metric}, {decoder} decoder, held-out, alignment={alignment}, {seed_txt}"
+    with _theme("white"):
+        return _save(_decode_matrix_figure(frames, title), out)
+
+
+# ----------------------------------------------------------------------------- accuracy over time
+def plot_accuracy_time(
+    acc: pd.DataFrame, out, *, decoder="linear", evaluation="held_out", alignment="paper", group=None
+) -> Path:
+    """Direction accuracy (%) over time, one line per method with a 95 % CI band over cells.
+
+    Seeds are averaged within each (train cell, test cell) before the band is bootstrapped (seeded).
+    Diagonal and off-diagonal cells get separate panels when both exist; chance (12.5 %) is dashed.
+
+    Parameters
+    ----------
+    acc : DataFrame
+        The tidy ``accuracy_time`` table.
+    out : path-like
+        Image path.
+    decoder, evaluation, alignment, group
+        Row filters (None keeps all values).
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    rows = _filter(acc, "accuracy_time", group=group, decoder=decoder, evaluation=evaluation, alignment=alignment)
+    keys = ["method", "pair", "train_cell", "test_cell", "bin", "time_s"]
+    _check_unique(rows, [*keys, "seed"], "accuracy_time", "accuracy")
+    rows = rows.groupby(keys, as_index=False)["accuracy"].mean()
+    pairs = [p for p in ("diagonal", "off_diagonal") if p in set(rows["pair"])]
+    order, palette = _method_order(rows["method"]), _palette(rows["method"])
+    with _theme("ticks"):
+        fig, axes = plt.subplots(
+            1, len(pairs), figsize=(4.2 * len(pairs) + 1.2, 3.4), sharey=True, squeeze=False, layout="constrained"
+        )
+        for i, (ax, pair) in enumerate(zip(axes[0], pairs)):
+            sns.lineplot(
+                rows[rows["pair"] == pair],
+                x="time_s",
+                y="accuracy",
+                hue="method",
+                hue_order=order,
+                palette=palette,
+                errorbar=("ci", 95),
+                n_boot=500,
+                seed=0,
+                ax=ax,
+                legend=i == len(pairs) - 1,
+            )
+            ax.axhline(CHANCE_PERCENT, ls="--", color="0.4", lw=1, label="chance")
+            n_cells = rows.loc[rows["pair"] == pair, ["train_cell", "test_cell"]].drop_duplicates()
+            ax.set(
+                title=f"{pair.replace('_', '-')} ({len(n_cells)} cells)",
+                xlabel="time from alignment event (s)",
+                ylabel="accuracy (%)",
+            )
+        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        fig.suptitle(f"direction decoding, {decoder}, {evaluation}, alignment={alignment}")
+        return _save(fig, out)
+
+
+# ----------------------------------------------------------------------------- score distributions
+_PANELS = (
+    ("velocity", "r2", "velocity r2"),
+    ("position", "r2", "position r2"),
+    ("direction", "peak_accuracy", "peak accuracy (%)"),
+)
+
+
+def plot_score_distributions(
+    scores: pd.DataFrame, out, *, evaluation="in_sample", pair="diagonal", decoder="linear", alignment=None, group=None
+) -> Path:
+    """Per-method box + strip plots of velocity r2, position r2 and direction peak accuracy.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The tidy ``scores`` table.
+    out : path-like
+        Image path.
+    evaluation, pair, decoder, group
+        Row filters.
+    alignment : str, optional
+        None uses the only alignment present; for diagonal cells (never rotated, repeated under
+        each label) it uses the first label; off-diagonal cells with several labels need a choice.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    rows = _filter(
+        scores, "scores", group=group, evaluation=evaluation, pair=pair, decoder=decoder, alignment=alignment
+    )
+    labels = sorted(rows["alignment"].unique().tolist())
+    if alignment is None and len(labels) > 1:
+        if pair != "diagonal":
+            raise InputError("scores", "alignment", f"several alignments {labels} for pair={pair!r}; pass alignment=")
+        rows = rows[rows["alignment"] == labels[0]]
+    panels = [(t, m, name, rows[(rows["target"] == t) & (rows["metric"] == m)]) for t, m, name in _PANELS]
+    panels = [p for p in panels if not p[3].empty]
+    if not panels:
+        raise InputError(
+            "scores",
+            "target",
+            "no rows for velocity r2, position r2 or direction "
+            f"peak_accuracy; available target/metric: "
+            f"{sorted(set(zip(rows['target'], rows['metric'])))}",
+        )
+    _check_unique(rows, ["method", "seed", "target", "metric", "train_cell", "test_cell"], "scores", "value")
+    order, palette = _method_order(rows["method"]), _palette(rows["method"])
+    rng = np.random.default_rng(0)
+    with _theme("ticks"):
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(0.55 * len(order) * len(panels) + 2.5, 3.4), squeeze=False, layout="constrained"
+        )
+        for ax, (_, metric, name, data) in zip(axes[0], panels):
+            ax.boxplot(
+                [data.loc[data["method"] == m, "value"].to_numpy() for m in order],
+                positions=range(len(order)),
+                widths=0.6,
+                showfliers=False,
+                patch_artist=True,
+                boxprops={"facecolor": "0.92"},
+                medianprops={"color": "0.2"},
+            )
+            ax.set_xticks(range(len(order)), order)
+            for i, m in enumerate(order):
+                v = data.loc[data["method"] == m, "value"].to_numpy()
+                ax.scatter(
+                    i + rng.uniform(-0.15, 0.15, len(v)), v, s=10, color=palette[m], alpha=0.8, zorder=3, linewidths=0
+                )
+            if metric == "peak_accuracy":
+                ax.axhline(CHANCE_PERCENT, ls="--", color="0.4", lw=1)
+            ax.set(title=name, ylabel=name)
+            ax.tick_params(axis="x", rotation=30)
+        fig.suptitle(f"{pair.replace('_', '-')} cells, {evaluation}, {decoder} decoder")
+        return _save(fig, out)
+
+
+# ----------------------------------------------------------------------------- latents
+def _latent_panels(latents) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    items = list(latents.items()) if isinstance(latents, dict) else list(latents or [])
+    if not items:
+        raise InputError("latents", None, "no latent panels given")
+    panels = []
+    for i, item in enumerate(items):
+        if len(item) == 3:
+            name, lat, dirs = item
+        elif isinstance(item[0], str):
+            name, (lat, dirs) = item
+        else:
+            name, (lat, dirs) = f"panel {i}", item
+        lat, dirs = np.asarray(lat, dtype=float), np.asarray(dirs)
+        if lat.ndim != 3 or lat.shape[2] not in (2, 3):
+            raise InputError("latents", str(name), f"expected (trial, bin, 2 or 3), got shape {lat.shape}")
+        if dirs.shape != (lat.shape[0],) or (dirs.size and (dirs.min() < 0 or dirs.max() > 7)):
+            raise InputError(
+                "latents", str(name), f"direction_class must be {lat.shape[0]} ints in 0..7, got shape {dirs.shape}"
+            )
+        panels.append((str(name), lat, dirs.astype(int)))
+    return panels
+
+
+def plot_latents(
+    latents, out, *, single_trials=True, max_trials_per_direction=10, title=None, axis_labels=None
+) -> Path:
+    """Latent trajectories coloured by reach direction, one panel per embedding.
+
+    Parameters
+    ----------
+    latents : dict or list
+        ``name -> (latent, direction_class)``, or a list of ``(name, latent, direction_class)`` or
+        ``(latent, direction_class)``; ``latent`` is (trial, bin, 3) or (trial, bin, 2) (drawn on 2-D
+        axes), ``direction_class`` is (trial,) ints 0..7.
+    out : path-like
+        Image path.
+    single_trials : bool
+        Draw the first ``max_trials_per_direction`` trials of each direction thin and translucent.
+    max_trials_per_direction : int
+        Trials drawn per direction (the first ones, so the choice is deterministic).
+    title : str, optional
+        Figure title.
+    axis_labels : sequence of str, optional
+        Axis names (e.g. ``("PC1", "PC2", "PC3")`` for projected latents).
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    panels = _latent_panels(latents)
+    ncols = min(len(panels), 3)
+    nrows = -(-len(panels) // ncols)
+    with _theme("white"):
+        fig = plt.figure(figsize=(3.6 * ncols + 1.0, 3.4 * nrows + 0.4), layout="constrained")
+        for k, (name, lat, dirs) in enumerate(panels):
+            dim = lat.shape[2]
+            ax = fig.add_subplot(nrows, ncols, k + 1, **({"projection": "3d"} if dim == 3 else {}))
+            for d, colour in enumerate(_DIRECTION_COLOURS):
+                idx = np.flatnonzero(dirs == d)
+                if idx.size == 0:
+                    continue
+                if single_trials:
+                    for t in idx[:max_trials_per_direction]:
+                        ax.plot(*lat[t].T, color=colour, lw=0.4, alpha=0.3)
+                avg = lat[idx].mean(axis=0)
+                ax.plot(*avg.T, color=colour, lw=2.2)
+                ax.scatter(*avg[0], color=colour, s=24, edgecolors="k", linewidths=0.6, zorder=4)
+            ax.set_title(f"{name} ({lat.shape[0]} trials)")
+            if axis_labels:
+                ax.set(**dict(zip(("xlabel", "ylabel", "zlabel")[:dim], axis_labels)))
+            if dim == 3:
+                ax.view_init(elev=20, azim=-60)
+                ax.tick_params(labelsize=5)
+        handles = [Line2D([], [], color=c, lw=2.2, label=f"{45 * d}°") for d, c in enumerate(_DIRECTION_COLOURS)]
+        handles.append(Line2D([], [], ls="", marker="o", color="w", markeredgecolor="k", label="start"))
+        fig.legend(handles=handles, loc="outside right center", frameon=False, title="direction")
+        if title:
+            fig.suptitle(title)
+        return _save(fig, out)
+
+
+# ----------------------------------------------------------------------------- block summary
+def plot_block_summary(
+    summary: pd.DataFrame,
+    out,
+    *,
+    group=None,
+    decoder="linear",
+    target=None,
+    metric=None,
+    evaluation=None,
+    alignment=None,
+    seed=None,
+) -> Path:
+    """Grouped bars of mean ± sd per block, hue = method, one panel per (target, metric).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        Columns group, method, decoder, target, metric, evaluation, alignment, seed, block, mean,
+        sd, n.
+    out : path-like
+        Image path.
+    group, decoder, target, metric, evaluation, alignment, seed
+        Row filters (None keeps all); afterwards each (target, metric, block, method) must be one row.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    rows = _filter(
+        summary,
+        "block summary",
+        group=group,
+        decoder=decoder,
+        target=target,
+        metric=metric,
+        evaluation=evaluation,
+        alignment=alignment,
+        seed=seed,
+    )
+    _check_unique(rows, ["target", "metric", "block", "method"], "block summary", "mean")
+    panels = list(dict.fromkeys(zip(rows["target"], rows["metric"])))
+    order, palette = _method_order(rows["method"]), _palette(rows["method"])
+    width = 0.8 / len(order)
+    with _theme("ticks"):
+        fig, axes = plt.subplots(
+            1,
+            len(panels),
+            squeeze=False,
+            layout="constrained",
+            figsize=(max(3.2, 0.35 * len(order) * rows["block"].nunique() + 1.2) * len(panels) + 1.0, 3.4),
+        )
+        for ax, (tgt, met) in zip(axes[0], panels):
+            data = rows[(rows["target"] == tgt) & (rows["metric"] == met)]
+            blocks = list(dict.fromkeys(data["block"]))
+            for j, m in enumerate(order):
+                sub = data[data["method"] == m].set_index("block").reindex(blocks)
+                ax.bar(
+                    np.arange(len(blocks)) + (j - (len(order) - 1) / 2) * width,
+                    sub["mean"],
+                    width,
+                    yerr=sub["sd"].fillna(0),
+                    capsize=2,
+                    color=palette[m],
+                    label=m,
+                    error_kw={"lw": 0.8},
+                )
+            ax.set_xticks(np.arange(len(blocks)), blocks, rotation=30, ha="right")
+            ax.axhline(0, color="0.3", lw=0.6)
+            ax.set(title=f"{tgt} {met}", ylabel=f"{met} (mean ± sd)")
+        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="method")
+        return _save(fig, out)
+
+
+# ----------------------------------------------------------------------------- maze analysis
+_VERSION_STYLES = ("-", "--", ":", "-.")
+#: panels of the maze score figure: (title, evaluation, target, metric)
+MAZE_SCORE_PANELS = (
+    ("velocity R² (in-sample)", "in_sample", "velocity", "r2"),
+    ("position R² (in-sample)", "in_sample", "position", "r2"),
+    ("condition accuracy (cross-validated)", "cross_validated", "separation", "condition_accuracy"),
+    ("velocity R² (held-out)", "held_out", "velocity", "r2"),
+    ("position R² (held-out)", "held_out", "position", "r2"),
+    ("distance ratio (between / within)", "cross_validated", "separation", "distance_ratio"),
+)
+
+
+def plot_maze_latents(panels, out, *, max_trials_per_condition=10, ncols=None, title=None) -> Path:
+    """3-D latents of maze trial subsets: colour = maze (``trial_type``), line style = version
+    (solid = straight, dashed/dotted = curved), condition averages thick, single trials thin.
+
+    Parameters
+    ----------
+    panels : list
+        ``(name, latent, trial_type, trial_version)`` per panel; ``latent`` (trial, bin, 3) or
+        (trial, bin, 2), the others (trial,) ints.
+    out : path-like
+        Image path.
+    max_trials_per_condition : int
+        Single trials drawn per condition (the first ones: deterministic).
+    ncols : int, optional
+        Panels per row (default: up to 4).
+    """
+    if not panels:
+        raise InputError("maze latents", None, "no latent panels given")
+    types = sorted({int(t) for _, _, tt, _ in panels for t in np.asarray(tt)})
+    colours = dict(zip(types, sns.color_palette("husl", max(len(types), 2))))
+    ncols = ncols or min(len(panels), 4)
+    nrows = -(-len(panels) // ncols)
+    with _theme("white"):
+        fig = plt.figure(figsize=(3.4 * ncols + 1.2, 3.3 * nrows + 0.5), layout="constrained")
+        for k, (name, lat, trial_type, version) in enumerate(panels):
+            lat = np.asarray(lat, dtype=float)
+            trial_type, version = np.asarray(trial_type, dtype=int), np.asarray(version, dtype=int)
+            if (
+                lat.ndim != 3
+                or lat.shape[2] not in (2, 3)
+                or trial_type.shape != (lat.shape[0],)
+                or version.shape != (lat.shape[0],)
+            ):
+                raise InputError(
+                    "maze latents",
+                    str(name),
+                    f"expected (trial, bin, 2|3) latents with one type "
+                    f"and version per trial, got {lat.shape}, {trial_type.shape}, {version.shape}",
+                )
+            ax = fig.add_subplot(nrows, ncols, k + 1, **({"projection": "3d"} if lat.shape[2] == 3 else {}))
+            for t, v in sorted(set(zip(trial_type.tolist(), version.tolist()))):
+                idx = np.flatnonzero((trial_type == t) & (version == v))
+                style = _VERSION_STYLES[min(v, len(_VERSION_STYLES) - 1)]
+                for i in idx[:max_trials_per_condition]:
+                    ax.plot(*lat[i].T, color=colours[t], lw=0.4, alpha=0.25, ls=style)
+                avg = lat[idx].mean(axis=0)
+                ax.plot(*avg.T, color=colours[t], lw=2.2, ls=style)
+                ax.scatter(*avg[0], color=colours[t], s=20, edgecolors="k", linewidths=0.6, zorder=4)
+            ax.set_title(f"{name} ({lat.shape[0]} trials)", fontsize=8)
+            if lat.shape[2] == 3:
+                ax.view_init(elev=20, azim=-60)
+                ax.tick_params(labelsize=5)
+        handles = [Line2D([], [], color=colours[t], lw=2.2, label=f"maze {t}") for t in types]
+        handles += [
+            Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[0], label="straight (v0)"),
+            Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[1], label="curved (v1)"),
+            Line2D([], [], color="0.2", lw=1.6, ls=_VERSION_STYLES[2], label="curved (v2)"),
+            Line2D([], [], ls="", marker="o", color="w", markeredgecolor="k", label="start"),
+        ]
+        fig.legend(handles=handles, loc="outside right center", frameon=False, title="condition")
+        if title:
+            fig.suptitle(title)
+        return _save(fig, out)
+
+
+def plot_maze_scores(scores: pd.DataFrame, out, *, decoder="linear") -> Path:
+    """Bars per subset (hue = method; mean ± sd over seeds and sessions) of the panels in
+    :data:`MAZE_SCORE_PANELS`; the condition-accuracy panel marks chance with a black tick.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Maze score table(s) of :func:`pipeline.analysis.maze.subset_table`.
+    out : path-like
+        Image path.
+    decoder : str
+        Decoder of the R² panels.
+    """
+    rows = scores[(scores["decoder"] == decoder) | (scores["target"] == "separation")]
+    if rows.empty:
+        raise InputError(
+            "maze scores", "decoder", f"no rows of decoder {decoder!r}; the table has {sorted(set(scores['decoder']))}"
+        )
+    subsets = list(dict.fromkeys(rows["subset"]))
+    order, palette = _method_order(rows["method"]), _palette(rows["method"])
+    width = 0.8 / len(order)
+    x = np.arange(len(subsets))
+    with _theme("ticks"):
+        fig, axes = plt.subplots(
+            2,
+            3,
+            layout="constrained",
+            squeeze=False,
+            figsize=(max(3.0, 0.45 * len(order) * len(subsets) + 1.0) * 3, 6.6),
+        )
+        for ax, (panel_title, evaluation, target, metric) in zip(axes.flat, MAZE_SCORE_PANELS):
+            data = rows[(rows["evaluation"] == evaluation) & (rows["target"] == target) & (rows["metric"] == metric)]
+            for j, m in enumerate(order):
+                stats = data[data["method"] == m].groupby("subset")["value"].agg(["mean", "std"]).reindex(subsets)
+                ax.bar(
+                    x + (j - (len(order) - 1) / 2) * width,
+                    stats["mean"],
+                    width,
+                    yerr=stats["std"].fillna(0),
+                    capsize=2,
+                    color=palette[m],
+                    label=m,
+                    error_kw={"lw": 0.8},
+                )
+            if metric == "condition_accuracy":
+                chance = rows[rows["metric"] == "chance_accuracy"].groupby("subset")["value"].mean().reindex(subsets)
+                ax.scatter(x, chance, marker="_", s=300, color="k", zorder=5, label="chance")
+            if metric == "distance_ratio":
+                ax.axhline(1.0, color="0.3", lw=0.6, ls="--")
+            ax.axhline(0, color="0.3", lw=0.6)
+            ax.set_xticks(x, subsets, rotation=30, ha="right", fontsize=7)
+            ax.set_title(panel_title, fontsize=9)
+        handles, labels = axes[0, 2].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", frameon=False)
+        return _save(fig, out)

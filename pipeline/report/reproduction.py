@@ -1,0 +1,255 @@
+"""Our values beside the paper's, for every metric that exists for the paper's seven preprocessed
+sessions (config/paper.yaml; NER_METHOD.md §7).
+
+Paper values and where they come from:
+
+* per-session **in-sample** (training-set) velocity / position R² and held-out scores of NER,
+  CEBRA-3D and piVAE: the authors' ``data_NER/Fig4/NPZ_M1`` arrays (column 0 = in-sample, column 1 =
+  held-out; held-out velocity with swapped arguments);
+* cross-session means over the **4 Chewie M1 sessions** (2015-06-29, 06-30, 2016-09-29, 10-07): the
+  4 × 4 sub-matrix of the authors' Fig. 5 matrices (``data_NER/Fig5``), diagonal / off-diagonal;
+* M1 ↔ PMd (Fig. 6) and S1 Han (Fig. 7): the figure titles' means. Fig. 6 is over 6 dates × 2 areas;
+  ours over the 2 dates here (2016-09-29, 10-07), so only the ordering of methods is comparable.
+  Fig. 7 is over the same 3 Han sessions as ours.
+
+The velocity values of held-out scores and matrices are the paper's swapped-argument R²
+(``r2_score(pred, true)``); our table reports the same variant beside them (and the correct R² in
+the decode tables).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data.tables import read_tables, write_table
+
+__all__ = ["PAPER_VALUES", "paper_values", "reproduction_table", "reproduction_files", "to_markdown"]
+
+_SESSIONS = ("Chewie-20150629", "Chewie-20150630", "Chewie-20160929", "Chewie-20161007")
+# Fig. 4 arrays: (in-sample velocity, held-out velocity [swapped], in-sample position, held-out position,
+#                 in-sample peak accuracy %, held-out peak accuracy %), per session in _SESSIONS order.
+_FIG4 = {
+    "ner": [
+        (0.8100, 0.5479, 0.9496, 0.8913, 93.43, 82.86),
+        (0.8021, 0.6026, 0.9593, 0.9088, 92.70, 94.29),
+        (0.8688, 0.6952, 0.9755, 0.9367, 98.80, 90.48),
+        (0.8782, 0.7398, 0.9788, 0.9431, 98.51, 88.24),
+    ],
+    "cebra": [
+        (0.2367, -2.9385, 0.7825, 0.7226, 88.32, 80.00),
+        (0.2754, -2.2110, 0.8276, 0.7933, 96.35, 91.43),
+        (0.2158, -2.8526, 0.7983, 0.7616, 98.19, 90.48),
+        (0.2269, -2.4823, 0.7929, 0.7650, 96.27, 91.18),
+    ],
+    "pivae": [
+        (0.7280, 0.4958, 0.8909, 0.8904, 97.09, 94.29),
+        (0.7453, 0.6147, 0.9283, 0.9229, 99.03, 97.14),
+        (0.3416, -2.4809, 0.6192, 0.5979, 82.26, 74.42),
+        (0.5688, -0.0909, 0.9199, 0.9047, 98.00, 94.29),
+    ],
+}
+_FIG4_METRICS = (
+    ("velocity", "r2", "in_sample"),
+    ("velocity", "r2_swapped", "held_out"),
+    ("position", "r2", "in_sample"),
+    ("position", "r2", "held_out"),
+    ("direction", "peak_accuracy", "in_sample"),
+    ("direction", "peak_accuracy", "held_out"),
+)
+# Group means (diagonal, off-diagonal) for (velocity [swapped], position, peak accuracy %).
+_GROUPS = {
+    ("m1_chewie", "linear"): {
+        "ner": ((0.6464, 0.5727), (0.9200, 0.8735), (88.96, 83.64)),
+        "cebra": ((-2.6211, -2.7726), (0.7606, 0.7143), (88.27, 69.37)),
+        "pivae": ((-0.3653, -1.2213), (0.8290, 0.3698), (90.03, 58.13)),
+    },
+    ("m1_chewie", "knn"): {
+        "ner": ((0.6819, 0.6058), (0.9031, 0.8643), (89.58, 82.57)),
+        "cebra16d": ((0.6704, -1.4941), (0.8963, 0.2129), (90.91, 57.43)),
+        "pivae": ((0.8470, -1.4215), (0.9548, 0.1812), (97.41, 53.98)),
+    },
+    ("m1_pmd_chewie_2016", "linear"): {
+        "ner": ((0.75, 0.73), (0.94, 0.93), (94.3, 92.8)),
+        "cebra": ((-3.06, -3.09), (0.75, 0.74), (91.5, 85.1)),
+        "pivae": ((-1.56, -2.88), (0.58, 0.20), (73.4, 40.5)),
+    },
+    ("s1_han", "linear"): {
+        "ner": ((0.67, 0.61), (0.90, 0.79), (66.3, 64.2)),
+        "cebra": ((-4.59, -4.54), (0.60, 0.53), (76.8, 70.1)),
+        "pivae": ((-0.38, -1.57), (0.73, 0.28), (75.6, 40.7)),
+    },
+}
+_SOURCES = {
+    "m1_chewie": "Fig. 5 matrices (data_NER/Fig5), 4x4 sub-matrix of these sessions",
+    "m1_pmd_chewie_2016": "Fig. 6 title (6 dates x M1/PMd; ours: 2 dates)",
+    "s1_han": "Fig. 7 title (the same 3 sessions)",
+}
+
+
+def paper_values() -> pd.DataFrame:
+    """The paper's values as a tidy table (scope, session, group, method, decoder, target, metric,
+    evaluation, block, paper, source)."""
+    rows = []
+    for method, per_session in _FIG4.items():
+        for session, values in zip(_SESSIONS, per_session):
+            for (target, metric, evaluation), value in zip(_FIG4_METRICS, values):
+                rows.append(
+                    dict(
+                        scope="within",
+                        session=session,
+                        group="",
+                        method=method,
+                        decoder="linear",
+                        target=target,
+                        metric=metric,
+                        evaluation=evaluation,
+                        block="",
+                        paper=value,
+                        source="Fig. 4 arrays (data_NER/Fig4/NPZ_M1)",
+                    )
+                )
+    for (group, decoder), methods in _GROUPS.items():
+        for method, triples in methods.items():
+            for (target, metric), pair in zip(
+                (("velocity", "r2_swapped"), ("position", "r2"), ("direction", "peak_accuracy")), triples
+            ):
+                for block, value in zip(("diagonal", "off_diagonal"), pair):
+                    rows.append(
+                        dict(
+                            scope="cross",
+                            session="",
+                            group=group,
+                            method=method,
+                            decoder=decoder,
+                            target=target,
+                            metric=metric,
+                            evaluation="held_out",
+                            block=block,
+                            paper=value,
+                            source=_SOURCES[group],
+                        )
+                    )
+    return pd.DataFrame(rows)
+
+
+PAPER_VALUES = paper_values()
+
+
+def _ours(row: pd.Series, within: pd.DataFrame, blocks: pd.DataFrame, seed: int | None) -> float:
+    if row["scope"] == "within":
+        sub = within[
+            (within["method"] == row["method"])
+            & (within["decoder"] == row["decoder"])
+            & (within["target"] == row["target"])
+            & (within["metric"] == row["metric"])
+            & (within["evaluation"] == row["evaluation"])
+            & (within["train_session"] == row["session"])
+            & (within["train_area"] == "M1")
+        ]
+    else:
+        sub = blocks[
+            (blocks["group"] == row["group"])
+            & (blocks["method"] == row["method"])
+            & (blocks["decoder"] == row["decoder"])
+            & (blocks["target"] == row["target"])
+            & (blocks["metric"] == row["metric"])
+            & (blocks["evaluation"] == "held_out")
+            & (blocks["alignment"] == "paper")
+            & (blocks["block"] == row["block"])
+        ]
+        sub = sub.rename(columns={"mean": "value"})
+    if seed is not None:
+        sub = sub[sub["seed"] == seed]
+    return float(sub["value"].mean()) if len(sub) else np.nan
+
+
+def reproduction_table(within: pd.DataFrame, blocks: pd.DataFrame, *, seed: int | None = None) -> pd.DataFrame:
+    """:data:`PAPER_VALUES` with our value, the difference, and whether the method ordering of each
+    comparison (same scope, session/group, decoder, target, metric, evaluation, block) matches the paper.
+
+    Args:
+        within: the within-session score tables (all methods) of the paper's sessions.
+        blocks: the block summaries of the comparison groups (:func:`pipeline.analysis.stats.block_summary`).
+        seed: restrict to one seed; None averages over seeds.
+    """
+    table = PAPER_VALUES.copy()
+    table["ours"] = [_ours(r, within, blocks, seed) for _, r in table.iterrows()]
+    table["difference"] = table["ours"] - table["paper"]
+    keys = ["scope", "session", "group", "decoder", "target", "metric", "evaluation", "block"]
+    table["same_order"] = ""
+    for _, idx in table.groupby(keys, sort=False).groups.items():
+        part = table.loc[idx]
+        if part["ours"].isna().any() or len(part) < 2:
+            continue
+        same = list(part.sort_values("paper")["method"]) == list(part.sort_values("ours")["method"])
+        table.loc[idx, "same_order"] = "yes" if same else "no"
+    return table
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The reproduction table as GitHub markdown (one line per value)."""
+    cols = [
+        "scope",
+        "session",
+        "group",
+        "method",
+        "decoder",
+        "target",
+        "metric",
+        "evaluation",
+        "block",
+        "paper",
+        "ours",
+        "difference",
+        "same_order",
+    ]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in table.iterrows():
+        cells = [
+            f"{r[c]:.3f}"
+            if isinstance(r[c], float) and np.isfinite(r[c])
+            else ("—" if isinstance(r[c], float) else str(r[c]))
+            for c in cols
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    firsts = table.drop_duplicates(["scope", "session", "group", "decoder", "target", "metric", "evaluation", "block"])[
+        "same_order"
+    ]
+    summary = (
+        f"\nMethod ordering as the paper's in {int((firsts == 'yes').sum())} of "
+        f"{int((firsts != '').sum())} comparisons with every method present.\n"
+    )
+    return "\n".join(lines) + "\n" + summary
+
+
+def reproduction_files(
+    within_paths: Sequence[str], block_paths: Sequence[str], tsv_out: str | os.PathLike, md_out: str | os.PathLike
+) -> pd.DataFrame:
+    """rule reproduction: read the decode/summary tables, write the table as TSV and markdown."""
+    within = read_tables(within_paths, "within-session tables (is any method enabled?)")
+    blocks = (
+        read_tables(block_paths, "block summaries")
+        if block_paths
+        else pd.DataFrame(
+            columns=[
+                "group",
+                "method",
+                "decoder",
+                "target",
+                "metric",
+                "evaluation",
+                "alignment",
+                "block",
+                "seed",
+                "mean",
+            ]
+        )
+    )
+    table = reproduction_table(within, blocks)
+    write_table(table, tsv_out, float_format="%.6g")
+    write_table(to_markdown(table), md_out)
+    return table

@@ -1,0 +1,378 @@
+"""NER rank loss, label distance and InfoNCE (pipeline.embed.nn.losses) against naive references."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pipeline.embed.nn.losses import (  # internals: which path runs
+    EXP_RANGE_LIMIT,
+    RankLoss,
+    _label_groups,
+    _RankStructure,
+    infonce,
+    label_distance,
+    rank_loss,
+)
+
+F64 = torch.float64
+
+
+# --------------------------------------------------------------------------- naive references
+def naive_rank_loss(z, d, tau):
+    """O(M^3) reference straight from the formula (3-D mask), float64, differentiable.
+
+    ``terms[i, j] = log sum_{k != i, D_ik >= D_ij} exp(s_ik) - s_ij``, averaged over ``j != i``.
+    """
+    m = z.shape[0]
+    eye = torch.eye(m, dtype=torch.bool)
+    sq = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+    # Zero distance (diagonal, coincident points): value 0 and gradient 0, the documented convention.
+    positive = sq > 0
+    s = -torch.where(positive, torch.sqrt(torch.where(positive, sq, 1.0)), 0.0) / tau
+    keep = d[:, None, :] >= d[:, :, None]  # [i, j, k]: D_ik >= D_ij
+    keep = (keep | eye[:, :, None]) & ~eye[:, None, :]  # k != i; rows j == i are dropped below
+    log_den = torch.logsumexp(torch.where(keep, s[:, None, :], -math.inf), dim=2)
+    terms = torch.where(eye, 0.0, log_den - s)
+    return terms.sum() / (m * (m - 1))
+
+
+def loop_rank_loss(z, d, tau):
+    """Even more literal reference with Python floats and loops (tiny M only), no gradient."""
+    m = z.shape[0]
+    dist = [[math.dist(z[i].tolist(), z[j].tolist()) for j in range(m)] for i in range(m)]
+    total = 0.0
+    for i in range(m):
+        for j in range(m):
+            if j == i:
+                continue
+            den = sum(math.exp(-dist[i][k] / tau) for k in range(m) if k != i and d[i, k] >= d[i, j])
+            total += -math.log(math.exp(-dist[i][j] / tau) / den)
+    return total / (m * (m - 1))
+
+
+def _unit(m, d=3, seed=0, dtype=F64):
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.normalize(torch.randn(m, d, generator=g, dtype=F64), dim=1).to(dtype)
+
+
+def _continuous_labels(m, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    vel = torch.randn(m, 2, generator=g, dtype=F64) * 100
+    return torch.cat([vel, torch.rand(m, 1, generator=g, dtype=F64) * 360], 1)
+
+
+def _tied_labels(m, seed=0):
+    """Few distinct values: small integers for velocity, directions on the 45-degree grid."""
+    g = torch.Generator().manual_seed(seed)
+    vel = torch.randint(-2, 3, (m, 2), generator=g).to(F64)
+    ang = torch.randint(0, 8, (m, 1), generator=g).to(F64) * 45
+    return torch.cat([vel, ang], 1)
+
+
+def _ner_batch_labels(m, seed=0, tied=True):
+    """NER layout: B references, then B positives carrying their reference's label (M odd: one extra)."""
+    b = m // 2
+    ref = _tied_labels(b, seed) if tied else _continuous_labels(b, seed)
+    extra = _continuous_labels(m - 2 * b, seed + 1)
+    return torch.cat([ref, ref, extra])
+
+
+def _grad(fn, z, *args):
+    z = z.detach().clone().requires_grad_(True)
+    loss = fn(z, *args)
+    (g,) = torch.autograd.grad(loss, z)
+    return loss.detach(), g
+
+
+# --------------------------------------------------------------------------- label distance
+def test_label_distance_circular_angle_and_l1():
+    a = torch.tensor([[0.0, 0.0, 315.0], [1.0, -2.0, 0.0], [0.5, 0.5, 180.0], [0.0, 0.0, 45.0]], dtype=F64)
+    d = label_distance(a)
+    assert d[0, 1] == pytest.approx(1 + 2 + 45)  # 315 vs 0 wraps to 45
+    assert d[1, 2] == pytest.approx(0.5 + 2.5 + 180)  # 0 vs 180 = 180
+    assert d[0, 3] == pytest.approx(90)  # 315 vs 45 = 90, not 270
+    assert d[2, 3] == pytest.approx(1 + 135)
+    assert torch.equal(d, d.T) and torch.all(d.diagonal() == 0)
+    b = torch.tensor([[0.0, 0.0, -45.0], [0.0, 0.0, 675.0]], dtype=F64)  # outside [0, 360)
+    assert label_distance(b, a[:1]).flatten().tolist() == [0.0, 0.0]
+    plain = label_distance(a, angle_column=None)
+    assert plain[0, 1] == pytest.approx(1 + 2 + 315)
+    assert torch.allclose(plain, torch.cdist(a, a, p=1))
+    assert torch.equal(label_distance(a, angle_column=-1), d)
+
+
+def test_label_distance_shapes_dtypes_and_errors():
+    a, b = _tied_labels(7), _tied_labels(4, seed=1)
+    assert label_distance(a, b).shape == (7, 4)
+    assert torch.equal(label_distance(a, b), label_distance(b, a).T)
+    x = torch.tensor([0.0, 90.0, 350.0])
+    assert label_distance(x, angle_column=0)[:, 2].tolist() == [10.0, 100.0, 0.0]
+    assert label_distance(torch.tensor([[1, 2, 0], [3, 4, 90]])).dtype == torch.get_default_dtype()
+    with pytest.raises(ValueError, match="out of range"):
+        label_distance(a, angle_column=3)
+    with pytest.raises(ValueError, match="columns"):
+        label_distance(a, a[:, :2])
+    with pytest.raises(ValueError):
+        label_distance(torch.zeros(2, 3, 4))
+
+
+def test_duplicate_labels_give_bitwise_equal_rows():
+    lab = _ner_batch_labels(40, tied=False)
+    d = label_distance(lab)
+    assert torch.equal(d[:20], d[20:]) and torch.equal(d[:, :20], d[:, 20:]) and torch.equal(d, d.T)
+
+
+# --------------------------------------------------------------------------- rank loss vs naive
+def test_naive_references_agree():
+    z, lab = _unit(6, seed=3), _ner_batch_labels(6)
+    d = label_distance(lab)
+    for tau in (0.5, 1.0):
+        assert naive_rank_loss(z, d, tau).item() == pytest.approx(loop_rank_loss(z, d, tau), abs=1e-12)
+
+
+@pytest.mark.parametrize("m", [2, 3, 8, 33, 64])
+@pytest.mark.parametrize("kind", ["distinct", "tied", "ner", "ner_continuous"])
+def test_matches_naive_loss_and_gradient(m, kind):
+    labels = {
+        "distinct": lambda: _continuous_labels(m, seed=m),
+        "tied": lambda: _tied_labels(m, seed=m),
+        "ner": lambda: _ner_batch_labels(m, seed=m),
+        "ner_continuous": lambda: _ner_batch_labels(m, seed=m, tied=False),
+    }[kind]()
+    d = label_distance(labels)
+    z = _unit(m, seed=m + 1)
+    for tau in (0.1, 1.0, 2.0):
+        ours, g_ours = _grad(rank_loss, z, d, tau)
+        ref, g_ref = _grad(naive_rank_loss, z, d, tau)
+        assert ours.dtype == F64
+        assert abs(ours.item() - ref.item()) <= 1e-10
+        assert torch.allclose(g_ours, g_ref, rtol=0, atol=1e-8)
+
+
+def test_matches_naive_with_irregular_duplicates_and_given_groups():
+    # Duplicate groups of sizes 1..4 in shuffled order, few distinct distances (many ties).
+    g = torch.Generator().manual_seed(7)
+    base = _tied_labels(12, seed=5)
+    idx = torch.randint(0, 12, (41,), generator=g)
+    labels = base[idx]
+    d = label_distance(labels)
+    z = _unit(41, seed=8)
+    z[3] = z[17]  # coincident embeddings too
+    groups = torch.unique(labels, dim=0, return_inverse=True)[1]
+    ref, g_ref = _grad(naive_rank_loss, z, d, 0.5)
+    for kwargs in ({}, {"groups": groups}, {"groups": groups * 10 + 3}):
+        ours, g_ours = _grad(lambda zz, dd, t: rank_loss(zz, dd, t, **kwargs), z, d, 0.5)
+        assert abs(ours.item() - ref.item()) <= 1e-10
+        assert torch.allclose(g_ours, g_ref, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("multiplicities", "k"),
+    [((2, 2, 4, 6, 2, 4), 2), ((3, 6, 3, 3), 3), ((2, 2, 2, 1), 1), ((9,), 9), ((1,) * 9, 1)],
+)
+def test_sub_group_layouts(multiplicities, k):
+    """Labels repeated 2/4/6 times (pairs after splitting), 3/6 times, mixed, all equal, distinct."""
+    base = _tied_labels(len(multiplicities), seed=len(multiplicities))
+    base[:, 0] += torch.arange(len(multiplicities), dtype=F64) * 7  # distinct label rows
+    labels = base.repeat_interleave(torch.tensor(multiplicities), dim=0)
+    perm = torch.randperm(labels.shape[0], generator=torch.Generator().manual_seed(k))
+    labels = labels[perm]  # members of a group scattered over the batch
+    d = label_distance(labels)
+    assert _RankStructure(d, None).k == k
+    z = _unit(labels.shape[0], seed=k)
+    ref, g_ref = _grad(naive_rank_loss, z, d, 0.8)
+    for kwargs in ({}, {"groups": _label_groups(labels)}):
+        ours, g_ours = _grad(lambda zz, dd, t: rank_loss(zz, dd, t, **kwargs), z, d, 0.8)
+        assert abs(ours.item() - ref.item()) <= 1e-10
+        assert torch.allclose(g_ours, g_ref, rtol=0, atol=1e-8)
+    small, g_small = _grad(rank_loss, z * 1000, d, 0.8)  # log-space path, same layout
+    ref, g_ref = _grad(naive_rank_loss, z * 1000, d, 0.8)
+    assert small.item() == pytest.approx(ref.item(), rel=1e-12)
+    assert torch.allclose(g_small, g_ref, rtol=1e-9, atol=1e-10)
+
+
+def test_label_groups_partition_equals_identical_rows():
+    labels = _tied_labels(200, seed=1)
+    labels[5:7] = float("nan")  # NaN rows equal nothing, not even each other
+    ours = _label_groups(labels)
+    same_ours = ours[:, None] == ours[None, :]
+    same_ref = (labels[:, None, :] == labels[None, :, :]).all(-1)  # NaN rows equal nothing
+    off = ~torch.eye(200, dtype=torch.bool)
+    assert torch.equal(same_ours & off, same_ref & off)
+    assert torch.equal(_label_groups(torch.tensor([3.0, 1.0, 3.0])), torch.tensor([1, 0, 1]))
+
+
+def test_generic_label_dist_asymmetric_and_duplicated():
+    g = torch.Generator().manual_seed(11)
+    m = 20
+    asym = torch.randint(0, 4, (m, m), generator=g).to(F64)  # not symmetric, nonzero diagonal
+    gid = torch.randint(0, 6, (m,), generator=g)
+    base = torch.randint(0, 5, (6, 6), generator=g).to(F64)
+    dup = base[gid][:, gid]  # identical rows/columns per group, arbitrary diagonal
+    z = _unit(m, seed=12)
+    for d in (asym, dup, -dup, torch.zeros(m, m, dtype=F64)):
+        ours, g_ours = _grad(rank_loss, z, d, 1.0)
+        ref, g_ref = _grad(naive_rank_loss, z, d, 1.0)
+        assert abs(ours.item() - ref.item()) <= 1e-10
+        assert torch.allclose(g_ours, g_ref, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("tau", [1e-3, 0.01])  # log-space path, fast path
+def test_small_temperature(tau):
+    m = 24
+    d = label_distance(_ner_batch_labels(m, seed=2))
+    z = _unit(m, seed=4)
+    assert (torch.cdist(z, z).max().item() / tau > EXP_RANGE_LIMIT) == (tau == 1e-3)
+    ours, g_ours = _grad(rank_loss, z, d, tau)
+    ref, g_ref = _grad(naive_rank_loss, z, d, tau)
+    assert torch.isfinite(ours) and torch.isfinite(g_ours).all()
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-12, abs=1e-10)
+    assert torch.allclose(g_ours, g_ref, rtol=1e-9, atol=1e-8)
+
+
+def test_fast_and_log_space_paths_agree_at_the_switch():
+    m = 16
+    d = label_distance(_ner_batch_labels(m, seed=9))
+    z = _unit(m, seed=10) * 100.0
+    span = torch.cdist(z, z).max().item()
+    a, ga = _grad(rank_loss, z, d, span / EXP_RANGE_LIMIT * 1.0001)  # fast path
+    b, gb = _grad(rank_loss, z, d, span / EXP_RANGE_LIMIT * 0.9999)  # log-space path
+    ref, gr = _grad(naive_rank_loss, z, d, span / EXP_RANGE_LIMIT * 0.9999)
+    assert b.item() == pytest.approx(ref.item(), rel=1e-12)
+    assert torch.allclose(gb, gr, rtol=1e-9, atol=1e-10)
+    assert a.item() == pytest.approx(b.item(), rel=1e-3)
+
+
+def test_gradcheck_fast_and_log_space():
+    d = label_distance(_ner_batch_labels(7, seed=1))
+    z = _unit(7, seed=2).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: rank_loss(x, d, 0.7), (z,))
+    big = (_unit(7, seed=3) * 800).requires_grad_(True)  # distances / tau > 600: log-space path
+    assert torch.autograd.gradcheck(lambda x: rank_loss(x, d, 1.0), (big,))
+    ties = torch.zeros(7, 7, dtype=F64)  # one big tie group
+    assert torch.autograd.gradcheck(lambda x: rank_loss(x, ties, 1.0), (z,))
+
+
+# --------------------------------------------------------------------------- robustness
+def test_no_nan_gradient_for_coincident_embeddings():
+    m = 10
+    d = label_distance(_ner_batch_labels(m, seed=0))
+    z = _unit(m, seed=1)
+    z[5:] = z[:5]  # every positive lands on its reference
+    for tau in (1.0, 1e-4):
+        loss, g = _grad(rank_loss, z, d, tau)
+        assert torch.isfinite(loss) and torch.isfinite(g).all()
+    same = torch.ones(m, 3, dtype=F64)  # all embeddings identical: loss = mean log(den size)
+    loss, g = _grad(rank_loss, same, d, 1.0)
+    assert torch.equal(g, torch.zeros_like(g))
+    assert loss.item() == pytest.approx(naive_rank_loss(same, d, 1.0).item(), abs=1e-12)
+
+
+def test_float32_close_to_float64():
+    m = 64
+    d64 = label_distance(_ner_batch_labels(m, seed=3))
+    z64 = _unit(m, seed=4)
+    l64, g64 = _grad(rank_loss, z64, d64, 1.0)
+    l32, g32 = _grad(rank_loss, z64.float(), d64.float(), 1.0)
+    assert l32.dtype == torch.float32 and g32.dtype == torch.float32
+    assert l32.item() == pytest.approx(l64.item(), rel=1e-6)
+    assert torch.allclose(g32.double(), g64, rtol=1e-4, atol=1e-6)
+
+
+def test_label_dist_dtypes_and_torch_sort_path():
+    # Integer-valued distances are exact in every dtype; float16 goes through torch.argsort (the
+    # path CUDA tensors take) instead of numpy's sort.
+    m = 26
+    d = label_distance(_ner_batch_labels(m, seed=5))
+    z = _unit(m, seed=6)
+    ref = rank_loss(z, d)
+    for dtype in (torch.float16, torch.float32, torch.int64, torch.int32):
+        assert rank_loss(z, d.to(dtype)).item() == pytest.approx(ref.item(), abs=1e-12)
+
+
+def test_pure_and_permutation_invariant():
+    m = 30
+    lab = _ner_batch_labels(m, seed=6)
+    z = _unit(m, seed=7)
+    d = label_distance(lab)
+    first = rank_loss(z, d, 1.0)
+    assert torch.equal(rank_loss(z, d, 1.0), first)
+    perm = torch.randperm(m, generator=torch.Generator().manual_seed(0))
+    assert rank_loss(z[perm], d[perm][:, perm], 1.0).item() == pytest.approx(first.item(), abs=1e-12)
+
+
+def test_rank_loss_input_errors():
+    z, d = _unit(4), torch.zeros(4, 4, dtype=F64)
+    with pytest.raises(ValueError, match="M >= 2"):
+        rank_loss(z[:1], d[:1, :1])
+    with pytest.raises(ValueError, match="shape"):
+        rank_loss(z, d[:3])
+    with pytest.raises(ValueError, match="temperature"):
+        rank_loss(z, d, 0.0)
+    with pytest.raises(ValueError, match="temperature"):
+        rank_loss(z, d, float("nan"))
+    bad = d.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        rank_loss(z, bad)
+    with pytest.raises(ValueError, match="groups"):
+        rank_loss(z, d, groups=torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="floating"):
+        rank_loss(torch.zeros(4, 3, dtype=torch.long), d)
+
+
+def test_rank_loss_module():
+    m = 20
+    lab = _ner_batch_labels(m, seed=2)
+    z = _unit(m, seed=3)
+    mod = RankLoss(temperature=0.5)
+    assert "temperature=0.5" in repr(mod)
+    assert mod(z, lab).item() == pytest.approx(rank_loss(z, label_distance(lab), 0.5).item(), abs=1e-12)
+    plain = RankLoss(angle_column=None)
+    assert plain(z, lab).item() == pytest.approx(rank_loss(z, label_distance(lab, angle_column=None)).item(), abs=1e-12)
+    with pytest.raises(ValueError):
+        RankLoss(temperature=-1.0)
+    nan_labels = lab.clone()
+    nan_labels[:2] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        mod(z, nan_labels)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    m = 64
+    lab = _ner_batch_labels(m, seed=4)
+    z = _unit(m, seed=5, dtype=torch.float32)
+    cpu_loss, cpu_g = _grad(lambda x, y: RankLoss()(x, y), z, lab)
+    loss, g = _grad(lambda x, y: RankLoss()(x, y), z.cuda(), lab.cuda())
+    assert loss.device.type == "cuda"
+    assert loss.item() == pytest.approx(cpu_loss.item(), rel=1e-6)
+    assert torch.allclose(g.cpu(), cpu_g, rtol=1e-4, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- InfoNCE
+def test_infonce_matches_direct_formula():
+    g = torch.Generator().manual_seed(0)
+    ref, pos, neg = (torch.randn(n, 3, generator=g, dtype=F64) for n in (3, 3, 4))
+    for tau in (1.0, 0.3):
+        expected = 0.0
+        for i in range(3):
+            s_pos = -math.dist(ref[i].tolist(), pos[i].tolist()) / tau
+            den = sum(math.exp(-math.dist(ref[i].tolist(), n.tolist()) / tau) for n in neg)
+            expected += (-s_pos + math.log(den)) / 3
+        assert infonce(ref, pos, neg, tau).item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_infonce_stable_and_no_nan_gradient():
+    ref = _unit(5, seed=1).requires_grad_(True)
+    pos = ref.detach().clone()  # positives coincide with references
+    neg = torch.cat([ref.detach()[:2], _unit(3, seed=2)])  # some negatives coincide too
+    loss = infonce(ref, pos, neg, temperature=1e-3)  # exp(2000) would overflow
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(ref.grad).all()
+    with pytest.raises(ValueError):
+        infonce(ref, pos[:4], neg)
