@@ -99,11 +99,32 @@ def test_code_fingerprints_follow_the_imports(tmp_path):
     # the cases a hand-kept module map had missed: maze decoding reaches alignment through decoding, the
     # maze figures reach decoding and alignment; training reaches no analysis code (imports go down), and
     # each method's fingerprint holds its own module only
-    assert {"decoding.py", "alignment.py", "knn.py"} <= closure["maze_decode"]
-    assert all({"decoding.py", "alignment.py"} <= closure[f] for f in ("maze_figure_scores", "maze_figure_latents"))
-    assert "subsets.py" in closure["train"] and not {"maze.py", "decoding.py"} & closure["train:ner"]
-    assert "nn/losses.py" in closure["train:ner"] and "methods/umap.py" not in closure["train:ner"]
-    assert not {"nn/losses.py", "torch"} & closure["train:umap"]
+    analysis = {"analysis/decoding.py", "analysis/alignment.py"}
+    assert analysis | {"analysis/knn.py"} <= closure["maze_decode"]
+    assert all(analysis <= closure[f] for f in ("maze_figure_scores", "maze_figure_latents"))
+    assert "preprocess/subsets.py" in closure["train"]
+    assert not any(name.startswith(("analysis/", "report/")) for name in closure["train"] | closure["train:ner"])
+    assert "embed/nn/losses.py" in closure["train:ner"] and "embed/methods/umap.py" not in closure["train:ner"]
+    assert not {"embed/nn/losses.py", "torch"} & closure["train:umap"]
+
+
+LAYERS = ("data", "io", "simulate", "preprocess", "embed", "analysis", "report")  # bottom to top
+
+
+def test_imports_only_go_down():
+    """No module of a science layer reaches the workflow glue (pipeline/stages) or a layer above its own
+    through its imports (lazy ones included). The calibration of the simulation against the real sessions
+    is a command, not a layer: it reads (io) and prepares (preprocess) both."""
+    pkg = ROOT / "pipeline"
+    for layer in LAYERS:
+        for module in sorted((pkg / layer).rglob("*.py")):
+            if module.name == "calibration.py":  # a command (python -m pipeline.simulate.calibration)
+                continue
+            reached = {p.relative_to(pkg).parts[0] for p in import_closure([module], pkg)}
+            above = set(LAYERS[LAYERS.index(layer) + 1 :]) - ({"preprocess"} if layer == "io" else set())
+            assert not reached & ({"stages"} | above), (
+                f"{module.relative_to(ROOT)} reaches {reached & ({'stages'} | above)}"
+            )
 
 
 def test_code_fingerprints_name_a_missing_entry():
