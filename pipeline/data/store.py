@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,160 @@ def write_store(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
+#: the trial events every ingest store carries (NaN time / bin -1 when a trial lacks one)
+INGEST_EVENTS = ("go_cue", "move_onset", "target_on")
+#: optional maze condition columns (MC_Maze), carried as trial coordinates into prepared stores
+MAZE_COORDS = ("trial_type", "trial_version", "maze_id")
+_XY = ("axis", np.array(["x", "y"], dtype=object))
+
+
+def _trial_table(
+    trial, direction, direction_source, rewarded, result, maze: Mapping[str, np.ndarray | None] | None
+) -> tuple[dict, dict]:
+    data = {"direction": ("trial", direction), "rewarded": ("trial", rewarded)}
+    coords = {"trial": ("trial", trial)}
+    coords.update({name: ("trial", values) for name, values in (maze or {}).items() if values is not None})
+    if result is not None:
+        data["result"] = ("trial", result)
+    return data, coords
+
+
+def spikes_dataset(
+    *,
+    spike_time: np.ndarray,
+    spike_unit: np.ndarray,
+    unit: np.ndarray,
+    area: np.ndarray,
+    electrode: np.ndarray,
+    trial: np.ndarray,
+    trial_times: Mapping[str, np.ndarray],
+    direction: np.ndarray,
+    direction_source: str,
+    rewarded: np.ndarray,
+    result: np.ndarray | None = None,
+    maze: Mapping[str, np.ndarray | None] | None = None,
+    time: np.ndarray | None = None,
+    velocity: np.ndarray | None = None,
+    position: np.ndarray | None = None,
+    behaviour_source: Mapping[str, str] | None = None,
+    attrs: Mapping,
+    source: str | os.PathLike | None = None,
+) -> xr.Dataset:
+    """The ``spikes`` ingest dataset (module docstring), validated.
+
+    Args:
+        spike_time, spike_unit: every spike's time (s) and unit position; sorted here by time (stable).
+        unit, area, electrode: per unit.
+        trial, trial_times: trial ids and ``start_time``, ``stop_time``, ``{event}_time`` columns (s).
+        direction, direction_source: target direction per trial in degrees, and where it came from.
+        rewarded, result: per trial (``result`` the source's outcome codes, optional).
+        maze: optional :data:`MAZE_COORDS` columns.
+        time, velocity, position: the behaviour on its own sample clock (``position`` optional).
+        behaviour_source: the source's names of ``velocity`` / ``position``.
+        attrs: ``reader`` and the recording's metadata.
+    """
+    order = np.argsort(spike_time, kind="stable")
+    data, coords = _trial_table(trial, direction, direction_source, rewarded, result, maze)
+    ds = xr.Dataset(
+        {
+            "spike_time": ("spike", spike_time[order]),
+            "spike_unit": ("spike", spike_unit[order]),
+            **{name: ("trial", values) for name, values in trial_times.items()},
+            **data,
+        },
+        coords={"unit": ("unit", unit), "area": ("unit", area.astype(object)), "electrode": ("unit", electrode)}
+        | coords,
+    )
+    if velocity is not None:
+        ds = ds.assign_coords(time=("time", time), axis=_XY)
+        ds["velocity"] = (("time", "axis"), velocity)
+        ds["velocity"].attrs.update(units="cm/s", source=(behaviour_source or {}).get("velocity", ""))
+        if position is not None:
+            ds["position"] = (("time", "axis"), position)
+            ds["position"].attrs.update(units="cm", source=(behaviour_source or {}).get("position", ""))
+        ds["time"].attrs["units"] = "s"
+    ds["spike_time"].attrs["units"] = "s"
+    ds["direction"].attrs.update(units="deg", source=direction_source)
+    ds.attrs.update(layout="spikes", has_behavior=velocity is not None, **attrs)
+    validate_ingest(ds, source)
+    return ds
+
+
+def aligned_dataset(
+    *,
+    counts: np.ndarray,
+    n_bins: np.ndarray,
+    velocity: np.ndarray,
+    event_bins: Mapping[str, np.ndarray],
+    trial: np.ndarray,
+    unit: np.ndarray,
+    area: np.ndarray,
+    direction: np.ndarray,
+    direction_source: str,
+    rewarded: np.ndarray,
+    result: np.ndarray | None = None,
+    position: np.ndarray | None = None,
+    bin_size_s: float,
+    smoothed: bool,
+    attrs: Mapping,
+    source: str | os.PathLike | None = None,
+) -> xr.Dataset:
+    """The ``aligned`` ingest dataset (module docstring), validated.
+
+    Args:
+        counts: ``(trial, bin, unit)`` counts (or smoothed rates when ``smoothed``) on the source's grid.
+        n_bins: valid bins per trial; event_bins: ``{event}_bin`` columns (0-based, -1 when absent).
+        velocity, position: ``(trial, bin, axis)`` cm/s and cm (``position`` optional).
+        direction: degrees; it is stored modulo 360.
+        bin_size_s, smoothed: the source's bin grid; attrs: ``reader`` and metadata.
+    """
+    data, coords = _trial_table(trial, np.mod(direction, 360.0), direction_source, rewarded, result, None)
+    ds = xr.Dataset(
+        {
+            "counts": (("trial", "bin", "unit"), counts),
+            "n_bins": ("trial", np.asarray(n_bins, dtype=np.int64)),
+            "velocity": (("trial", "bin", "axis"), velocity),
+            **{name: ("trial", values) for name, values in event_bins.items()},
+            **data,
+        },
+        coords=coords | {"unit": ("unit", unit), "area": ("unit", area), "axis": _XY},
+    )
+    if position is not None:
+        ds["position"] = (("trial", "bin", "axis"), position)
+        ds["position"].attrs["units"] = "cm"
+    ds["velocity"].attrs["units"] = "cm/s"
+    ds["direction"].attrs.update(units="deg", source=direction_source)
+    ds.attrs.update(layout="aligned", bin_size_s=bin_size_s, smoothed=smoothed, has_behavior=True, **attrs)
+    validate_ingest(ds, source)
+    return ds
+
+
+_INGEST_VARS = {
+    "spikes": {"spike_time": ("spike",), "spike_unit": ("spike",), "start_time": ("trial",), "stop_time": ("trial",)},
+    "aligned": {"counts": ("trial", "bin", "unit"), "n_bins": ("trial",), "velocity": ("trial", "bin", "axis")},
+}
+
+
+def validate_ingest(ds: xr.Dataset, source: str | os.PathLike | None = None) -> None:
+    """Check the ingest schema of either layout (variables and their dims, the per-unit ``area``, the
+    per-trial ``direction`` and ``rewarded``).
+
+    Raises:
+        InputError: naming the first missing or malformed field.
+    """
+    layout = ds.attrs.get("layout")
+    if layout not in INGEST_LAYOUTS:
+        raise InputError(source, "attrs.layout", f"expected one of {INGEST_LAYOUTS}, found {layout!r}")
+    required = {**_INGEST_VARS[layout], "direction": ("trial",), "rewarded": ("trial",)}
+    for name, dims in required.items():
+        if name not in ds.variables:
+            raise InputError(source, name, f"missing variable of the {layout} ingest store")
+        if ds[name].dims != dims:
+            raise InputError(source, name, f"dims {ds[name].dims}, expected {dims}")
+    if "area" not in ds.coords or ds["area"].dims != ("unit",):
+        raise InputError(source, "area", "missing per-unit coordinate of the ingest store")
+
+
 def open_store(path: str | os.PathLike, layout: str | tuple[str, ...] | None = None) -> xr.Dataset:
     """Open a store lazily (dask arrays, one dask chunk per zarr chunk).
 
@@ -176,6 +331,99 @@ def validate_prepared(ds: xr.Dataset, source: str | os.PathLike | None = None) -
     splits = set(as_object_strings(ds["split"].values))
     if not splits <= {"train", "test"}:
         raise InputError(source, "split", f"unexpected values {sorted(splits)}")
+
+
+def prepared_dataset(
+    *,
+    rates,
+    velocity: np.ndarray,
+    position: np.ndarray,
+    recorded_position: np.ndarray | None = None,
+    trial: np.ndarray,
+    unit: np.ndarray,
+    area: np.ndarray,
+    bin_time: np.ndarray,
+    direction: np.ndarray,
+    target_angle: np.ndarray,
+    split: np.ndarray,
+    maze: Mapping[str, np.ndarray] | None = None,
+    attrs: Mapping,
+    source: str | os.PathLike | None = None,
+) -> xr.Dataset:
+    """The prepared dataset (:data:`PREPARED_VARS`, :data:`PREPARED_COORDS`, :data:`PREPARED_ATTRS`),
+    validated.
+
+    Args:
+        rates: ``(trial, bin, unit)`` float32 smoothed counts per bin (numpy or dask).
+        velocity, position: ``(trial, bin, axis)`` float32 bin means (cm/s) and the velocity integrated
+            from the alignment bin (cm); recorded_position: the source's own position (optional).
+        trial, unit, area: ids; bin_time: left bin edges relative to ``attrs["align_event"]`` (s).
+        direction, target_angle: 45-degree class and the source's angle per trial; split: train/test.
+        maze: optional :data:`MAZE_COORDS` columns (``straight`` is derived from ``trial_version``).
+        attrs: the session, preprocessing and provenance attributes.
+    """
+    ds = xr.Dataset(
+        {
+            "rates": (("trial", "bin", "unit"), rates),
+            "velocity": (("trial", "bin", "axis"), velocity),
+            "position": (("trial", "bin", "axis"), position),
+        },
+        coords={
+            "trial": ("trial", trial),
+            "unit": ("unit", unit),
+            "area": ("unit", area),
+            "axis": _XY,
+            "bin": ("bin", np.arange(len(bin_time))),
+            "bin_time": ("bin", bin_time),
+            "direction": ("trial", direction),
+            "target_angle": ("trial", target_angle),
+            "split": ("trial", split),
+        },
+    )
+    if recorded_position is not None:
+        ds["recorded_position"] = (("trial", "bin", "axis"), recorded_position)
+        ds["recorded_position"].attrs.update(units="cm", description="recorded hand/cursor position, bin means")
+    ds = ds.assign_coords({name: ("trial", values) for name, values in (maze or {}).items()})
+    if "trial_version" in ds.coords:
+        ds = ds.assign_coords(straight=("trial", ds["trial_version"].values == 0))
+    ds["rates"].attrs.update(units="count/bin", description="Gaussian-smoothed spike counts per bin")
+    ds["velocity"].attrs.update(units="cm/s", description="hand velocity, bin means")
+    ds["position"].attrs.update(units="cm", description="velocity integrated from the alignment bin")
+    ds["bin_time"].attrs.update(units="s", description=f"left bin edge relative to {attrs['align_event']}")
+    ds["direction"].attrs.update(units="deg", description="target direction rounded to 45-degree classes")
+    ds.attrs.update(layout="prepared", areas=sorted(set(area)), **attrs)
+    validate_prepared(ds, source)
+    return ds
+
+
+def embedding_dataset(
+    *,
+    latent: np.ndarray,
+    loss: np.ndarray,
+    coords: Mapping[str, xr.Variable],
+    attrs: Mapping,
+    source: str | os.PathLike | None = None,
+) -> xr.Dataset:
+    """The embedding dataset (``latent(trial, bin, dim)`` float32, the training ``loss`` per iteration
+    when the method has one, the prepared store's trial and bin coordinates), validated.
+
+    Args:
+        latent: the embedding of every bin; loss: one value per iteration (empty: none).
+        coords: the prepared store's coordinates carried over (``trial``, ``direction``, ``split``...).
+        attrs: method, session, area, seed, params, device, timings and provenance (``method`` names the
+            method in the variables' descriptions).
+    """
+    method = attrs["method"]
+    ds = xr.Dataset({"latent": (("trial", "bin", "dim"), latent)}, coords=dict(coords)).assign_coords(
+        dim=np.arange(latent.shape[-1])
+    )
+    if loss.size:
+        ds["loss"] = ("iteration", loss)
+        ds["loss"].attrs.update(description=f"training loss of every iteration ({method})")
+    ds["latent"].attrs.update(description=f"{method} embedding of every bin (train and test trials)")
+    ds.attrs.update(layout="embedding", **attrs)
+    validate_embedding(ds, source)
+    return ds
 
 
 EMBEDDING_COORDS = ("trial", "direction", "split", "bin_time", "dim")

@@ -26,7 +26,14 @@ import xarray as xr
 
 from pipeline import __version__
 from pipeline.data.origin import versions
-from pipeline.data.store import as_object_strings, open_store, validate_embedding, validate_prepared, write_store
+from pipeline.data.store import (
+    as_object_strings,
+    embedding_dataset,
+    open_store,
+    validate_embedding,
+    validate_prepared,
+    write_store,
+)
 from pipeline.embed.device import acquire_device
 from pipeline.embed.methods import EmbeddingMethod, get_method
 from pipeline.errors import InputError
@@ -195,14 +202,6 @@ def fit_embedding(
     latent = latent.reshape(n_trials, n_bins, -1).astype(np.float32)
     loss = np.asarray(getattr(model, "loss_", np.empty(0)), dtype=np.float64)
 
-    out = xr.Dataset(
-        {"latent": (("trial", "bin", "dim"), latent)},
-        coords={name: ds[name].variable.load() for name in _CARRIED_COORDS if name in ds.coords},
-    ).assign_coords(dim=np.arange(latent.shape[-1]))
-    if loss.size:
-        out["loss"] = ("iteration", loss)
-        out["loss"].attrs.update(description=f"training loss of every iteration ({method})")
-    out["latent"].attrs.update(description=f"{method} embedding of every bin (train and test trials)")
     provenance = {
         "session": ds.attrs["session"],
         "area": area_name,
@@ -212,29 +211,33 @@ def fit_embedding(
     }
     if subset is not None:
         provenance.update(subset=subset["name"], subset_spec=ds.attrs["subset_spec"])
-    out.attrs.update(
-        layout="embedding",
-        **provenance,
-        subject=ds.attrs["subject"],
-        date=ds.attrs["date"],
-        year=int(ds.attrs["year"]),
-        hemisphere=ds.attrs["hemisphere"],
-        task=ds.attrs["task"],
-        bin_size_s=float(ds.attrs["bin_size_s"]),
-        params=json.dumps(model.get_params(), sort_keys=True, default=str),
-        labels=json.dumps({"columns": list(LABEL_COLUMNS), **labels}, sort_keys=True),
-        device=json.dumps(device_info, sort_keys=True),
-        iterations=int(loss.size),
-        final_loss=float(loss[-1]) if loss.size else float("nan"),
-        training_seconds=float(fit_seconds),
-        uses_labels_at_transform=bool(cls.uses_labels_at_transform),
-        n_units=int(n_units),
-        source_sha256=ds.attrs["source_sha256"],
-        prepared_code_fingerprint=ds.attrs["code_fingerprint"],
-        package_version=__version__,
-        versions=versions(),
+    out = embedding_dataset(
+        latent=latent,
+        loss=loss,
+        coords={name: ds[name].variable.load() for name in _CARRIED_COORDS if name in ds.coords},
+        attrs=dict(
+            **provenance,
+            subject=ds.attrs["subject"],
+            date=ds.attrs["date"],
+            year=int(ds.attrs["year"]),
+            hemisphere=ds.attrs["hemisphere"],
+            task=ds.attrs["task"],
+            bin_size_s=float(ds.attrs["bin_size_s"]),
+            params=json.dumps(model.get_params(), sort_keys=True, default=str),
+            labels=json.dumps({"columns": list(LABEL_COLUMNS), **labels}, sort_keys=True),
+            device=json.dumps(device_info, sort_keys=True),
+            iterations=int(loss.size),
+            final_loss=float(loss[-1]) if loss.size else float("nan"),
+            training_seconds=float(fit_seconds),
+            uses_labels_at_transform=bool(cls.uses_labels_at_transform),
+            n_units=int(n_units),
+            source_sha256=ds.attrs["source_sha256"],
+            prepared_code_fingerprint=ds.attrs["code_fingerprint"],
+            package_version=__version__,
+            versions=versions(),
+        ),
+        source=source,
     )
-    validate_embedding(out, source)
     return out, model
 
 

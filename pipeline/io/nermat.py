@@ -15,6 +15,7 @@ import numpy as np
 import scipy.io
 import xarray as xr
 
+from pipeline.data.store import aligned_dataset
 from pipeline.errors import InputError
 
 BIN_SIZE_S = 0.03
@@ -80,32 +81,23 @@ def read_nermat(path: str | PathLike, areas: list[str] | None = None, *, trial_b
         unit_area += [area] * data.shape[1]
     counts = np.concatenate(rates, axis=2)
     unit_label = [f"{a}:{i}" for a in wanted for i in range(int((np.array(unit_area) == a).sum()))]
-    ds = xr.Dataset(
-        {
-            "counts": (("trial", "bin", "unit"), counts),
-            "n_bins": ("trial", np.full(n_trials, t_dur, dtype=np.int64)),
-            "velocity": (("trial", "bin", "axis"), velocity.reshape(n_trials, t_dur, 2)),
-            "go_cue_bin": ("trial", np.zeros(n_trials, dtype=np.int64)),
-            "move_onset_bin": ("trial", np.full(n_trials, -1, dtype=np.int64)),
-            "target_on_bin": ("trial", np.full(n_trials, -1, dtype=np.int64)),
-            "direction": ("trial", np.mod(blocks[:, 0], 360.0)),
-            "rewarded": ("trial", np.ones(n_trials, dtype=bool)),
+    return aligned_dataset(
+        counts=counts,
+        n_bins=np.full(n_trials, t_dur, dtype=np.int64),
+        velocity=velocity.reshape(n_trials, t_dur, 2),
+        event_bins={
+            "go_cue_bin": np.zeros(n_trials, dtype=np.int64),
+            "move_onset_bin": np.full(n_trials, -1, dtype=np.int64),
+            "target_on_bin": np.full(n_trials, -1, dtype=np.int64),
         },
-        coords={
-            "trial": ("trial", np.arange(n_trials, dtype=np.int64)),
-            "unit": ("unit", np.array(unit_label, dtype=object)),
-            "area": ("unit", np.array(unit_area, dtype=object)),
-            "axis": ("axis", np.array(["x", "y"], dtype=object)),
-        },
-    )
-    ds["velocity"].attrs["units"] = "cm/s"
-    ds["direction"].attrs.update(units="deg", source="discrete_index")
-    ds.attrs.update(
-        layout="aligned",
-        reader="nermat",
+        trial=np.arange(n_trials, dtype=np.int64),
+        unit=np.array(unit_label, dtype=object),
+        area=np.array(unit_area, dtype=object),
+        direction=blocks[:, 0],
+        direction_source="discrete_index",
+        rewarded=np.ones(n_trials, dtype=bool),
         bin_size_s=BIN_SIZE_S,
         smoothed=True,
-        smoothing_sd_s=SMOOTHING_SD_S,
-        has_behavior=True,
+        attrs={"reader": "nermat", "smoothing_sd_s": SMOOTHING_SD_S},
+        source=path,
     )
-    return ds

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from pipeline.data.store import MAZE_COORDS, spikes_dataset
 from pipeline.errors import InputError
 
 EVENTS = ("go_cue", "move_onset", "target_on")
@@ -195,7 +196,7 @@ def read_nwb(
         direction, direction_source = _directions(path, trials, direction_units)
         result = _column(trials, "result")
         success = _column(trials, "success", bool)
-        maze = {name: _column(trials, name, np.int64) for name in ("trial_type", "trial_version", "maze_id")}
+        maze = {name: _column(trials, name, np.int64) for name in MAZE_COORDS}
 
         series = _behaviour_series(nwb)
         vel_key = next((k for k in _VELOCITY_SERIES if k in series), None)
@@ -237,8 +238,6 @@ def read_nwb(
     new_index[keep] = np.arange(keep.sum(), dtype=np.int32)
     spike_keep = keep[spike_unit]
     times, spike_unit = flat_times[spike_keep], new_index[spike_unit[spike_keep]]
-    order = np.argsort(times, kind="stable")
-
     if result is not None:
         rewarded = np.char.strip(result.astype(str)) == "R"
     elif success is not None:
@@ -246,35 +245,25 @@ def read_nwb(
     else:
         rewarded = np.ones(len(trial_ids), dtype=bool)
 
-    ds = xr.Dataset(
-        {
-            "spike_time": ("spike", times[order]),
-            "spike_unit": ("spike", spike_unit[order]),
-            **{name: ("trial", values) for name, values in trial_vars.items()},
-            "direction": ("trial", direction),
-            "rewarded": ("trial", rewarded),
-        },
-        coords={
-            "unit": ("unit", unit_ids[keep]),
-            "area": ("unit", unit_area[keep].astype(object)),
-            "electrode": ("unit", unit_row[keep]),
-            "trial": ("trial", trial_ids),
-        },
+    return spikes_dataset(
+        spike_time=times,
+        spike_unit=spike_unit,
+        unit=unit_ids[keep],
+        area=unit_area[keep],
+        electrode=unit_row[keep],
+        trial=trial_ids,
+        trial_times=trial_vars,
+        direction=direction,
+        direction_source=direction_source,
+        rewarded=rewarded,
+        result=np.char.strip(result.astype(str)).astype(object) if result is not None else None,
+        maze=maze,
+        time=vel_time if velocity is not None else None,
+        velocity=velocity,
+        position=position,
+        behaviour_source={"velocity": series[vel_key][0], "position": series[pos_key][0] if pos_key else ""}
+        if velocity is not None
+        else None,
+        attrs={"reader": "nwb", **meta},
+        source=path,
     )
-    if result is not None:
-        ds["result"] = ("trial", np.char.strip(result.astype(str)).astype(object))
-    for name, values in maze.items():
-        if values is not None:
-            ds = ds.assign_coords({name: ("trial", values)})
-    if velocity is not None:
-        ds = ds.assign_coords(time=("time", vel_time), axis=("axis", np.array(["x", "y"], dtype=object)))
-        ds["velocity"] = (("time", "axis"), velocity)
-        ds["velocity"].attrs.update(units="cm/s", source=series[vel_key][0])
-        if position is not None:
-            ds["position"] = (("time", "axis"), position)
-            ds["position"].attrs.update(units="cm", source=series[pos_key][0])
-        ds["time"].attrs["units"] = "s"
-    ds["spike_time"].attrs["units"] = "s"
-    ds["direction"].attrs.update(units="deg", source=direction_source)
-    ds.attrs.update(layout="spikes", reader="nwb", has_behavior=velocity is not None, **meta)
-    return ds

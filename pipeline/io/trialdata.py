@@ -18,6 +18,7 @@ import numpy as np
 import scipy.io
 import xarray as xr
 
+from pipeline.data.store import aligned_dataset
 from pipeline.errors import InputError
 from pipeline.io.nwb import normalise_area
 
@@ -152,37 +153,22 @@ def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *, vari
     if len(np.unique(trial_ids)) != n_trials:
         raise InputError(path, f"{name}.trial_id", "trial ids are not unique")
 
-    ds = xr.Dataset(
-        {
-            "counts": (("trial", "bin", "unit"), counts),
-            "n_bins": ("trial", lengths.astype(np.int64)),
-            "velocity": (("trial", "bin", "axis"), velocity),
-            **{k: ("trial", v) for k, v in events.items()},
-            "direction": ("trial", np.mod(direction, 360.0)),
-            "rewarded": ("trial", result == "R" if result is not None else np.ones(n_trials, bool)),
-        },
-        coords={
-            "trial": ("trial", trial_ids),
-            "unit": ("unit", np.array(unit_label, dtype=object)),
-            "area": ("unit", np.array(unit_area, dtype=object)),
-            "axis": ("axis", np.array(["x", "y"], dtype=object)),
-        },
-    )
-    if position is not None:
-        ds["position"] = (("trial", "bin", "axis"), position)
-        ds["position"].attrs["units"] = "cm"
-    if result is not None:
-        ds["result"] = ("trial", result)
-    ds["velocity"].attrs["units"] = "cm/s"
-    ds["direction"].attrs.update(units="deg", source=direction_source)
     meta = {f"trialdata_{k}": str(getattr(td[0], k)) for k in ("monkey", "date", "task") if k in fields}
-    ds.attrs.update(
-        layout="aligned",
-        reader="trialdata",
+    return aligned_dataset(
+        counts=counts,
+        n_bins=lengths,
+        velocity=velocity,
+        event_bins=events,
+        trial=trial_ids,
+        unit=np.array(unit_label, dtype=object),
+        area=np.array(unit_area, dtype=object),
+        direction=direction,
+        direction_source=direction_source,
+        rewarded=result == "R" if result is not None else np.ones(n_trials, bool),
+        result=result,
+        position=position,
         bin_size_s=bin_sizes.pop(),
         smoothed=False,
-        has_behavior=True,
-        trialdata_variable=name,
-        **meta,
+        attrs={"reader": "trialdata", "trialdata_variable": name, **meta},
+        source=path,
     )
-    return ds

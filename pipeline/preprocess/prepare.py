@@ -33,7 +33,15 @@ from scipy.ndimage import correlate1d
 
 from pipeline import __version__
 from pipeline.data.origin import versions
-from pipeline.data.store import as_object_strings, open_store, validate_prepared, write_store
+from pipeline.data.store import (
+    INGEST_LAYOUTS,
+    MAZE_COORDS,
+    as_object_strings,
+    open_store,
+    prepared_dataset,
+    validate_ingest,
+    write_store,
+)
 from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -376,6 +384,7 @@ def prepare_dataset(
         InputError: naming the source file and the field at fault.
     """
     source = ds.attrs.get("source_file", str(source) if source is not None else "ingest dataset")
+    validate_ingest(ds, source)
     plan = _Plan(preprocessing, source)
     dropped: dict[str, int] = {}
     event = preprocessing["align_event"]
@@ -420,69 +429,47 @@ def prepare_dataset(
     task = session["task"]
     if task == "center_out" and not np.isfinite(direction_raw).all():
         raise InputError(source, "direction", "target direction missing for some trials")
-    out_ds = xr.Dataset(
-        {
-            "rates": (("trial", "bin", "unit"), rates),
-            "velocity": (("trial", "bin", "axis"), velocity.astype(np.float32)),
-            "position": (
-                ("trial", "bin", "axis"),
-                integrate_position(velocity, plan.align_index, plan.bin_size).astype(np.float32),
-            ),
-        },
-        coords={
-            "trial": ("trial", ds["trial"].values[sel]),
-            "unit": ("unit", _plain(ds["unit"].values)),
-            "area": ("unit", as_object_strings(ds["area"].values)),
-            "axis": ("axis", np.array(["x", "y"], dtype=object)),
-            "bin": ("bin", np.arange(plan.n_win)),
-            "bin_time": ("bin", (plan.start_bins + np.arange(plan.n_win)) * plan.bin_size),
-            "direction": ("trial", _direction_class(direction_raw)),
-            "target_angle": ("trial", direction_raw.astype(np.float32)),
-            "split": ("trial", np.where(np.arange(n) < n_train, "train", "test").astype(object)),
-        },
+    out_ds = prepared_dataset(
+        rates=rates,
+        velocity=velocity.astype(np.float32),
+        position=integrate_position(velocity, plan.align_index, plan.bin_size).astype(np.float32),
+        recorded_position=position.astype(np.float32) if position is not None else None,
+        trial=ds["trial"].values[sel],
+        unit=_plain(ds["unit"].values),
+        area=as_object_strings(ds["area"].values),
+        bin_time=(plan.start_bins + np.arange(plan.n_win)) * plan.bin_size,
+        direction=_direction_class(direction_raw),
+        target_angle=direction_raw.astype(np.float32),
+        split=np.where(np.arange(n) < n_train, "train", "test").astype(object),
+        maze={name: ds[name].values[sel] for name in MAZE_COORDS if name in ds.coords},
+        attrs=dict(
+            session=session["session_id"],
+            subject=session["subject"],
+            date=session["date"],
+            year=int(session["year"]),
+            hemisphere=session["hemisphere"],
+            task=task,
+            bin_size_s=plan.bin_size,
+            smoothing_sd_s=float(ds.attrs["smoothing_sd_s"]) if source_smoothed else plan.sd_s,
+            smoothing_half_width_bins=plan.margin,
+            smoothed_by="source" if source_smoothed else "prepare",
+            align_event=event,
+            window_start_bins=plan.start_bins,
+            window_bins=plan.n_win,
+            has_behavior=behaviour,
+            train_fraction=float(preprocessing["train_fraction"]),
+            rewarded_only=bool(preprocessing["rewarded_only"]),
+            n_trials_source=int(ds.sizes["trial"]),
+            trials_dropped=dropped,
+            source_file=source,
+            source_sha256=ds.attrs.get("source_sha256", ""),
+            source_format=ds.attrs.get("format", ""),
+            package_version=__version__,
+            code_fingerprint=code_fingerprint,
+            versions=versions(),
+        ),
+        source=source,
     )
-    if position is not None:
-        out_ds["recorded_position"] = (("trial", "bin", "axis"), position.astype(np.float32))
-        out_ds["recorded_position"].attrs.update(units="cm", description="recorded hand/cursor position, bin means")
-    for name in ("trial_type", "trial_version", "maze_id"):
-        if name in ds.coords:
-            out_ds = out_ds.assign_coords({name: ("trial", ds[name].values[sel])})
-    if "trial_version" in out_ds.coords:
-        out_ds = out_ds.assign_coords(straight=("trial", out_ds["trial_version"].values == 0))
-    out_ds["rates"].attrs.update(units="count/bin", description="Gaussian-smoothed spike counts per bin")
-    out_ds["velocity"].attrs.update(units="cm/s", description="hand velocity, bin means")
-    out_ds["position"].attrs.update(units="cm", description="velocity integrated from the alignment bin")
-    out_ds["bin_time"].attrs.update(units="s", description=f"left bin edge relative to {event}")
-    out_ds["direction"].attrs.update(units="deg", description="target direction rounded to 45-degree classes")
-    out_ds.attrs.update(
-        layout="prepared",
-        session=session["session_id"],
-        subject=session["subject"],
-        date=session["date"],
-        year=int(session["year"]),
-        hemisphere=session["hemisphere"],
-        task=task,
-        areas=sorted(set(out_ds["area"].values)),
-        bin_size_s=plan.bin_size,
-        smoothing_sd_s=float(ds.attrs["smoothing_sd_s"]) if source_smoothed else plan.sd_s,
-        smoothing_half_width_bins=plan.margin,
-        smoothed_by="source" if source_smoothed else "prepare",
-        align_event=event,
-        window_start_bins=plan.start_bins,
-        window_bins=plan.n_win,
-        has_behavior=behaviour,
-        train_fraction=float(preprocessing["train_fraction"]),
-        rewarded_only=bool(preprocessing["rewarded_only"]),
-        n_trials_source=int(ds.sizes["trial"]),
-        trials_dropped=dropped,
-        source_file=source,
-        source_sha256=ds.attrs.get("source_sha256", ""),
-        source_format=ds.attrs.get("format", ""),
-        package_version=__version__,
-        code_fingerprint=code_fingerprint,
-        versions=versions(),
-    )
-    validate_prepared(out_ds, source)
     log.info(
         "prepared %s: %d trials (%d train), %d units, dropped %s",
         session["session_id"],
@@ -516,7 +503,7 @@ def prepare(
         InputError: naming the ingest store or the source file and the field at fault; nothing is
             written then.
     """
-    ds = open_store(ingest_path, layout=("spikes", "aligned"))
+    ds = open_store(ingest_path, layout=INGEST_LAYOUTS)
     out_ds = prepare_dataset(
         ds, session=session, preprocessing=preprocessing, source=ingest_path, code_fingerprint=code_fingerprint
     )
