@@ -133,3 +133,33 @@ def test_the_rule_env_and_the_pins_hold_every_package_its_code_imports(rule, env
         d: (packages[CONDA_NAMES.get(d, d)], pins[d]) for d in needed if packages[CONDA_NAMES.get(d, d)] != pins[d]
     }
     assert not differ, f"rule {rule}: {env.name} and envs/constraints.txt pin other versions: {differ}"
+
+
+def test_every_conda_env_installs_the_package_after_creation(tmp_path):
+    """`--sdm conda`: each env a rule names has Snakemake's post-deploy script beside it, and that script,
+    run as Snakemake runs it (the env's python first on PATH, the repository as working directory),
+    installs this `pipeline` package into the env, so no rule script needs a sys.path insertion."""
+    import os
+    import subprocess
+
+    envs = {env for _, env, _ in rules()}
+    assert envs and all(env.with_suffix(".post-deploy.sh").is_file() for env in envs)
+    assert len({env.with_suffix(".post-deploy.sh").resolve() for env in envs}) == 1  # one script for all
+    script = next(iter(envs)).with_suffix(".post-deploy.sh")
+    venv = tmp_path / "env"  # stands for the new conda env: a bare Python with pip
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    proc = subprocess.run(["bash", str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    where = subprocess.run(
+        [str(venv / "bin/python"), "-c", "import pipeline; print(pipeline.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(where.stdout.strip()) == ROOT / "pipeline/__init__.py"
+    # from anywhere else it refuses in one line instead of installing something wrong
+    other = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert other.returncode == 1 and "NER_PIPELINE_ROOT" in other.stderr and len(other.stderr.splitlines()) == 1
