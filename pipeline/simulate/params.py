@@ -1,11 +1,13 @@
 """Parameters of the simulation: their defaults (:data:`DEFAULT_PARAMS`), constants of the recording
-layouts, and the validation of ``simulate_session``'s arguments and parameter overrides.
+layouts, and the validation of ``simulate_session``'s arguments and of parameter overrides (against
+``params.schema.yaml``, the schema the config's ``simulation.params`` is validated with too).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as _dt
+import functools
 import math
 import os
 import re
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, schema_problem
 
 #: Areas that may be simulated, in canonical order.
 AREAS: tuple[str, ...] = ("M1", "PMd", "S1")
@@ -176,8 +178,6 @@ _RANGE_KEYS = {
     "link_offset",
     "dead_time_s",
 }
-#: range keys whose values may be negative (signed drives, softplus offset)
-_SIGNED_RANGE_KEYS = {"speed_depth", "cis_depth", "link_offset"}
 #: neural keys that take one value for every area or a mapping {area: value}
 _PER_AREA_KEYS = {
     "baseline_median_hz",
@@ -193,39 +193,6 @@ _PER_AREA_KEYS = {
     "modulation_depth",
     "encoding_angle_sd_deg",
     "encoding_gain_sd",
-}
-_POSITIVE_RANGE_KEYS = {
-    "reach_duration_s",
-    "return_duration_s",
-    "target_distance_cm",
-    "baseline_range_hz",
-    "speed_exponent",
-}
-_INT_KEYS = {"n_trials", "n_directions", "n_conditions"}
-_FRACTION_KEYS = {
-    "failure_fraction",
-    "rate_floor_fraction",
-    "pd_cluster_fraction",
-    "shared_gain_autocorr",
-    "link_baseline_coupling",
-    "burst_fraction",
-}
-_SIGNED_KEYS = {"m1_lag_s", "pmd_lag_s", "s1_lag_s"}
-#: upper bounds of range keys
-_RANGE_MAX = {"dead_time_s": 0.05, "speed_exponent": 5.0}
-#: upper bounds of non-negative scalars (beyond them the model is meaningless)
-_MAX_VALUE = {
-    "baseline_log_sd": 3.0,
-    "shared_gain_sd": 2.0,
-    "private_gain_sd": 2.0,
-    "fast_noise_sd": 2.0,
-    "year_lag_shift_s": 0.1,
-    "lag_jitter_s": 0.2,
-    "cis_lead_s": 0.5,
-    "cis_jitter_s": 0.3,
-    "prep_pd_sd_deg": 180.0,
-    "encoding_angle_sd_deg": 90.0,
-    "encoding_gain_sd": 1.0,
 }
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -256,140 +223,74 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_value(block: str, key: str, value: Any, task_areas: Sequence[str]) -> None:
-    """Validate one parameter value.
+#: the schema of the parameter overrides (package data beside this module; the config's
+#: ``simulation.params`` is validated against it too, see :mod:`pipeline.stages.config`)
+SCHEMA_PATH = Path(__file__).resolve().with_name("params.schema.yaml")
+
+
+@functools.cache
+def params_schema() -> dict:
+    """The JSON schema of a ``params`` override (``pipeline/simulate/params.schema.yaml``)."""
+    import yaml
+
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+@functools.cache
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(params_schema())
+
+
+def _field(path, prefix: str = "params") -> str:
+    return ".".join([prefix, *map(str, path)])
+
+
+def _check_beyond_schema(params: Mapping[str, Any], error) -> None:
+    """What the schema cannot state: finite numbers, ``[low, high]`` ranges in order, split
+    fractions that sum to 1."""
+
+    def walk(value, path):
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, (*path, key))
+        elif isinstance(value, Sequence) and not isinstance(value, str):
+            numbers = [v for v in value if _is_number(v)]
+            if not all(math.isfinite(v) for v in numbers):
+                raise error(path, f"values must be finite, got {list(value)!r}")
+            key = next(str(p) for p in reversed(path) if str(p) not in AREAS)
+            if key == "split_fractions" and not math.isclose(sum(numbers), 1.0, abs_tol=1e-6):
+                raise error(path, f"fractions must sum to 1, got {list(value)!r}")
+            if key in _RANGE_KEYS and len(numbers) == 2 and numbers[0] > numbers[1]:
+                raise error(path, f"expected [low, high] with low <= high, got {list(value)!r}")
+        elif _is_number(value) and not math.isfinite(value):
+            raise error(path, f"expected a finite number, got {value!r}")
+
+    walk(params, ())
+
+
+def validate_params(params: Mapping[str, Any], source: str = "simulate_session", prefix: str = "params") -> None:
+    """Check a ``params`` override against :func:`params_schema` and the checks beyond it.
 
     Args:
-        block: Parameter block (``center_out``, ``maze`` or ``neural``).
-        key: Parameter name inside the block.
-        value: Value to check.
-        task_areas: Areas allowed in the block's ``units`` mapping.
+        params: the override (``{block: {key: value}}``).
+        source, prefix: what the error names: ``simulate_session [params.<block>.<key>]`` by default,
+            ``<config file> [simulation.params.<block>.<key>]`` for the workflow's config.
 
     Raises:
-        InputError: (a ValueError) If the value has the wrong type or range;
-            its ``field`` is ``params.<block>.<key>``.
+        InputError: naming the first offending ``<prefix>.<block>.<key>[.<area>]``.
     """
-    name = f"params.{block}.{key}"
-    if key == "units":
-        if not isinstance(value, Mapping):
-            raise _input_error(name, "expected a mapping area -> unit count")
-        for area, count in value.items():
-            if area not in task_areas:
-                raise _input_error(
-                    name,
-                    f"unknown area {area!r} (allowed: {', '.join(task_areas)})",
-                )
-            if not _is_number(count) or int(count) != count or count < 1:
-                raise _input_error(f"{name}.{area}", f"expected a positive integer, got {count!r}")
-            if count > N_CHANNELS * MAX_SORTS_PER_CHANNEL:
-                raise _input_error(
-                    f"{name}.{area}",
-                    f"at most {N_CHANNELS * MAX_SORTS_PER_CHANNEL} units per array",
-                )
-        return
-    if block == "neural" and key in _PER_AREA_KEYS and isinstance(value, Mapping):
-        if not value:
-            raise _input_error(name, "expected a value or a non-empty mapping area -> value")
-        for area, area_value in value.items():
-            if area not in AREAS:
-                raise _input_error(f"{name}.{area}", f"unknown area {area!r} (allowed: {', '.join(AREAS)})")
-            _check_scalar_or_range(f"{name}.{area}", key, area_value)
-        return
-    _check_scalar_or_range(name, key, value)
+    import jsonschema
 
+    def error(path, problem):
+        return InputError(source, _field(path, prefix), problem)
 
-def _check_scalar_or_range(name: str, key: str, value: Any) -> None:
-    """Validate one value (a number or a ``[low, high]`` range) of parameter ``key``.
-
-    Args:
-        name: Field name for the error (``params.<block>.<key>[.<area>]``).
-        key: Parameter name (selects the rule).
-        value: Value to check.
-
-    Raises:
-        InputError: (a ValueError) If the value has the wrong type or range.
-    """
-    if key == "trial_types":
-        if (
-            isinstance(value, (str, bytes, Mapping))
-            or not isinstance(value, Sequence)
-            or not all(_is_number(v) and int(v) == v and v >= 1 for v in value)
-            or len(set(value)) != len(value)
-        ):
-            raise _input_error(name, f"expected a list of distinct positive integers, got {value!r}")
-        return
-    if key in _RANGE_KEYS or key == "split_fractions":
-        n_expected = 3 if key == "split_fractions" else 2
-        if (
-            isinstance(value, (str, bytes, Mapping))
-            or not isinstance(value, Sequence)
-            or len(value) != n_expected
-            or not all(_is_number(v) for v in value)
-        ):
-            raise _input_error(name, f"expected a list of {n_expected} numbers, got {value!r}")
-        if not all(math.isfinite(v) for v in value):
-            raise _input_error(name, f"values must be finite, got {value!r}")
-        if key not in _SIGNED_RANGE_KEYS and any(v < 0 for v in value):
-            raise _input_error(name, f"values must be finite and >= 0, got {value!r}")
-        if key == "split_fractions":
-            if not math.isclose(sum(value), 1.0, abs_tol=1e-6):
-                raise _input_error(name, f"fractions must sum to 1, got {value!r}")
-        elif value[0] > value[1]:
-            raise _input_error(name, f"expected [low, high] with low <= high, got {value!r}")
-        elif key in _POSITIVE_RANGE_KEYS and value[0] <= 0:
-            raise _input_error(name, f"values must be > 0, got {value!r}")
-        elif key in _RANGE_MAX and value[1] > _RANGE_MAX[key]:
-            raise _input_error(name, f"values must be <= {_RANGE_MAX[key]}, got {value!r}")
-        return
-    if not _is_number(value) or not math.isfinite(value):
-        raise _input_error(name, f"expected a finite number, got {value!r}")
-    if key in _INT_KEYS:
-        if int(value) != value or value < 1:
-            raise _input_error(name, f"expected a positive integer, got {value!r}")
-        if key in ("n_directions",) and value < 2:
-            raise _input_error(name, f"need at least 2 directions, got {value!r}")
-        return
-    if key in _FRACTION_KEYS:
-        if not 0.0 <= value < 1.0:
-            raise _input_error(name, f"expected a fraction in [0, 1), got {value!r}")
-        if key == "rate_floor_fraction" and value <= 0.0:
-            raise _input_error(name, f"expected a fraction in (0, 1), got {value!r}")
-        return
-    if key in _SIGNED_KEYS:
-        if abs(value) > 0.5:
-            raise _input_error(name, f"|lag| must be <= 0.5 s, got {value!r}")
-        return
-    if key == "dt_s":
-        if not 1e-4 <= value <= 0.005:
-            raise _input_error(name, f"expected 0.0001 <= dt_s <= 0.005, got {value!r}")
-        return
-    if key == "rate_dt_s":
-        if not 1e-4 <= value <= 0.02:
-            raise _input_error(name, f"expected 0.0001 <= rate_dt_s <= 0.02, got {value!r}")
-        return
-    if key == "behavior_rate_hz":
-        if not 20.0 <= value <= 10000.0:
-            raise _input_error(name, f"expected 20 <= rate <= 10000 Hz, got {value!r}")
-        return
-    strictly_positive = {
-        "reach_distance_cm",
-        "baseline_median_hz",
-        "reference_speed_cm_s",
-        "reference_acc_cm_s2",
-        "reference_distance_cm",
-        "max_rate_hz",
-        "prep_rise_s",
-        "prep_decay_s",
-        "min_trial_after_go_s",
-        "cis_width_s",
-        "fast_noise_tau_s",
-    }
-    if key in strictly_positive and value <= 0:
-        raise _input_error(name, f"expected a positive number, got {value!r}")
-    if value < 0:
-        raise _input_error(name, f"expected a number >= 0, got {value!r}")
-    if key in _MAX_VALUE and value > _MAX_VALUE[key]:
-        raise _input_error(name, f"expected a number <= {_MAX_VALUE[key]}, got {value!r}")
+    found = jsonschema.exceptions.best_match(_validator().iter_errors(params))
+    if found is not None:
+        raise error(*schema_problem(found))
+    _check_beyond_schema(params, error)
 
 
 def resolve_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -409,13 +310,22 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
         A new, fully populated parameter dictionary.
 
     Raises:
-        InputError: (a ValueError) On an unknown block or key, or an invalid
-            value; the message
-            names the offending ``params.<block>.<key>``.
+        InputError: (a ValueError) On an unknown block or key, or an invalid value
+            (:func:`validate_params`); the message names the offending ``params.<block>.<key>``.
     """
     merged = copy.deepcopy(DEFAULT_PARAMS)
     if params is None:
         return merged
+    if not isinstance(params, Mapping):
+        raise _input_error("params", f"expected a mapping or None, got {type(params).__name__}")
+    validate_params(params)
+    for block, overrides in params.items():
+        for key, value in overrides.items():
+            if block == "neural" and key in _PER_AREA_KEYS and isinstance(value, Mapping):
+                merged[block][key].update(copy.deepcopy(dict(value)))
+            else:
+                merged[block][key] = copy.deepcopy(value)
+    return merged
     if not isinstance(params, Mapping):
         raise _input_error("params", f"expected a mapping or None, got {type(params).__name__}")
     for block, overrides in params.items():
@@ -432,7 +342,6 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
                     f"params.{block}.{key}",
                     f"unknown key {key!r} in params.{block} (known: {', '.join(sorted(merged[block]))})",
                 )
-            _check_value(block, key, value, TASK_AREAS.get(block, AREAS))
             if (
                 block == "neural"
                 and key in _PER_AREA_KEYS

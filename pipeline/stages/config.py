@@ -16,7 +16,8 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, schema_problem
+from pipeline.simulate.params import params_schema, validate_params
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 AREAS = ("M1", "PMd", "S1")
@@ -50,11 +51,8 @@ def _first_error(instance, schema: dict, source) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
-        err = jsonschema.exceptions.best_match(errors)
-        field = ".".join(str(p) for p in err.absolute_path) or None
-        if err.validator == "additionalProperties":
-            field = (field + "." if field else "") + "<unknown key>"
-        raise InputError(source, field, err.message)
+        path, problem = schema_problem(jsonschema.exceptions.best_match(errors))
+        raise InputError(source, ".".join(map(str, path)) or None, problem)
 
 
 def validate_config(config: dict, source: str | PathLike | None = None, schema_dir: Path | None = None) -> dict:
@@ -67,8 +65,11 @@ def validate_config(config: dict, source: str | PathLike | None = None, schema_d
         InputError: naming ``source`` and the dotted path of the first bad key.
     """
     schema = _load_schema("config.schema.yaml", schema_dir)
+    simulation = schema["properties"]["simulation"]["properties"]
+    simulation["params"] = {**params_schema(), **simulation["params"]}  # its description and default {}
     fill_defaults(config, schema)
     _first_error(config, schema, source)
+    validate_params(config["simulation"]["params"], source=source, prefix="simulation.params")
     return config
 
 
@@ -265,9 +266,6 @@ def maze_method_params(
     validator = jsonschema.Draft202012Validator(sub)
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
-        err = jsonschema.exceptions.best_match(errors)
-        field = ".".join(str(p) for p in err.absolute_path)
-        if err.validator == "additionalProperties":
-            field = "<unknown key>"
-        raise InputError(source, f"maze.methods.{method}" + (f".{field}" if field else ""), err.message)
+        path, problem = schema_problem(jsonschema.exceptions.best_match(errors))
+        raise InputError(source, ".".join(map(str, ["maze", "methods", method, *path])), problem)
     return params

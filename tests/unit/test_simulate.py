@@ -547,3 +547,19 @@ def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
             **dict(CO_ARGS, areas=["M1"], params=small),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_params_schema_covers_exactly_the_defaults_and_the_config_uses_it():
+    """params.schema.yaml names every key of DEFAULT_PARAMS and no other, the defaults pass it, and the
+    workflow's config validates simulation.params with it (one schema for the API and the config)."""
+    from pipeline.simulate.params import params_schema, validate_params
+    from pipeline.stages.config import validate_config
+
+    schema = params_schema()
+    for block, keys in simulate.DEFAULT_PARAMS.items():
+        assert set(schema["properties"][block]["properties"]) == set(keys), block
+    validate_params(simulate.DEFAULT_PARAMS)
+    with pytest.raises(InputError, match=r"^lab\.yaml \[simulation\.params\.maze\.hold_s\]: expected \[low, high\]"):
+        validate_config(
+            {"sessions": "s", "data_dir": "d", "simulation": {"params": {"maze": {"hold_s": [2, 1]}}}}, "lab.yaml"
+        )

@@ -81,7 +81,13 @@ def test_session_not_in_sheet():
         ({"preprocessing": {"window_bins": 2.5}}, "preprocessing.window_bins", "is not of type 'integer'"),
         ({"seeds": "0"}, "seeds", "is not of type 'array'"),
         ({"preprocessing": {"align_event": "reward"}}, "preprocessing.align_event", "is not one of"),
-        ({"preprocesing": {}}, "<unknown key>", "'preprocesing' was unexpected"),
+        ({"preprocesing": {}}, "preprocesing", "unknown key 'preprocesing' (known: "),
+        ({"simulation": {"params": {"neural": {"dt_s": 0.5}}}}, "simulation.params.neural.dt_s", "maximum of 0.005"),
+        (
+            {"simulation": {"params": {"neural": {"cis_depth": {"V1": [0, 1]}}}}},
+            "simulation.params.neural.cis_depth.V1",
+            "unknown key 'V1'",
+        ),
     ],
 )
 def test_wrong_config_types(tmp_path, patch, field, words):
@@ -129,7 +135,7 @@ def test_unknown_sheet_column_and_duplicates(tmp_path):
     text = (ROOT / "config/sessions.tsv").read_text().splitlines()
     sheet = tmp_path / "s.tsv"
     sheet.write_text("\n".join([text[0] + "\tnotes", text[1] + "\tx"]) + "\n")
-    with pytest.raises(InputError, match=r"'notes' was unexpected"):
+    with pytest.raises(InputError, match=r"\.notes\]: unknown key 'notes' \(known: align_event, areas, "):
         load_sheet(sheet)
     sheet.write_text("\n".join([text[0], text[1], text[1]]) + "\n")
     with pytest.raises(InputError, match=r"\[session_id\]: duplicate session ids"):

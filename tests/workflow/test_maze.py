@@ -105,7 +105,7 @@ def test_maze_config_helpers_fill_the_paper_settings_and_reject_bad_entries():
     bad = _config(methods={"ner": {"max_iterationz": 5}})
     with pytest.raises(InputError) as err:
         maze_method_params(bad, "ner", "test.yaml")
-    assert err.value.field == "maze.methods.ner.<unknown key>"
+    assert err.value.field == "maze.methods.ner.max_iterationz" and "unknown key" in err.value.problem
     with pytest.raises(InputError, match=r"maze.subsets.s.trial_types|'trial_types' is a required"):
         _config(subsets={"s": {"versions": [0]}})
     sheet = load_sheet(ROOT / "config/sessions.tsv")

@@ -40,7 +40,12 @@ def test_the_built_wheel_validates_a_config_and_runs_a_stage_outside_the_reposit
     )
     (wheel,) = dist.glob("ner_pipeline-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"pipeline/stages/schemas/config.schema.yaml", "pipeline/stages/schemas/sessions.schema.yaml"} <= names
+    schemas = {
+        "stages/schemas/config.schema.yaml",
+        "stages/schemas/sessions.schema.yaml",
+        "simulate/params.schema.yaml",
+    }
+    assert {f"pipeline/{name}" for name in schemas} <= names
     assert not any(name.startswith(("tests/", "workflow/", "benchmarks/")) for name in names)
     site = tmp_path / "site"
     subprocess.run(
