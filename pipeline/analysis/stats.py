@@ -141,27 +141,19 @@ def method_tests(scores: pd.DataFrame, *, methods: list[str] | None = None, sour
     (``AnovaRM``, subject = ``"train_cell->test_cell"``, within = method; >= 2 methods, >= 2 cells)
     and a Friedman test (``scipy.stats.friedmanchisquare``; >= 3 methods, >= 2 cells).
 
-    Parameters
-    ----------
-    scores : pandas.DataFrame
-        The tidy scores table (see the schema of the decoding stage).
-    methods : list of str, optional
-        Methods to compare, in this order; other methods are left out. Default: every method, in
-        order of first appearance.
-    source : str, optional
-        File the table came from, named in errors.
+    Args:
+        scores: The tidy scores table (see the schema of the decoding stage).
+        methods: Methods to compare, in this order; other methods are left out. Default: every method, in
+            order of first appearance.
+        source: File the table came from, named in errors.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``TEST_COLUMNS``. ``mean_*``/``sd_*`` (ddof=1) describe the paired values (NaN for
-        ``rm_anova``/``friedman``); ``df`` is n-1 for t-tests, the numerator df for ``rm_anova``
-        (denominator in ``df_den``) and k-1 for ``friedman``.
+    Returns:
+        pandas.DataFrame: Columns ``TEST_COLUMNS``. ``mean_*``/``sd_*`` (ddof=1) describe the paired values (NaN for
+            ``rm_anova``/``friedman``); ``df`` is n-1 for t-tests, the numerator df for ``rm_anova``
+            (denominator in ``df_den``) and k-1 for ``friedman``.
 
-    Raises
-    ------
-    InputError
-        A required column is missing, or one method has two values for one cell.
+    Raises:
+        InputError: A required column is missing, or one method has two values for one cell.
     """
     _require(scores, [*KEYS, "method", "pair", "train_cell", "test_cell", "value"], source)
     order = list(methods) if methods is not None else list(pd.unique(scores["method"]))
@@ -240,17 +232,12 @@ def diagonal_vs_off_diagonal(scores: pd.DataFrame, *, source: str | None = None)
     all off-diagonal values (>= 2 of each). ``a`` = ``"diagonal"``; ``b`` = ``"off_diagonal_row_mean"``
     or ``"off_diagonal"``. For the Welch row ``n`` is the total number of values.
 
-    Parameters
-    ----------
-    scores : pandas.DataFrame
-        The tidy scores table.
-    source : str, optional
-        File the table came from, named in errors.
+    Args:
+        scores: The tidy scores table.
+        source: File the table came from, named in errors.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``TEST_COLUMNS``, ``subset`` = ``"diagonal_vs_off_diagonal"``.
+    Returns:
+        pandas.DataFrame: Columns ``TEST_COLUMNS``, ``subset`` = ``"diagonal_vs_off_diagonal"``.
     """
     _require(scores, [*KEYS, "method", "pair", "train_cell", "value"], source)
     rows = []
@@ -322,17 +309,12 @@ def block_summary(scores: pd.DataFrame, *, source: str | None = None) -> pd.Data
     ``cross_year`` and one block per year pair, named ``"{train_year}->{test_year}"``. A cell may be
     in several blocks; a block with no cell has no row.
 
-    Parameters
-    ----------
-    scores : pandas.DataFrame
-        The tidy scores table.
-    source : str, optional
-        File the table came from, named in errors.
+    Args:
+        scores: The tidy scores table.
+        source: File the table came from, named in errors.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``BLOCK_COLUMNS``.
+    Returns:
+        pandas.DataFrame: Columns ``BLOCK_COLUMNS``.
     """
     _require(
         scores,
@@ -380,19 +362,13 @@ def all_statistics(
 ) -> pd.DataFrame:
     """:func:`method_tests` and :func:`diagonal_vs_off_diagonal` in one tidy table.
 
-    Parameters
-    ----------
-    scores : pandas.DataFrame
-        The tidy scores table.
-    methods : list of str, optional
-        Passed to :func:`method_tests`.
-    source : str, optional
-        File the table came from, named in errors.
+    Args:
+        scores: The tidy scores table.
+        methods: Passed to :func:`method_tests`.
+        source: File the table came from, named in errors.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``TEST_COLUMNS``.
+    Returns:
+        pandas.DataFrame: Columns ``TEST_COLUMNS``.
     """
     parts = [method_tests(scores, methods=methods, source=source), diagonal_vs_off_diagonal(scores, source=source)]
     return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)

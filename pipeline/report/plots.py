@@ -148,20 +148,16 @@ def decode_matrix_frames(
 ) -> dict[str, pd.DataFrame]:
     """Held-out decoding matrices, one per method, exactly as :func:`plot_decode_matrices` draws them.
 
-    Parameters
-    ----------
-    scores : DataFrame
-        The tidy ``scores`` table.
-    target, metric, decoder, alignment, seed, group
-        Row filters; ``metric=None`` picks ``r2_swapped`` (velocity, when present, else ``r2``),
-        ``r2`` (position) or ``peak_accuracy`` (direction); ``seed=None`` averages over seeds;
-        ``group=None`` keeps every group (an error is raised if that leaves duplicate cells).
+    Args:
+        scores: The tidy ``scores`` table.
+        target, metric, decoder, alignment, seed, group: Row filters; ``metric=None`` picks ``r2_swapped``
+            (velocity, when present, else ``r2``), ``r2`` (position) or ``peak_accuracy`` (direction);
+            ``seed=None`` averages over seeds; ``group=None`` keeps every group (an error is raised if that
+            leaves duplicate cells).
 
-    Returns
-    -------
-    dict of str to DataFrame
-        Method (in :data:`METHOD_ORDER`) to a frame indexed by ``train_cell`` with ``test_cell``
-        columns, both ordered by (year, session, area); missing pairs are NaN.
+    Returns:
+        dict of str to DataFrame: Method (in :data:`METHOD_ORDER`) to a frame indexed by ``train_cell`` with
+            ``test_cell`` columns, both ordered by (year, session, area); missing pairs are NaN.
     """
     rows, _ = _matrix_rows(scores, target, metric, decoder, alignment, seed, group)
     cells = _cell_order(rows)
@@ -231,10 +227,8 @@ def plot_decode_matrices(
     title gives the method and the mean of diagonal / off-diagonal cells; cells are annotated with
     two decimals when the matrix is at most 12 x 12.
 
-    Returns
-    -------
-    Path
-        ``out``.
+    Returns:
+        Path: ``out``.
     """
     rows, metric = _matrix_rows(scores, target, metric, decoder, alignment, seed, group)
     frames = decode_matrix_frames(
@@ -256,19 +250,13 @@ def plot_accuracy_time(
     Seeds are averaged within each (train cell, test cell) before the band is bootstrapped (seeded).
     Diagonal and off-diagonal cells get separate panels when both exist; chance (12.5 %) is dashed.
 
-    Parameters
-    ----------
-    acc : DataFrame
-        The tidy ``accuracy_time`` table.
-    out : path-like
-        Image path.
-    decoder, evaluation, alignment, group
-        Row filters (None keeps all values).
+    Args:
+        acc: The tidy ``accuracy_time`` table.
+        out: Image path.
+        decoder, evaluation, alignment, group: Row filters (None keeps all values).
 
-    Returns
-    -------
-    Path
-        ``out``.
+    Returns:
+        Path: ``out``.
     """
     rows = _filter(acc, "accuracy_time", group=group, decoder=decoder, evaluation=evaluation, alignment=alignment)
     keys = ["method", "pair", "train_cell", "test_cell", "bin", "time_s"]
@@ -319,22 +307,15 @@ def plot_score_distributions(
 ) -> Path:
     """Per-method box + strip plots of velocity r2, position r2 and direction peak accuracy.
 
-    Parameters
-    ----------
-    scores : DataFrame
-        The tidy ``scores`` table.
-    out : path-like
-        Image path.
-    evaluation, pair, decoder, group
-        Row filters.
-    alignment : str, optional
-        None uses the only alignment present; for diagonal cells (never rotated, repeated under
-        each label) it uses the first label; off-diagonal cells with several labels need a choice.
+    Args:
+        scores: The tidy ``scores`` table.
+        out: Image path.
+        evaluation, pair, decoder, group: Row filters.
+        alignment: None uses the only alignment present; for diagonal cells (never rotated, repeated under
+            each label) it uses the first label; off-diagonal cells with several labels need a choice.
 
-    Returns
-    -------
-    Path
-        ``out``.
+    Returns:
+        Path: ``out``.
     """
     rows = _filter(
         scores, "scores", group=group, evaluation=evaluation, pair=pair, decoder=decoder, alignment=alignment
@@ -414,27 +395,18 @@ def plot_latents(
 ) -> Path:
     """Latent trajectories coloured by reach direction, one panel per embedding.
 
-    Parameters
-    ----------
-    latents : dict or list
-        ``name -> (latent, direction_class)``, or a list of ``(name, latent, direction_class)`` or
-        ``(latent, direction_class)``; ``latent`` is (trial, bin, 3) or (trial, bin, 2) (drawn on 2-D
-        axes), ``direction_class`` is (trial,) ints 0..7.
-    out : path-like
-        Image path.
-    single_trials : bool
-        Draw the first ``max_trials_per_direction`` trials of each direction thin and translucent.
-    max_trials_per_direction : int
-        Trials drawn per direction (the first ones, so the choice is deterministic).
-    title : str, optional
-        Figure title.
-    axis_labels : sequence of str, optional
-        Axis names (e.g. ``("PC1", "PC2", "PC3")`` for projected latents).
+    Args:
+        latents: ``name -> (latent, direction_class)``, or a list of ``(name, latent, direction_class)`` or
+            ``(latent, direction_class)``; ``latent`` is (trial, bin, 3) or (trial, bin, 2) (drawn on 2-D
+            axes), ``direction_class`` is (trial,) ints 0..7.
+        out: Image path.
+        single_trials: Draw the first ``max_trials_per_direction`` trials of each direction thin and translucent.
+        max_trials_per_direction: Trials drawn per direction (the first ones, so the choice is deterministic).
+        title: Figure title.
+        axis_labels: Axis names (e.g. ``("PC1", "PC2", "PC3")`` for projected latents).
 
-    Returns
-    -------
-    Path
-        ``out``.
+    Returns:
+        Path: ``out``.
     """
     panels = _latent_panels(latents)
     ncols = min(len(panels), 3)
@@ -483,20 +455,15 @@ def plot_block_summary(
 ) -> Path:
     """Grouped bars of mean ± sd per block, hue = method, one panel per (target, metric).
 
-    Parameters
-    ----------
-    summary : DataFrame
-        Columns group, method, decoder, target, metric, evaluation, alignment, seed, block, mean,
-        sd, n.
-    out : path-like
-        Image path.
-    group, decoder, target, metric, evaluation, alignment, seed
-        Row filters (None keeps all); afterwards each (target, metric, block, method) must be one row.
+    Args:
+        summary: Columns group, method, decoder, target, metric, evaluation, alignment, seed, block, mean,
+            sd, n.
+        out: Image path.
+        group, decoder, target, metric, evaluation, alignment, seed: Row filters (None keeps all); afterwards
+            each (target, metric, block, method) must be one row.
 
-    Returns
-    -------
-    Path
-        ``out``.
+    Returns:
+        Path: ``out``.
     """
     rows = _filter(
         summary,
@@ -560,17 +527,12 @@ def plot_maze_latents(panels, out, *, max_trials_per_condition=10, ncols=None, t
     """3-D latents of maze trial subsets: colour = maze (``trial_type``), line style = version
     (solid = straight, dashed/dotted = curved), condition averages thick, single trials thin.
 
-    Parameters
-    ----------
-    panels : list
-        ``(name, latent, trial_type, trial_version)`` per panel; ``latent`` (trial, bin, 3) or
-        (trial, bin, 2), the others (trial,) ints.
-    out : path-like
-        Image path.
-    max_trials_per_condition : int
-        Single trials drawn per condition (the first ones: deterministic).
-    ncols : int, optional
-        Panels per row (default: up to 4).
+    Args:
+        panels: ``(name, latent, trial_type, trial_version)`` per panel; ``latent`` (trial, bin, 3) or
+            (trial, bin, 2), the others (trial,) ints.
+        out: Image path.
+        max_trials_per_condition: Single trials drawn per condition (the first ones: deterministic).
+        ncols: Panels per row (default: up to 4).
     """
     if not panels:
         raise InputError("maze latents", None, "no latent panels given")
@@ -625,14 +587,10 @@ def plot_maze_scores(scores: pd.DataFrame, out, *, decoder="linear") -> Path:
     """Bars per subset (hue = method; mean ± sd over seeds and sessions) of the panels in
     :data:`MAZE_SCORE_PANELS`; the condition-accuracy panel marks chance with a black tick.
 
-    Parameters
-    ----------
-    scores : DataFrame
-        Maze score table(s) of :func:`pipeline.analysis.maze.subset_table`.
-    out : path-like
-        Image path.
-    decoder : str
-        Decoder of the R² panels.
+    Args:
+        scores: Maze score table(s) of :func:`pipeline.analysis.maze.subset_table`.
+        out: Image path.
+        decoder: Decoder of the R² panels.
     """
     rows = scores[(scores["decoder"] == decoder) | (scores["target"] == "separation")]
     if rows.empty:
