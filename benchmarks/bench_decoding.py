@@ -36,38 +36,13 @@ from threadpoolctl import threadpool_limits
 import pipeline.analysis.decoding as decoding
 from benchmarks.timing import best_of
 from pipeline.analysis.crossdecode import cross_decode
-from pipeline.analysis.decoding import Cell, DecoderSpec, direction_classes, within_session
+from pipeline.analysis.decoding import DecoderSpec, within_session
 from pipeline.analysis.knn import KNeighborsClassifierCV, KNeighborsRegressorCV
+from tests.support.authors import authors_cell
 
 REAL = Path(os.environ.get("NER_REAL_DATA", Path(__file__).resolve().parents[1].parent / "shared/data/real"))
 RESULTS = REAL / "ner_paper_results"
 CROSS_GROUP = ("CEBRA3D", ("150629", "150630", "160929", "161005", "161006", "161007"))
-
-
-def authors_cell(folder: Path, method: str, date: str) -> Cell:
-    """A cell from the authors' npz (as tests/realdata/test_paper_results.py): 40-bin trials, labels 10·v and
-    degrees."""
-    d = np.load(folder / "embeddings" / method / f"Chewie_20{date}_M1.npz")
-    latent = np.concatenate([d["cebra_veldir_train"], d["cebra_veldir_test"]]).reshape(-1, 40, 3)
-    labels = np.concatenate([d["continuous_index_train"], d["continuous_index_test"]]).reshape(-1, 40, 3)
-    train = np.arange(len(latent)) < len(d["cebra_veldir_train"]) // 40
-    return Cell(
-        date,
-        latent,
-        labels[..., :2],
-        direction_classes(labels[:, 0, 2]),
-        train,
-        0.03 * np.arange(40),
-        meta=dict(
-            session=date,
-            area="M1",
-            subject="Chewie",
-            year=2000 + int(date[:2]),
-            method=method,
-            hemisphere="right" if date.startswith("15") else "left",
-            seed=0,
-        ),
-    )
 
 
 @contextlib.contextmanager
@@ -120,7 +95,7 @@ def main():
         raise SystemExit(f"{args.data} is absent: the benchmark needs the authors' embeddings")
     warnings.simplefilter("ignore")  # lbfgs at the paper's max_iter
     with threadpool_limits(args.blas_threads):
-        cell = authors_cell(args.data, args.method, args.date)
+        cell = authors_cell(args.method, args.date, args.data)
         train = cell.training_trials()
         x = train.latent.reshape(-1, train.latent.shape[-1])
         held_out = cell.latent[cell.test].reshape(-1, x.shape[1])
@@ -161,7 +136,7 @@ def main():
 
         if args.cross:
             method, dates = CROSS_GROUP
-            cells = [authors_cell(args.data, method, d) for d in dates]
+            cells = [authors_cell(method, d, args.data) for d in dates]
             for kind in ("linear", "knn"):
                 with gridsearchcv_decoders():
                     t_ref, ref = best_of(lambda: cross_decode(cells, [DecoderSpec(kind)], group="g"), 1)

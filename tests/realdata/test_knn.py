@@ -49,7 +49,7 @@ def small_real_cell() -> Cell:
     training trials (2,400 bins, CV folds of 1,920) keep the paper's full grid 2 … 1024 and exercise
     both of sklearn's algorithms (k-d tree up to k = 512, brute force at k = 1024 >= 1,920 // 2).
     """
-    from test_paper_results import authors_cell
+    from tests.support.authors import authors_cell
 
     cell = authors_cell("NER", "161007")
     keep = (cell.train & (np.cumsum(cell.train) <= 60)) | (cell.test & (np.cumsum(cell.test) <= 20))

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from pipeline.analysis.crossdecode import cross_decode
-from pipeline.analysis.decoding import Cell, DecoderSpec, direction_classes, within_session
-from tests.support.paths import REAL, requires_real
+from pipeline.analysis.decoding import DecoderSpec, within_session
+from tests.support.authors import RESULTS, authors_cell
+from tests.support.paths import requires_real
 
-RESULTS = REAL / "ner_paper_results"
 pytestmark = [requires_real, pytest.mark.realdata]
 
 NER_DATES = ["150313", "150319", "150629", "150630", "161007", "161014", "161021"]
@@ -45,31 +45,6 @@ STORED_ROTATIONS = {
 }
 FIG5 = {"NER": "NER_Chewie", "CEBRA3D": "Cebra_Chewie"}
 FIG4 = {"NER": "NER", "CEBRA3D": "Cebra"}
-
-
-def authors_cell(method: str, date: str) -> Cell:
-    """A cell from the authors' npz: train+test embeddings, labels (10·vx, 10·vy, degrees), 40-bin trials."""
-    d = np.load(RESULTS / "embeddings" / method / f"Chewie_20{date}_M1.npz")
-    latent = np.concatenate([d["cebra_veldir_train"], d["cebra_veldir_test"]]).reshape(-1, 40, 3)
-    labels = np.concatenate([d["continuous_index_train"], d["continuous_index_test"]]).reshape(-1, 40, 3)
-    train = np.arange(len(latent)) < len(d["cebra_veldir_train"]) // 40
-    return Cell(
-        date,
-        latent,
-        labels[..., :2],
-        direction_classes(labels[:, 0, 2]),
-        train,
-        0.03 * np.arange(40),
-        meta=dict(
-            session=date,
-            area="M1",
-            subject="Chewie",
-            year=2000 + int(date[:2]),
-            hemisphere="right" if date.startswith("15") else "left",
-            method=method,
-            seed=0,
-        ),
-    )
 
 
 def fig5(method: str):

@@ -145,7 +145,7 @@ def test_simulated_maze_trial_types_are_checked(tmp_path):
         seed=0,
     )
     for params, words in [
-        ({"trial_types": [13, 13, 29, 17, 38, 6]}, "distinct positive integers"),
+        ({"trial_types": [13, 13, 29, 17, 38, 6]}, "has non-unique elements"),
         ({"n_conditions": 7, "n_trials": 30}, "6 trial types for n_conditions = 7"),
     ]:
         with pytest.raises(InputError) as err:
