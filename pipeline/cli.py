@@ -5,6 +5,7 @@
     pipeline provenance --json results/embeddings/ner/SimC-20161007/M1/seed0.zarr
     pipeline digest results > before.tsv          # sha256 of every table and stored array
     pipeline digest results --compare before.tsv  # after a change: which numbers differ (exit 1 if any)
+    pipeline check config/config.yaml my.yaml      # validate configs + sheet; YAML errors with file and line
 
 Paths inside records are relative to the workflow's working directory; run the command from there.
 """
@@ -41,6 +42,27 @@ def format_record(path: str, record: dict) -> str:
         f"  inputs    {len(record.get('inputs', []))}",
     ]
     return "\n".join(lines)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Read each config (a YAML error names the file, line and column, which Snakemake's own message
+    does not), merge them in order, validate the result and the sessions sheet it names."""
+    from pipeline.stages.config import load_sheet, read_yaml, validate_config
+
+    merged: dict = {}
+    for path in args.configs:
+        merged = _merge(merged, read_yaml(path))
+    config = validate_config(merged, source=", ".join(args.configs))
+    sheet = load_sheet(config["sessions"])
+    print(f"ok: {', '.join(args.configs)}; {len(sheet)} session(s) in {config['sessions']}")
+    return 0
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _provenance(args: argparse.Namespace) -> int:
@@ -102,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     dig.add_argument("results", help="the workflow's results/ folder")
     dig.add_argument("--compare", metavar="FILE", help="an earlier `pipeline digest` listing: print what differs")
     dig.set_defaults(run=_digest)
+    chk = sub.add_parser("check", help="validate config files (and the sheet the last one names) as the workflow will")
+    chk.add_argument("configs", nargs="+", help="config YAML files, merged in this order (as --configfile)")
+    chk.set_defaults(run=_check)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

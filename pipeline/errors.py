@@ -21,10 +21,10 @@ class InputError(ValueError):
     def __init__(self, source: str | PathLike | None, field: str | None, problem: str):
         self.source = str(source) if source is not None else None
         self.field = field
-        self.problem = problem
+        self.problem = " ".join(str(problem).split())  # one line, whatever a library put in it
         where = self.source or "<input>"
         what = f" [{field}]" if field else ""
-        super().__init__(f"{where}{what}: {problem}")
+        super().__init__(f"{where}{what}: {self.problem}")
 
 
 def schema_problem(error) -> tuple[list, str]:

@@ -23,6 +23,7 @@ import pandas as pd
 from pipeline.analysis.alignment import ALIGNMENTS, Alignment, align
 from pipeline.analysis.decoding import Cell, DecoderSpec, Scores, fit, score, within_session
 from pipeline.data.tables import write_table
+from pipeline.errors import InputError
 
 __all__ = [
     "KEY_COLUMNS",
@@ -86,7 +87,8 @@ def _pair_columns(a: Cell, b: Cell) -> dict:
 def _rows(scores: Scores, key: dict, bin_time: np.ndarray) -> tuple[list[dict], list[dict]]:
     """Score rows and accuracy-over-time rows of one evaluation."""
     rows = [
-        {**key, "target": target, "metric": metric, "value": value} for (target, metric), value in scores.values.items()
+        {**key, "target": target, "metric": metric, "value": value, "note": scores.notes.get((target, metric), "")}
+        for (target, metric), value in scores.values.items()
     ]
     curve = []
     if scores.accuracy is not None:
@@ -124,7 +126,7 @@ def _key(
 
 
 def _frames(rows: list[dict], curves: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    scores = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "metric", "value"])
+    scores = pd.DataFrame(rows, columns=[*KEY_COLUMNS, "metric", "value", "note"])
     accuracy = pd.DataFrame(curves, columns=[*KEY_COLUMNS, "bin", "time_s", "accuracy"])
     order = ["group", "method", "seed", "decoder", "target"]
     return scores[[*order, *(c for c in scores.columns if c not in order)]], accuracy[
@@ -171,6 +173,10 @@ def cross_decode(
     Returns:
         ``(scores, accuracy_time)`` tidy frames, evaluation ``held_out``.
     """
+    names = [c.name for c in cells]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(group, "cells", f"cell name(s) {twice} given twice: they would be scored as the diagonal")
     force_directions = dict(force_directions or {})
     rotations: dict[tuple[str, str, str], Alignment] = {}
     for a in cells:

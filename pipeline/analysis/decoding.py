@@ -39,6 +39,7 @@ turns the paper's ``n²`` fits per matrix into ``n``.
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,8 @@ __all__ = [
 
 DECODERS = ("linear", "knn")
 #: the paper's kNN grid (NER_METHOD.md §5.2)
+log = logging.getLogger(__name__)
+
 KNN_NEIGHBORS = tuple(2**k for k in range(1, 11))
 
 
@@ -218,6 +221,7 @@ class FittedDecoder:
     velocity: object
     direction: object | None  # None when the cell has no direction labels (e.g. maze)
     cell: str
+    direction_note: str = ""  # why there is no direction decoder although the cell has direction labels
 
 
 def fit(cell: Cell, spec: DecoderSpec) -> FittedDecoder:
@@ -227,13 +231,15 @@ def fit(cell: Cell, spec: DecoderSpec) -> FittedDecoder:
         raise InputError(cell.name, "split", "no training trials to fit a decoder on")
     x = train.latent.reshape(-1, train.latent.shape[-1])
     velocity = spec.regressor(len(x)).fit(x, train.velocity.reshape(-1, 2))
-    direction = None
+    direction, note = None, ""
     if (train.classes >= 0).all() and len(np.unique(train.classes)) > 1:
         y = np.repeat(train.classes, train.latent.shape[1])
         with warnings.catch_warnings():  # the paper caps lbfgs at max_iter; not converging is part of it
             warnings.simplefilter("ignore", ConvergenceWarning)
             direction = spec.classifier(len(x)).fit(x, y)
-    return FittedDecoder(spec, velocity, direction, cell.name)
+    elif (train.classes >= 0).all():
+        note = f"the training trials of {cell.name} reach towards one direction only: no direction decoder"
+    return FittedDecoder(spec, velocity, direction, cell.name, note)
 
 
 @dataclass(frozen=True)
@@ -243,6 +249,7 @@ class Scores:
     values: dict
     accuracy: np.ndarray | None  # (bin,) % or None without direction labels
     n_trials: int
+    notes: dict = field(default_factory=dict)  # (target, metric) -> why the value is NaN
 
 
 def score(
@@ -272,19 +279,51 @@ def score(
     else:
         pred = decoder.velocity.predict(x)
     pred = np.asarray(pred).reshape(-1, 2)
-    values = {("velocity", "r2"): float(r2_score(true, pred))}
+    values, notes = {}, {}
+
+    def put(key, reference, other, what):
+        values[key], why = r2(reference, other, what)
+        if why:
+            notes[key] = why
+            log.warning("%s -> %s: %s %s is NaN: %s", decoder.cell, cell.name, *key, why)
+
+    put(("velocity", "r2"), true, pred, "the hand velocity")
     if held_out:
-        values[("velocity", "r2_swapped")] = float(r2_score(pred, true))
-    values[("position", "r2")] = float(
-        r2_score(integrate(true.reshape(n, bins, 2)).reshape(-1, 2), integrate(pred.reshape(n, bins, 2)).reshape(-1, 2))
-    )
+        put(("velocity", "r2_swapped"), pred, true, "the decoded velocity")
+    true_position = integrate(true.reshape(n, bins, 2)).reshape(-1, 2)
+    put(("position", "r2"), true_position, integrate(pred.reshape(n, bins, 2)).reshape(-1, 2), "the hand position")
     accuracy = None
     if direction:
         accuracy = accuracy_over_time(np.asarray(predicted_class).reshape(n, bins), scored.classes)
         peak = int(np.argmax(accuracy))
         values[("direction", "peak_accuracy")] = float(accuracy[peak])
         values[("direction", "peak_time_s")] = float(cell.bin_time[peak])
-    return Scores(values, accuracy, n)
+    elif decoder.direction_note and (scored.classes >= 0).all():
+        for metric in ("peak_accuracy", "peak_time_s"):
+            values["direction", metric], notes["direction", metric] = math.nan, decoder.direction_note
+        log.warning("%s -> %s: direction scores are NaN: %s", decoder.cell, cell.name, decoder.direction_note)
+    return Scores(values, accuracy, n, notes)
+
+
+def r2(reference: np.ndarray, other: np.ndarray, what: str = "the target") -> tuple[float, str]:
+    """R² of ``other`` against ``reference`` (scikit-learn's ``r2_score``, uniform average over the
+    columns), or NaN and the reason when a column of ``reference`` has no variance over the scored bins:
+    R² is then undefined, and ``r2_score`` would report 1.0 or 0.0 (a constant hand velocity scored
+    R² = 1.0 held out), or a huge negative number when the variance is a rounding error (a constant
+    prediction gave a swapped R² of -2e32).
+
+    Args:
+        reference: ``(samples, columns)`` the values R² is computed against.
+        other: the values compared with them.
+        what: the reference's name in the reason.
+    """
+    spread = np.var(reference, axis=0)
+    scale = np.mean(np.square(reference), axis=0)
+    flat = (spread == 0) | (spread <= 1e-12 * scale)
+    if np.any(flat):
+        columns = ", ".join("xy"[i] if reference.shape[1] == 2 else str(i) for i in np.flatnonzero(flat))
+        return math.nan, f"{what} ({columns}) has no variance over the scored bins: R² is undefined"
+    return float(r2_score(reference, other)), ""
 
 
 def within_session(cell: Cell, spec: DecoderSpec) -> dict[str, Scores]:

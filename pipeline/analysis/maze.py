@@ -159,12 +159,20 @@ def subset_table(
     for kind in decoders:
         for evaluation, scores in within_session(cell, DecoderSpec(kind)).items():
             rows += [
-                dict(base, decoder=kind, evaluation=evaluation, target=target, metric=metric, value=value)
+                dict(
+                    base,
+                    decoder=kind,
+                    evaluation=evaluation,
+                    target=target,
+                    metric=metric,
+                    value=value,
+                    note=scores.notes.get((target, metric), ""),
+                )
                 for (target, metric), value in scores.values.items()
             ]
     sep = separation(cell.latent, conditions, np.asarray(emb["trial_version"].values) == 0, seed=int(emb.attrs["seed"]))
     rows += [
-        dict(base, decoder="logistic", evaluation="cross_validated", target="separation", metric=k, value=v)
+        dict(base, decoder="logistic", evaluation="cross_validated", target="separation", metric=k, value=v, note="")
         for k, v in sep.items()
     ]
     return pd.DataFrame(rows)

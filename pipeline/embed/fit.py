@@ -92,6 +92,28 @@ def _check_behaviour(ds: xr.Dataset, method: str, source) -> None:
         )
 
 
+def _check_sizes(method: str, params: Mapping, train_bins: int, n_units: int, source) -> None:
+    """Settings that pass the schema but not this recording: a batch of more bins than the training
+    split holds (NER's sampler would allocate for it: 80 GB measured), more components than bins or
+    units."""
+    cls = get_method(method)
+    defaults = cls().get_params() if hasattr(cls, "get_params") else {}
+    merged = {**defaults, **params}
+    if "batch_size" in merged and method in ("ner", "cebra", "cebra16d") and merged["batch_size"] > train_bins:
+        raise InputError(
+            source,
+            f"methods.{method}.params.batch_size",
+            f"{merged['batch_size']} is more than the {train_bins} training bins of this recording",
+        )
+    if "n_components" in merged and merged["n_components"] > min(train_bins, n_units):
+        raise InputError(
+            source,
+            f"methods.{method}.params.n_components",
+            f"{merged['n_components']} components from {n_units} units and {train_bins} training bins "
+            f"(at most {min(train_bins, n_units)})",
+        )
+
+
 def fit_embedding(
     ds: xr.Dataset,
     *,
@@ -152,6 +174,7 @@ def fit_embedding(
     if train.sum() < 2:
         raise InputError(source, "split", f"{int(train.sum())} training trial(s); need at least 2")
     n_trials, n_bins, n_units = rates.shape
+    _check_sizes(method, dict(params or {}), int(train.sum()) * n_bins, n_units, source)
 
     lease = None
     if cls.trainable_on_gpu:  # torch is imported by these methods only (PCA, dPCA, UMAP start faster)

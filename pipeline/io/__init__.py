@@ -33,6 +33,10 @@ def read_source(path: str | PathLike, fmt: str, areas: list[str], **options) -> 
     """
     if fmt not in READERS:
         raise InputError(path, "format", f"unknown format {fmt!r} (known: {sorted(READERS)})")
+    if Path(path).is_dir():
+        raise InputError(path, "path", "is a directory, not a recording file")
+    if not Path(path).exists():
+        raise InputError(path, "path", "file not found")
     return READERS[fmt](path, areas, **options)
 
 
@@ -51,7 +55,7 @@ def read_recording(
     Args:
         source: the recording file.
         fmt: ``nwb`` | ``trialdata`` | ``nermat``.
-        areas: areas to keep.
+        areas: areas to keep (None: every area the file has).
         session: session id (recorded in the attrs).
         reader_options: extra keyword arguments for the reader.
         code_fingerprint: fingerprint of the reader modules (recorded in the attrs).
@@ -66,7 +70,7 @@ def read_recording(
         source_file=str(source),
         source_sha256=sha256_file(source),
         format=fmt,
-        areas=list(areas),
+        areas=list(areas) if areas is not None else sorted(set(map(str, ds["area"].values))),
         versions=versions(),
         code_fingerprint=code_fingerprint,
     )

@@ -17,19 +17,29 @@ import xarray as xr
 
 from pipeline.data.store import aligned_dataset
 from pipeline.errors import InputError
+from pipeline.io.checks import direction_degrees
 
 BIN_SIZE_S = 0.03
 SMOOTHING_SD_S = 0.045
 _AREA_VARS = {"M1": "neural_M1", "PMd": "neural_PMd", "S1": "neural_S1"}
 
 
-def read_nermat(path: str | PathLike, areas: list[str] | None = None, *, trial_bins: int | None = None) -> xr.Dataset:
+def read_nermat(
+    path: str | PathLike,
+    areas: list[str] | None = None,
+    *,
+    trial_bins: int | None = None,
+    direction_units: str = "default",
+) -> xr.Dataset:
     """Read one paper session into the ``aligned`` ingest layout (go cue at bin 0 of every trial).
 
     Args:
         path: the ``.mat`` file.
         areas: areas to keep (default: every ``neural_*`` variable present).
         trial_bins: rows per trial when the file has no ``t_dur`` (the paper used 40 for Chewie).
+        direction_units: unit of ``discrete_index``: ``"default"`` (degrees, as the paper's files) or
+            ``"rad"``; values outside the unit's range are refused (radians read as degrees would put
+            every trial in direction class 0).
 
     Raises:
         InputError: naming the file and the variable at fault (missing variables, a row count that
@@ -51,7 +61,10 @@ def read_nermat(path: str | PathLike, areas: list[str] | None = None, *, trial_b
         if var not in mat:
             raise InputError(path, var, "missing variable")
     velocity = np.asarray(mat["continuous_index"], dtype=np.float64)
-    direction = np.asarray(mat["discrete_index"], dtype=np.float64).ravel()
+    try:
+        direction = np.asarray(mat["discrete_index"], dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise InputError(path, "discrete_index", "target directions must be numbers") from None
     n_rows = len(direction)
     if "t_dur" in mat:
         t_dur = int(mat["t_dur"])
@@ -70,6 +83,9 @@ def read_nermat(path: str | PathLike, areas: list[str] | None = None, *, trial_b
         raise InputError(
             path, "discrete_index", f"direction changes within trial {int(bad[0])}: the trial length {t_dur} is wrong"
         )
+    direction_deg, direction_source = direction_degrees(
+        blocks[:, 0], direction_units, path, "discrete_index", default="deg"
+    )
     rates, unit_area = [], []
     for area in wanted:
         data = np.asarray(mat[_AREA_VARS[area]], dtype=np.float32)
@@ -93,8 +109,8 @@ def read_nermat(path: str | PathLike, areas: list[str] | None = None, *, trial_b
         trial=np.arange(n_trials, dtype=np.int64),
         unit=np.array(unit_label, dtype=object),
         area=np.array(unit_area, dtype=object),
-        direction=blocks[:, 0],
-        direction_source="discrete_index",
+        direction=direction_deg,
+        direction_source=direction_source,
         rewarded=np.ones(n_trials, dtype=bool),
         bin_size_s=BIN_SIZE_S,
         smoothed=True,

@@ -4,13 +4,15 @@ Everything is materialised inside one ``with NWBHDF5IO(...)`` block (lazy pynwb 
 their IO object). Spike times come in two bulk reads (flat times + end offsets), never one read per
 unit, and only the trial columns we use are read.
 
-Areas: a unit's area is the ``location`` of its electrodes row, except for the MC_Maze files, whose
-``units/electrodes`` holds the row *within* each 96-channel array so that every unit looks like PMd;
-there the unit-id prefix is authoritative (1xxx = PMd, 2xxx = M1; M1 rows are offset by 96).
+Areas: a unit's area is the ``location`` of its electrodes row, except for the MC_Maze files (lab
+Shenoy, unit ids 1000-2999), whose ``units/electrodes`` holds the row *within* each 96-channel array so
+that every unit looks like PMd; there the unit-id prefix gives the area (1xxx = PMd, 2xxx = M1; M1 rows
+are offset by 96) and the electrodes' ``location``, where present, must agree with it.
 """
 
 from __future__ import annotations
 
+import logging
 from os import PathLike
 from pathlib import Path
 
@@ -19,14 +21,27 @@ import xarray as xr
 
 from pipeline.data.store import MAZE_COORDS, spikes_dataset
 from pipeline.errors import InputError
+from pipeline.io.checks import direction_degrees, unique_trial_ids
 
 EVENTS = ("go_cue", "move_onset", "target_on")
 _VELOCITY_SERIES = ("hand_vel", "cursor_vel")
 _POSITION_SERIES = ("hand_pos", "cursor_pos")
 _VELOCITY_UNITS = {"cm/s": 1.0, "mm/s": 0.1, "m/s": 100.0, "cm s-1": 1.0, "mm s-1": 0.1, "m s-1": 100.0}
 _POSITION_UNITS = {"cm": 1.0, "mm": 0.1, "m": 100.0}
-_AREA_ALIASES = {"m1": "M1", "pmd": "PMd", "s1": "S1", "area2": "S1", "s1area2": "S1", "area 2": "S1"}
+_AREA_ALIASES = {
+    "m1": "M1",
+    "pmd": "PMd",
+    "s1": "S1",
+    "area2": "S1",
+    "s1area2": "S1",
+    "area 2": "S1",
+    "primary motor cortex": "M1",
+    "dorsal premotor cortex": "PMd",
+    "primary somatosensory cortex (area 2)": "S1",
+}
 _MAZE_PREFIX_AREA = {1: "PMd", 2: "M1"}
+
+log = logging.getLogger(__name__)
 
 
 def normalise_area(name: str) -> str:
@@ -38,14 +53,30 @@ def normalise_area(name: str) -> str:
     return _AREA_ALIASES.get(key.lower().lstrip("_"), key)
 
 
+def _short(exc: Exception, limit: int = 240) -> str:
+    """A library exception in a few words: pynwb's ConstructError prints the whole HDF5 tree before
+    saying what is wrong, after its last "Could not construct"."""
+    text = str(exc)
+    if "Could not construct" in text:
+        text = "could not construct" + text.rsplit("Could not construct", 1)[-1].rstrip("')\"")
+    text = " ".join(text.split())
+    return f"{type(exc).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
 def _uses_maze_prefix(lab: str | None, unit_ids: np.ndarray) -> bool:
-    """True for MC_Maze-style files, whose unit ids encode the array (1xxx PMd, 2xxx M1)."""
+    """True for MC_Maze files (the Shenoy lab's NLB releases), whose unit ids encode the array (1xxx PMd,
+    2xxx M1). Ids in that range alone do not make a file MC_Maze: any lab's ids may lie there."""
     four_digit = len(unit_ids) > 0 and bool(np.all((unit_ids >= 1000) & (unit_ids < 3000)))
-    return (lab or "").strip().lower() == "shenoy" or four_digit
+    return (lab or "").strip().lower() == "shenoy" and four_digit
 
 
 def unit_areas(path, unit_ids, electrode_rows, locations, lab) -> tuple[np.ndarray, np.ndarray]:
-    """Area and global electrodes-table row of every unit (see the module docstring for MC_Maze)."""
+    """Area and global electrodes-table row of every unit (see the module docstring for MC_Maze).
+
+    Raises:
+        InputError: no electrodes table (outside MC_Maze), rows outside it, or an MC_Maze unit whose
+            id prefix and electrode ``location`` name different areas.
+    """
     unit_ids = np.asarray(unit_ids)
     rows = np.asarray(electrode_rows, dtype=np.int64).copy()
     if _uses_maze_prefix(lab, unit_ids):
@@ -55,6 +86,17 @@ def unit_areas(path, unit_ids, electrode_rows, locations, lab) -> tuple[np.ndarr
         areas = np.array([_MAZE_PREFIX_AREA[p] for p in prefix], dtype=object)
         if len(locations) == 192:
             rows = np.where((prefix == 2) & (rows < 96), rows + 96, rows)
+        if len(locations) and rows.size and rows.min() >= 0 and rows.max() < len(locations):
+            located = np.array([normalise_area(str(locations[r])) for r in rows], dtype=object)
+            bad = np.flatnonzero(located != areas)
+            if bad.size:
+                i = bad[0]
+                raise InputError(
+                    path,
+                    "general/extracellular_ephys/electrodes.location",
+                    f"unit {unit_ids[i]}: its MC_Maze id prefix says {areas[i]} but its electrode's location says "
+                    f"{located[i]} ({bad.size} unit(s) disagree)",
+                )
         return areas, rows
     if len(locations) == 0:
         raise InputError(
@@ -105,16 +147,13 @@ def _column(table, name, dtype=None):
 
 
 def _directions(path, trials, direction_units: str) -> tuple[np.ndarray, str]:
-    """Reach direction per trial in degrees: ``target_dir`` (000688/Area2_Bump) or the angle of
+    """Reach direction per trial in degrees: ``target_dir`` (000688/Area2_Bump; radians unless declared
+    otherwise, checked by :func:`pipeline.io.checks.direction_degrees`) or the angle of
     ``target_pos[active_target]`` (MC_Maze)."""
     n = len(trials)
     if "target_dir" in trials.colnames:
-        raw = np.asarray(trials["target_dir"].data[:], dtype=np.float64)
-        finite = raw[np.isfinite(raw)]
-        if direction_units == "auto":
-            direction_units = "rad" if finite.size and np.all(np.abs(finite) <= 2 * np.pi + 1e-6) else "deg"
-        deg = np.degrees(raw) if direction_units == "rad" else raw
-        return np.mod(deg, 360.0), f"target_dir ({direction_units})"
+        raw = trials["target_dir"].data[:]
+        return direction_degrees(raw, direction_units, path, "intervals/trials.target_dir", default="rad")
     if "target_pos" in trials.colnames and "active_target" in trials.colnames:
         column = trials["target_pos"]
         ends = np.asarray(column.data[:], dtype=np.int64)
@@ -132,7 +171,7 @@ def read_nwb(
     path: str | PathLike,
     areas: list[str] | None = None,
     *,
-    direction_units: str = "auto",
+    direction_units: str = "default",
     require_behavior: bool = True,
 ) -> xr.Dataset:
     """Read one NWB session into the ``spikes`` ingest layout (see :mod:`pipeline.data.store`).
@@ -140,8 +179,8 @@ def read_nwb(
     Args:
         path: the ``.nwb`` file.
         areas: areas to keep (M1/PMd/S1); None keeps every unit.
-        direction_units: units of ``target_dir``: ``"deg"``, ``"rad"`` or ``"auto"`` (radians when
-            every value is within ±2π).
+        direction_units: units of ``target_dir``: ``"rad"`` (``"default"``, the convention of these
+            files) or ``"deg"``; values outside the declared unit's range are refused.
         require_behavior: raise when no hand/cursor velocity is found (set False to read
             spiking-only files such as NLB test splits).
 
@@ -158,13 +197,24 @@ def read_nwb(
     except Exception as exc:  # h5py/hdmf raise many types for a non-NWB file
         raise InputError(path, None, f"not a readable NWB (HDF5) file: {exc}") from exc
     with io:
-        nwb = io.read()
+        try:
+            nwb = io.read()
+        except Exception as exc:  # an HDF5 file that is not NWB: pynwb/hdmf raise TypeError, KeyError...
+            raise InputError(path, None, f"an HDF5 file but not a readable NWB file ({_short(exc)})") from exc
         units = nwb.units
         if units is None or "spike_times" not in units.colnames:
             raise InputError(path, "units.spike_times", "no units table with spike times")
         unit_ids = np.asarray(units.id.data[:], dtype=np.int64)
         flat_times = np.asarray(units.spike_times.data[:], dtype=np.float64)  # bulk read 1
         ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)  # bulk read 2
+        if not np.isfinite(flat_times).all():
+            owner = np.searchsorted(ends, np.flatnonzero(~np.isfinite(flat_times)), side="right")
+            raise InputError(
+                path,
+                "units.spike_times",
+                f"{int((~np.isfinite(flat_times)).sum())} spike times are NaN or inf (unit ids "
+                f"{sorted(set(unit_ids[owner].tolist()))[:5]})",
+            )
         if "electrodes" in units.colnames:
             column = units["electrodes"]  # a VectorIndex when ragged (one electrode list per unit)
             if hasattr(column, "target"):
@@ -185,7 +235,7 @@ def read_nwb(
         trials = nwb.trials
         if trials is None or len(trials) == 0:
             raise InputError(path, "intervals/trials", "no trials table")
-        trial_ids = np.asarray(trials.id.data[:], dtype=np.int64)
+        trial_ids = unique_trial_ids(trials.id.data[:], path, "intervals/trials.id")
         trial_vars = {
             "start_time": _column(trials, "start_time", np.float64),
             "stop_time": _column(trials, "stop_time", np.float64),
@@ -238,6 +288,17 @@ def read_nwb(
     new_index[keep] = np.arange(keep.sum(), dtype=np.int32)
     spike_keep = keep[spike_unit]
     times, spike_unit = flat_times[spike_keep], new_index[spike_unit[spike_keep]]
+    start = trial_vars["start_time"]
+    if not np.isfinite(start).all():
+        raise InputError(path, "intervals/trials.start_time", "start times must be finite")
+    if np.any(np.diff(start) < 0):  # rows out of time order: the chronological split needs time order
+        order = np.argsort(start, kind="stable")
+        log.info("%s: trials table rows are not in start_time order; sorted by start_time", path)
+        trial_ids, direction = trial_ids[order], direction[order]
+        trial_vars = {k: v[order] for k, v in trial_vars.items()}
+        result = result[order] if result is not None else None
+        success = success[order] if success is not None else None
+        maze = {k: (v[order] if v is not None else None) for k, v in maze.items()}
     if result is not None:
         rewarded = np.char.strip(result.astype(str)) == "R"
     elif success is not None:

@@ -4,7 +4,7 @@ TrialData is already cut into trials and binned (``bin_size``, usually 10 ms); p
 ``{array}_spikes`` (bins × units counts, e.g. ``M1_spikes``, ``PMd_spikes``, ``LeftS1_spikes``),
 ``vel``/``pos`` (bins × 2, cm/s and cm), 1-based event indices (``idx_goCueTime``,
 ``idx_movement_on``, ``idx_tgtOnTime``; NaN when the event is outside the window), the target
-direction (``target_direction`` in radians, or ``tgtDir``) and ``result`` ("R" = rewarded).
+direction (``target_direction`` in radians, or ``tgtDir`` in degrees) and ``result`` ("R" = rewarded).
 Trials may differ in length; they are padded to the longest with ``n_bins`` recording the valid bins.
 MATLAB v7.3 (HDF5) files are not read: re-save them with ``save(..., '-v7')``.
 """
@@ -20,6 +20,7 @@ import xarray as xr
 
 from pipeline.data.store import aligned_dataset
 from pipeline.errors import InputError
+from pipeline.io.checks import direction_degrees, spike_counts, unique_trial_ids
 from pipeline.io.nwb import normalise_area
 
 _STRUCT_NAMES = ("td", "trial_data", "trialData")
@@ -54,13 +55,22 @@ def _field(path, name, trial, field, index):
     return getattr(trial, field)
 
 
-def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *, variable: str | None = None) -> xr.Dataset:
+def read_trialdata(
+    path: str | PathLike,
+    areas: list[str] | None = None,
+    *,
+    variable: str | None = None,
+    direction_units: str = "default",
+) -> xr.Dataset:
     """Read a TrialData file into the ``aligned`` ingest layout (see :mod:`pipeline.data.store`).
 
     Args:
         path: the ``.mat`` file.
         areas: areas to keep; each must have a ``*_spikes`` field.
         variable: name of the struct array (default: ``td``/``trial_data``, else the only struct).
+        direction_units: unit of the direction field: ``"default"`` (``target_direction`` radians,
+            ``tgtDir`` degrees, the TrialData conventions), ``"deg"`` or ``"rad"``; values outside the
+            unit's range are refused.
 
     Raises:
         InputError: naming the file and the struct field at fault.
@@ -79,7 +89,12 @@ def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *, vari
     use = [prefix for prefix, area in arrays.items() if area in wanted]
 
     n_trials = len(td)
-    lengths = np.array([np.atleast_2d(_field(path, name, t, "vel", i)).shape[0] for i, t in enumerate(td)])
+    lengths = np.zeros(n_trials, dtype=np.int64)
+    for i, t in enumerate(td):
+        vel = np.asarray(_field(path, name, t, "vel", i))
+        if vel.ndim != 2 or vel.shape[1] < 2:
+            raise InputError(path, f"{name}({i + 1}).vel", f"shape {vel.shape}, expected (bins, 2): x and y velocity")
+        lengths[i] = vel.shape[0]
     n_max = int(lengths.max())
     bin_sizes = {float(_field(path, name, t, "bin_size", i)) for i, t in enumerate(td)}
     if len(bin_sizes) != 1:
@@ -91,11 +106,12 @@ def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *, vari
         n_units = first.shape[1]
         block = np.zeros((n_trials, n_max, n_units), dtype=np.uint16)
         for i, t in enumerate(td):
-            counts = np.atleast_2d(_field(path, name, t, f"{prefix}_spikes", i))
+            field = f"{name}({i + 1}).{prefix}_spikes"
+            counts = spike_counts(np.atleast_2d(_field(path, name, t, f"{prefix}_spikes", i)), path, field)
             if counts.shape != (lengths[i], n_units):
                 raise InputError(
                     path,
-                    f"{name}({i + 1}).{prefix}_spikes",
+                    field,
                     f"shape {counts.shape}, expected ({lengths[i]}, {n_units})",
                 )
             block[i, : lengths[i]] = counts
@@ -135,23 +151,27 @@ def read_trialdata(path: str | PathLike, areas: list[str] | None = None, *, vari
             idx[ok] = raw[ok].astype(np.int64) - 1  # 1-based MATLAB index -> 0-based bin
         events[f"{event}_bin"] = idx
 
-    if "target_direction" in fields:
-        direction = np.degrees(np.array([float(t.target_direction) for t in td]))
-        direction_source = "target_direction (rad)"
-    elif "tgtDir" in fields:
-        raw = np.array([float(t.tgtDir) for t in td])
-        is_rad = np.all(np.abs(raw[np.isfinite(raw)]) <= 2 * np.pi + 1e-6)
-        direction, direction_source = (np.degrees(raw), "tgtDir (rad)") if is_rad else (raw, "tgtDir (deg)")
+    field = next((f for f in ("target_direction", "tgtDir") if f in fields), None)
+    if field is not None:
+        values = [np.nan if np.size(getattr(t, field)) == 0 else getattr(t, field) for t in td]
+        direction, direction_source = direction_degrees(
+            values, direction_units, path, f"{name}.{field}", default="rad" if field == "target_direction" else "deg"
+        )
     else:
         raise InputError(path, f"{name}.target_direction", "no target direction field (target_direction/tgtDir)")
     result = np.array([str(t.result).strip() for t in td], dtype=object) if "result" in fields else None
     trial_ids = (
-        np.array([int(t.trial_id) for t in td], dtype=np.int64)
+        unique_trial_ids([t.trial_id for t in td], path, f"{name}.trial_id")
         if "trial_id" in fields
         else np.arange(n_trials, dtype=np.int64)
     )
-    if len(np.unique(trial_ids)) != n_trials:
-        raise InputError(path, f"{name}.trial_id", "trial ids are not unique")
+    if np.any(np.diff(trial_ids) < 0):  # the chronological split follows trial order: ids give it
+        raise InputError(
+            path,
+            f"{name}.trial_id",
+            "trials are not in trial-id order; the train/test split is chronological, so sort the struct by "
+            "trial_id (or by time) first",
+        )
 
     meta = {f"trialdata_{k}": str(getattr(td[0], k)) for k in ("monkey", "date", "task") if k in fields}
     return aligned_dataset(

@@ -359,6 +359,20 @@ def _from_aligned(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict
     return sel, rates, velocity, n_nan, position
 
 
+def _check_areas_spike(rates, areas: np.ndarray, source) -> None:
+    """Every area must have spikes inside the analysed windows (all-zero rates embed and decode into
+    numbers that look like results: NER's swapped R² near -2e32)."""
+    totals = np.asarray(rates.sum(axis=(0, 1)))
+    for area in dict.fromkeys(areas):
+        if not (totals[areas == area] > 0).any():
+            raise InputError(
+                source,
+                f"area {area}",
+                f"none of its {int((areas == area).sum())} units fires inside the analysed windows "
+                "(spike times outside the trials, or an empty area)",
+            )
+
+
 # --------------------------------------------------------------------------- the stage
 def prepare_dataset(
     ds: xr.Dataset,
@@ -417,10 +431,24 @@ def prepare_dataset(
             rates = rates[~bad]
         else:
             grid_start = grid_start[~bad]
-    if len(sel) < 2:
-        raise InputError(source, "trials", f"{len(sel)} trial(s) left after selection (dropped: {dropped})")
+    min_trials = int(preprocessing.get("min_trials", 10))
+    if len(sel) < min_trials:
+        raise InputError(
+            source,
+            "trials",
+            f"{len(sel)} trial(s) left after selection (dropped: {dropped}); at least {min_trials} are needed "
+            "for a training and a held-out split (preprocessing.min_trials)",
+        )
+    if behaviour and not (np.ptp(velocity[..., 0]) > 0 or np.ptp(velocity[..., 1]) > 0):
+        raise InputError(
+            source,
+            "velocity",
+            f"the hand velocity is constant ({velocity.flat[0]:g}) in every analysed bin: there is no movement "
+            "to embed or decode (R² of a constant is undefined)",
+        )
     if layout == "spikes":
-        rates = _spike_rates(ds, plan, grid_start)
+        rates = _spike_rates(ds, plan, grid_start).persist()  # computed once: checked here, written later
+    _check_areas_spike(rates, as_object_strings(ds["area"].values), source)
 
     n = len(sel)
     n_train = int(preprocessing["train_fraction"] * n)
@@ -429,6 +457,12 @@ def prepare_dataset(
     task = session["task"]
     if task == "center_out" and not np.isfinite(direction_raw).all():
         raise InputError(source, "direction", "target direction missing for some trials")
+    if task == "center_out" and len(np.unique(_direction_class(direction_raw[:n_train]))) < 2:
+        raise InputError(
+            source,
+            "direction",
+            f"the {n_train} training trials reach towards one direction only: no direction decoder can be fitted",
+        )
     out_ds = prepared_dataset(
         rates=rates,
         velocity=velocity.astype(np.float32),

@@ -70,7 +70,21 @@ def validate_config(config: dict, source: str | PathLike | None = None, schema_d
     fill_defaults(config, schema)
     _first_error(config, schema, source)
     validate_params(config["simulation"]["params"], source=source, prefix="simulation.params")
+    _check_smoothing(config["preprocessing"]["smoothing"], "preprocessing.smoothing", source)
+    _check_smoothing(config["maze"]["preprocessing"]["smoothing"], "maze.preprocessing.smoothing", source)
     return config
+
+
+def _check_smoothing(smoothing: dict, key: str, source) -> None:
+    """A Gaussian cut at less than one sd is not the smoothing the stores would record (``half_width_s: 0``
+    with ``sd_s: 0.045`` gave unsmoothed rates under a claimed sd of 45 ms)."""
+    sd, half = smoothing.get("sd_s", 0), smoothing.get("half_width_s", 0)
+    if sd > 0 and half < sd:
+        raise InputError(
+            source,
+            f"{key}.half_width_s",
+            f"{half} is below sd_s {sd}: the kernel would be cut inside one sd (set sd_s: 0 for no smoothing)",
+        )
 
 
 def default_config() -> dict:
@@ -79,13 +93,37 @@ def default_config() -> dict:
     return validate_config({"sessions": "", "data_dir": ""}, source="default config")
 
 
-def load_config(path: str | PathLike) -> dict:
-    """Read a YAML config file and validate it (see :func:`validate_config`)."""
+def _yaml_problem(exc: Exception) -> tuple[str | None, str]:
+    """(``line N, column M``, what the YAML parser found) of a YAML syntax error."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
+    what = " ".join(str(p) for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
+    return where, f"not valid YAML: {what or exc}"
+
+
+def read_yaml(path: str | PathLike) -> dict:
+    """A YAML config file as a mapping, unvalidated.
+
+    Raises:
+        InputError: the file is missing or a directory, is not valid YAML (naming the line and column),
+            or is not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "is a directory, not a config file" if path.is_dir() else "config file not found")
     with open(path) as fh:
-        config = yaml.load(fh, Loader=YAML_LOADER) or {}  # noqa: S506 (a safe loader)
+        try:
+            config = yaml.load(fh, Loader=YAML_LOADER) or {}  # noqa: S506 (a safe loader)
+        except yaml.YAMLError as exc:
+            raise InputError(path, *_yaml_problem(exc)) from None
     if not isinstance(config, dict):
         raise InputError(path, None, "the config must be a YAML mapping")
-    return validate_config(config, path)
+    return config
+
+
+def load_config(path: str | PathLike) -> dict:
+    """Read a YAML config file and validate it (see :func:`read_yaml`, :func:`validate_config`)."""
+    return validate_config(read_yaml(path), path)
 
 
 def _coerce_row(row: dict) -> dict:
@@ -99,8 +137,47 @@ def _coerce_row(row: dict) -> dict:
     return out
 
 
+def _read_tsv(path: Path) -> tuple[list[str], list[dict]]:
+    """The header and rows of a tab-separated sheet. Blank lines and lines starting with ``#`` are
+    skipped; a ``#`` inside a cell is text. Trailing empty cells (a tab at the end of a line) are
+    dropped; a row with more non-empty cells than the header has columns is refused, never shifted.
+
+    Raises:
+        InputError: no header, no rows, duplicate column names or a row with too many cells.
+    """
+    lines = [
+        (number, line.rstrip("\r\n"))
+        for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise InputError(path, None, "the sessions sheet is empty (no header, no rows)")
+    header = [c.strip() for c in lines[0][1].split("\t")]
+    while header and not header[-1]:
+        header.pop()
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup or "" in header:
+        raise InputError(path, "header", f"duplicate or empty column names {dup or ['']}")
+    if len(lines) == 1:
+        raise InputError(path, None, "the sessions sheet has a header but no rows")
+    records = []
+    for number, line in lines[1:]:
+        cells = [c.strip() for c in line.split("\t")]
+        while len(cells) > len(header) and not cells[-1]:
+            cells.pop()
+        if len(cells) > len(header):
+            raise InputError(
+                path,
+                f"line {number}",
+                f"{len(cells)} cells for the header's {len(header)} columns (a tab inside a value, or a "
+                f"missing column name?): {cells[len(header) :]}",
+            )
+        records.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))))
+    return header, records
+
+
 def load_sheet(path: str | PathLike, schema_dir: Path | None = None) -> pd.DataFrame:
-    """Read and validate the sessions sheet (TSV, ``#`` comments allowed).
+    """Read and validate the sessions sheet (TSV; lines starting with ``#`` are comments).
 
     Returns:
         one row per session, indexed by ``session_id``, with ``year`` (int) and ``area_list``
@@ -112,15 +189,14 @@ def load_sheet(path: str | PathLike, schema_dir: Path | None = None) -> pd.DataF
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, None, "sessions sheet not found")
-    frame = pd.read_csv(path, sep="\t", dtype=str, comment="#", skipinitialspace=True)
-    frame.columns = [c.strip() for c in frame.columns]
-    if frame.empty:
-        raise InputError(path, None, "the sessions sheet has no rows")
+        raise InputError(
+            path, None, "is a directory, not a sessions sheet" if path.is_dir() else "sessions sheet not found"
+        )
+    header, records = _read_tsv(path)
     schema = _load_schema("sessions.schema.yaml", schema_dir)
     rows = []
-    for i, raw in enumerate(frame.to_dict("records")):
-        row = _coerce_row({k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()})
+    for i, raw in enumerate(records):
+        row = _coerce_row({k: v for k, v in raw.items() if v != ""})
         label = f"row {i + 1} ({row.get('session_id', '?')})"
         try:
             _first_error(row, schema, path)
@@ -132,12 +208,26 @@ def load_sheet(path: str | PathLike, schema_dir: Path | None = None) -> pd.DataF
             raise InputError(path, f"{label}.date", f"{row['date']!r} is not a valid date") from None
         row["year"] = date.year
         row["area_list"] = row["areas"].split(",")
+        twice = sorted({a for a in row["area_list"] if row["area_list"].count(a) > 1})
+        if twice:
+            raise InputError(path, f"{label}.areas", f"area(s) {twice} listed twice (every cell would be scored twice)")
         rows.append(row)
     sheet = pd.DataFrame(rows)
     dup = sheet["session_id"][sheet["session_id"].duplicated()]
     if len(dup):
         raise InputError(path, "session_id", f"duplicate session ids {sorted(set(dup))}")
     return sheet.set_index("session_id", drop=False).sort_index()
+
+
+def session_reader_options(config: dict, row: dict) -> dict:
+    """Keyword options of a session's reader (:func:`pipeline.io.read_source`): the declared direction
+    unit for every format; for NWB whether behaviour is required; for the paper's files the trial length."""
+    options = {"direction_units": config["readers"]["direction_units"]}
+    if row["format"] == "nwb":
+        options["require_behavior"] = config["readers"]["require_behavior"]
+    if row["format"] == "nermat":
+        options["trial_bins"] = session_preprocessing(config, row)["window_bins"]
+    return options
 
 
 def session_row(sheet: pd.DataFrame, session_id: str, source: str | PathLike | None = None) -> dict:

@@ -85,10 +85,20 @@ def workflow_job(job: Any, level: int = logging.INFO):
     Args:
         job: the ``snakemake`` object of a ``script:`` rule (duck-typed: ``rule``, ``wildcards``,
             ``params``, ``threads``, ``input``, ``output``, ``log``).
+        level: the log level of the job's log file.
+
+    Raises:
+        SystemExit: (status 1) on an :class:`~pipeline.errors.InputError`, after printing its one line.
     """
     record = job_record(job)
-    with job_logging(job.log[0], level) as log:
-        yield log
-        sidecar = dict(job.output.items()).get("provenance")
-        record_provenance(record, [str(p) for p in job.output if str(p) != str(sidecar)], sidecar)
+    try:
+        with job_logging(job.log[0], level) as log:
+            yield log
+            sidecar = dict(job.output.items()).get("provenance")
+            record_provenance(record, [str(p) for p in job.output if str(p) != str(sidecar)], sidecar)
+    except InputError as exc:
+        # bad input ends the job with its one line (file + field) as the last thing it prints: no
+        # traceback through our own frames (the log file has the details)
+        print(f"error in rule {job.rule}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
         log.info("provenance: %s", json.dumps({k: record[k] for k in ("rule", "seed", "code_fingerprint")}))

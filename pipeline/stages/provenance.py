@@ -186,6 +186,18 @@ def record_provenance(record: dict, outputs: Sequence[str], sidecar: str | os.Pa
     return record
 
 
+def _json(path: Path, text: str | None = None, field: str | None = None) -> dict:
+    """A JSON record (the file's text, or ``text`` found in it), or one line naming the file and where
+    the JSON breaks."""
+    try:
+        record = json.loads(path.read_text() if text is None else text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, field, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(record, dict):
+        raise InputError(path, field, f"a provenance record is a JSON object, found {type(record).__name__}")
+    return record
+
+
 def read_provenance(path: str | os.PathLike) -> dict:
     """The job record of a result: a zarr store's attribute, an output folder's ``provenance.json``,
     a ``*.provenance.json`` sidecar, or, for any other file, the sidecar beside it that lists it.
@@ -197,7 +209,7 @@ def read_provenance(path: str | os.PathLike) -> dict:
     if not path.exists():
         raise InputError(path, "path", "does not exist")
     if _is_store(path):
-        meta = json.loads((path / "zarr.json").read_text()).get("attributes", {})
+        meta = _json(path / "zarr.json").get("attributes", {})
         if PROVENANCE_ATTR not in meta:
             raise InputError(
                 path,
@@ -205,15 +217,15 @@ def read_provenance(path: str | os.PathLike) -> dict:
                 "the store has no provenance attribute (written by an older "
                 "version of the pipeline or outside the workflow)",
             )
-        return json.loads(meta[PROVENANCE_ATTR])
+        return _json(path / "zarr.json", meta[PROVENANCE_ATTR], field=f"attributes.{PROVENANCE_ATTR}")
     if path.is_dir():
         if not (path / FOLDER_RECORD).is_file():
             raise InputError(path, FOLDER_RECORD, "the folder has no provenance record")
         path = path / FOLDER_RECORD
     if path.name.endswith(SIDECAR_SUFFIX) or path.name == FOLDER_RECORD:
-        return json.loads(path.read_text())
+        return _json(path)
     for sidecar in sorted(path.parent.glob(f"*{SIDECAR_SUFFIX}")):
-        record = json.loads(sidecar.read_text())
+        record = _json(sidecar)
         if any(Path(out).name == path.name for out in record.get("outputs", {})):
             return record
     raise InputError(path, PROVENANCE_ATTR, f"no *{SIDECAR_SUFFIX} in {path.parent} lists this file")

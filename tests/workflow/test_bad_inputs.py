@@ -167,3 +167,6 @@ def test_failed_ingest_job_leaves_no_output(workflow_copy):
     assert not list(work.rglob(".X-1.zarr.tmp-*"))
     log = (work / "logs" / "ingest" / "X-1.log").read_text()
     assert "X-1.nwb [intervals/trials]: no trials table" in log
+    # what the user sees: the one line from the job, no traceback through the package's frames
+    assert "error in rule ingest: " in proc.stderr and "X-1.nwb [intervals/trials]: no trials table" in proc.stderr
+    assert "Traceback" not in proc.stderr and "pipeline/" not in proc.stderr.split("error in rule ingest: ")[0][-2000:]

@@ -10,6 +10,7 @@ from pipeline.stages.config import (
     maze_subset,
     session_path,
     session_preprocessing,
+    session_reader_options,
     session_row,
     validate_config,
 )
@@ -86,14 +87,7 @@ def preprocessing(wildcards):
 
 def reader_options(wildcards):
     """Keyword options of the session's reader."""
-    r = row(wildcards)
-    if r["format"] == "nwb":
-        return {
-            k: config["readers"][k] for k in ("direction_units", "require_behavior")
-        }
-    if r["format"] == "nermat":
-        return {"trial_bins": session_preprocessing(config, r)["window_bins"]}
-    return {}
+    return session_reader_options(config, row(wildcards))
 
 
 def flat(pairs):
