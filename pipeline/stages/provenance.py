@@ -1,11 +1,12 @@
-"""Provenance: code fingerprints, library versions, file checksums, and the per-job records.
+"""Provenance: code fingerprints from the import graph, and the per-job records (the versions and
+checksums they hold come from :mod:`pipeline.data.origin`).
 
 Snakemake tracks neither imported package modules nor config read inside a job, so each rule passes
 ``code_fingerprint(<its script>)`` through ``params``: a fingerprint of every package module the script
 reaches through its imports (:func:`import_closure`, read from the source, nothing kept by hand); editing
 a module reruns exactly the stages that import it. Every job's record (config it used, seed, device, code
-fingerprint, versions, inputs; :func:`pipeline.stages.jobs.job_record`) is stored in the zarr stores it wrote (attribute
-``provenance``) and in a ``*.provenance.json`` sidecar beside its tables and figures, listing each
+fingerprint, versions, inputs; :func:`pipeline.stages.jobs.job_record`) is stored in the zarr stores it
+wrote (attribute ``provenance``) and in a ``*.provenance.json`` sidecar beside its tables and figures, listing each
 output with its sha256. :func:`read_provenance` finds the record of any result file.
 """
 

@@ -106,16 +106,13 @@ def test_directions_outside_the_declared_unit_are_refused(tmp_path):
         radians, fmt="nermat", areas=["M1"], session="X", reader_options={"trial_bins": 40, "direction_units": "rad"}
     )
     assert len(np.unique(ok["direction"].values)) == 8  # declared, it reads right
-    td = scipy.io.loadmat(TRIALDATA, squeeze_me=True, struct_as_record=False)
-    name = next(k for k in ("td", "trial_data") if k in td)
-    field = "target_direction" if hasattr(td[name][0], "target_direction") else "tgtDir"
-    for t in td[name]:
-        setattr(t, field, np.rad2deg(getattr(t, field)) if field == "target_direction" else getattr(t, field))
-    if field == "target_direction":
-        degrees = tmp_path / "degrees.mat"
-        scipy.io.savemat(degrees, {name: td[name]})
-        err = refused(read_recording, degrees, fmt="trialdata", areas=None, session="X")
-        assert err.field == f"{name}.target_direction" and "outside ±2π, so not radians as declared" in err.problem
+    td = scipy.io.loadmat(TRIALDATA, squeeze_me=True, struct_as_record=False)  # target_direction in radians
+    for t in td["td"]:
+        t.target_direction = np.rad2deg(t.target_direction)
+    degrees = tmp_path / "degrees.mat"
+    scipy.io.savemat(degrees, {"td": td["td"]})
+    err = refused(read_recording, degrees, fmt="trialdata", areas=None, session="X")
+    assert err.field == "td.target_direction" and "outside ±2π, so not radians as declared" in err.problem
 
 
 @pytest.mark.parametrize(
