@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import CHEWIE
+from tests.support.paths import CHEWIE, CHEWIE_ROW
 
 
 @pytest.fixture
@@ -63,16 +63,7 @@ def chewie_prepared(tmp_path_factory):
     if not CHEWIE.is_file():
         pytest.skip(f"{CHEWIE} is absent")
     folder = tmp_path_factory.mktemp("chewie")
-    row = {
-        "session_id": "Chewie-20161007",
-        "subject": "Chewie",
-        "date": "2016-10-07",
-        "year": 2016,
-        "hemisphere": "left",
-        "task": "center_out",
-        "format": "nermat",
-        "area_list": ["M1", "PMd"],
-    }
+    row = CHEWIE_ROW
     ingest(
         CHEWIE,
         folder / "ingest.zarr",

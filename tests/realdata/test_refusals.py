@@ -22,19 +22,12 @@ from pipeline.io import ingest, read_recording
 from pipeline.preprocess.prepare import prepare_dataset
 from pipeline.stages.config import default_config, load_config, load_sheet, validate_config
 from tests.support.nwb import write_nwb
-from tests.support.paths import CHEWIE, CHIPS, MAZE_TEST_NWB, ROOT, requires_real
+from tests.support.paths import CHEWIE, CHEWIE_ROW, CHIPS, MAZE_TEST_NWB, ROOT, requires_real
 
 pytestmark = requires_real
 
 PREP = default_config()["preprocessing"]
-ROW = {
-    "session_id": "Chewie-20161007",
-    "subject": "Chewie",
-    "date": "2016-10-07",
-    "year": 2016,
-    "hemisphere": "left",
-    "task": "center_out",
-}
+ROW = CHEWIE_ROW
 TRIALDATA = CHIPS / "tdGo2Fac.mat"
 
 

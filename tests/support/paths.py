@@ -17,3 +17,15 @@ CHEWIE = PAPER / "Chewie_20161007_neural_con_dis_index.mat"
 requires_real = pytest.mark.skipif(
     not REAL.is_dir(), reason=f"real data folder {REAL} is absent (set NER_REAL_DATA to point at it)"
 )
+
+#: Chewie 2016-10-07 as a sheet row of the paper's file (the session the real-data tests train on)
+CHEWIE_ROW = {
+    "session_id": "Chewie-20161007",
+    "subject": "Chewie",
+    "date": "2016-10-07",
+    "year": 2016,
+    "hemisphere": "left",
+    "task": "center_out",
+    "format": "nermat",
+    "area_list": ["M1", "PMd"],
+}
