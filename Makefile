@@ -15,7 +15,7 @@ else
 RUN_FLAGS ?= --resources gpu=$(GPUS)
 endif
 
-.PHONY: demo demo-full report test lint bench clean venv system-packages run-flags
+.PHONY: demo demo-full report test lint bench clean venv system-packages run-flags gpu-bundle gpu-check
 
 venv: $(STAMP)
 
@@ -75,6 +75,26 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_binning
+
+# The CUDA check of benchmarks/gpu_check.py. gpu-bundle (here, with the package registries): the wheels a
+# lent CUDA machine's image lacks (Python 3.12, manylinux x86-64; versions of envs/constraints.txt) and the
+# real session, in .gpu/ (ignored; the device tool carries it). gpu-check (there, or here on the CPU):
+# install them beside the image's packages when missing, then run the check and print its table.
+GPU_PYTHON ?= python3
+GPU_WHEELS := zarr numcodecs donfig google-crc32c dask partd locket jsonschema jsonschema-specifications \
+	referencing rpds-py cebra literate-dataclasses
+gpu-bundle: $(STAMP)
+	mkdir -p .gpu/wheels .gpu/data/ner_paper_preprocessed
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .gpu/wheels $$(for p in $(GPU_WHEELS); do grep -i "^$$p==" envs/constraints.txt; done)
+	cp ../shared/data/real/ner_paper_preprocessed/Chewie_20161007_neural_con_dis_index.mat .gpu/data/ner_paper_preprocessed/
+	du -sh .gpu
+
+gpu-check:
+	@$(GPU_PYTHON) -c "import zarr, dask, jsonschema, cebra" 2>/dev/null || \
+	  $(GPU_PYTHON) -m pip install -q --no-index --no-deps --no-compile --target .gpu/site .gpu/wheels/*.whl
+	PYTHONPATH=$(CURDIR)/.gpu/site:$(CURDIR) $(GPU_PYTHON) -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf results logs .snakemake
