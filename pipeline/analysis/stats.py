@@ -230,7 +230,8 @@ def diagonal_vs_off_diagonal(scores: pd.DataFrame, *, source: str | None = None)
     with the mean of that train cell's off-diagonal values (train cells with both, n >= 2);
     ``welch_diag_vs_offdiag`` is ``scipy.stats.ttest_ind(equal_var=False)`` of all diagonal against
     all off-diagonal values (>= 2 of each). ``a`` = ``"diagonal"``; ``b`` = ``"off_diagonal_row_mean"``
-    or ``"off_diagonal"``. For the Welch row ``n`` is the total number of values.
+    or ``"off_diagonal"``. For the Welch row ``n`` is the total number of values. Undefined scores (NaN,
+    their reason in the scores table's ``note``) are left out of every test; ``n`` counts the values used.
 
     Args:
         scores: The tidy scores table.
@@ -243,8 +244,9 @@ def diagonal_vs_off_diagonal(scores: pd.DataFrame, *, source: str | None = None)
     rows = []
     for key, sub in scores.groupby([*KEYS, "method"], dropna=False):
         key, method = key[:-1], key[-1]
-        diag = sub[sub["pair"] == "diagonal"]
-        off = sub[sub["pair"] == "off_diagonal"]
+        defined = sub[sub["value"].notna()]  # undefined scores: NaN, their reason in the scores' note
+        diag = defined[defined["pair"] == "diagonal"]
+        off = defined[defined["pair"] == "off_diagonal"]
         if diag["train_cell"].duplicated().any():
             raise InputError(
                 source,

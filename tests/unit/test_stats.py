@@ -242,6 +242,20 @@ def test_diagonal_vs_off_diagonal_hand_case():
     assert welch["p"] == pytest.approx(expected.pvalue, abs=1e-12)
 
 
+def test_undefined_scores_are_left_out_of_the_tests_and_n_counts_what_was_used():
+    """A NaN score (undefined: its reason is in the scores' note) is not a value: the Welch test of the
+    other values is what the table reports, with their count as n (was a NaN statistic)."""
+    matrix = 10 * np.arange(4)[:, None] + np.arange(4)[None, :] + np.array([0, 0, 0, 5])[None, :]
+    full = diagonal_vs_off_diagonal(make_scores({"ner": matrix.astype(float)}))
+    with_nan = matrix.astype(float)
+    with_nan[0, 1] = np.nan
+    out = diagonal_vs_off_diagonal(make_scores({"ner": with_nan}))
+    welch = one(out, test="welch_diag_vs_offdiag")
+    expected = stats.ttest_ind(np.diag(matrix), np.delete(matrix[OFF], 0), equal_var=False)
+    assert welch["n"] == one(full, test="welch_diag_vs_offdiag")["n"] - 1 == 15
+    assert welch["statistic"] == pytest.approx(expected.statistic, abs=1e-12)
+
+
 def test_all_statistics_is_both_tables(matrices):
     scores = make_scores(matrices)
     out = all_statistics(scores)
