@@ -56,9 +56,9 @@ def workflow_copy(tmp_path):
 @pytest.fixture(scope="session")
 def chewie_prepared(tmp_path_factory):
     """Chewie 2016-10-07 through our nermat reader and `prepare` (the paper's 40-bin window)."""
-    from pipeline.io import ingest
-    from pipeline.preprocess.prepare import prepare
     from pipeline.stages.config import validate_config
+    from pipeline.stages.rules.ingest import run as ingest
+    from pipeline.stages.rules.prepare import run as prepare
 
     if not CHEWIE.is_file():
         pytest.skip(f"{CHEWIE} is absent")
@@ -87,7 +87,7 @@ def chewie_ner(chewie_prepared, tmp_path_factory):
     tests on one worker: measured, both workers trained it."""
     from filelock import FileLock
 
-    from pipeline.embed.fit import train_embedding
+    from pipeline.stages.rules.train import run as train_embedding
 
     base = tmp_path_factory.getbasetemp()
     folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "chewie_ner"

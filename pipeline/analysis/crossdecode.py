@@ -15,24 +15,19 @@ need nothing but the table. Column meanings: ``docs/tables.md``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from os import PathLike
 
 import numpy as np
 import pandas as pd
 
 from pipeline.analysis.alignment import ALIGNMENTS, Alignment, align
 from pipeline.analysis.decoding import Cell, DecoderSpec, Scores, fit, score, within_session
-from pipeline.data.tables import write_table
 from pipeline.errors import InputError
 
 __all__ = [
     "KEY_COLUMNS",
     "cross_decode",
-    "cross_decode_stores",
-    "decode_within_stores",
     "decoder_specs",
     "within_table",
-    "write_tables",
 ]
 
 #: columns that identify a score (everything but metric/value and the accuracy curve's bin columns)
@@ -230,40 +225,3 @@ def decoder_specs(decoding: Mapping) -> list[DecoderSpec]:
         )
         for kind in decoding["decoders"]
     ]
-
-
-def write_tables(
-    scores: pd.DataFrame, accuracy: pd.DataFrame, scores_out: str | PathLike, accuracy_out: str | PathLike
-) -> None:
-    """Write both tidy tables as TSV (via a temporary name, so a failed job leaves no partial file)."""
-    write_table(scores, scores_out)
-    write_table(accuracy, accuracy_out)
-
-
-def decode_within_stores(
-    stores: Sequence[tuple[str | PathLike, str | PathLike]],
-    decoding: Mapping,
-    scores_out: str | PathLike,
-    accuracy_out: str | PathLike,
-) -> pd.DataFrame:
-    """rule decode_within: every cell of one method and seed, in-sample and held-out; ``stores`` holds
-    each cell's ``(embedding store, prepared store)`` (:meth:`pipeline.stages.plan.Plan.within_pairs`)."""
-    cells = [Cell.load(embedding, prepared) for embedding, prepared in stores]
-    scores, accuracy = within_table(cells, decoder_specs(decoding))
-    write_tables(scores, accuracy, scores_out, accuracy_out)
-    return scores
-
-
-def cross_decode_stores(
-    stores: Sequence[tuple[str | PathLike, str | PathLike]],
-    decoding: Mapping,
-    group: str,
-    scores_out: str | PathLike,
-    accuracy_out: str | PathLike,
-) -> pd.DataFrame:
-    """rule cross_decode: the decode matrices of one comparison group, method and seed; ``stores`` as
-    :func:`decode_within_stores`, in matrix order."""
-    cells = [Cell.load(embedding, prepared) for embedding, prepared in stores]
-    scores, accuracy = cross_decode(cells, decoder_specs(decoding), group=group, alignments=decoding["alignments"])
-    write_tables(scores, accuracy, scores_out, accuracy_out)
-    return scores

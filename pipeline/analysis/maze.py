@@ -49,10 +49,9 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline.analysis.decoding import Cell, DecoderSpec, within_session
 from pipeline.data.store import as_object_strings, open_store, validate_embedding
-from pipeline.data.tables import write_table
 from pipeline.errors import InputError
 
-__all__ = ["SEGMENTS", "condition_labels", "maze_scores", "separation", "subset_table", "write_maze_scores"]
+__all__ = ["SEGMENTS", "condition_labels", "maze_scores", "separation", "subset_table"]
 
 #: time segments of the window whose latent means are the features of the condition classifier
 SEGMENTS = 10
@@ -183,15 +182,3 @@ def maze_scores(
 ) -> pd.DataFrame:
     """:func:`subset_table` of every ``(subset embedding, maze-prepared store)`` pair, concatenated."""
     return pd.concat([subset_table(e, p, decoders) for e, p in stores], ignore_index=True)
-
-
-def write_maze_scores(
-    stores: Sequence[tuple[str | PathLike, str | PathLike]],
-    out: str | PathLike,
-    *,
-    decoders: Sequence[str] = ("linear",),
-) -> pd.DataFrame:
-    """rule maze_decode: :func:`maze_scores` written as one TSV (atomically)."""
-    table = maze_scores(stores, decoders)
-    write_table(table, out)
-    return table

@@ -21,7 +21,6 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.anova import AnovaRM
 
-from pipeline.data.tables import read_tables, write_table
 from pipeline.errors import InputError
 
 __all__ = [
@@ -30,7 +29,6 @@ __all__ = [
     "BLOCK_COLUMNS",
     "method_tests",
     "diagonal_vs_off_diagonal",
-    "statistics_files",
     "block_summary",
     "all_statistics",
 ]
@@ -374,17 +372,3 @@ def all_statistics(
     """
     parts = [method_tests(scores, methods=methods, source=source), diagonal_vs_off_diagonal(scores, source=source)]
     return pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
-
-
-def statistics_files(score_paths, tests_out, blocks_out) -> pd.DataFrame:
-    """rules stats_within / stats_group: read decode score TSVs, write the tests and block summary.
-
-    Written via temporary names, so a failed job leaves no partial table.
-    """
-    scores = read_tables(score_paths, "scores")
-    source = ", ".join(map(str, score_paths))
-    tests = all_statistics(scores, source=source)
-    blocks = block_summary(scores, source=source)
-    write_table(tests, tests_out)
-    write_table(blocks, blocks_out)
-    return tests

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -29,17 +27,14 @@ from pipeline.data.origin import versions
 from pipeline.data.store import (
     as_object_strings,
     embedding_dataset,
-    open_store,
-    validate_embedding,
     validate_prepared,
-    write_store,
 )
 from pipeline.embed.device import acquire_device
 from pipeline.embed.methods import EmbeddingMethod, get_method
 from pipeline.errors import InputError
 from pipeline.preprocess.labels import LABEL_COLUMNS, movement_labels
 
-__all__ = ["area_inputs", "fit_embedding", "train_embedding"]
+__all__ = ["area_inputs", "fit_embedding"]
 
 log = logging.getLogger(__name__)
 
@@ -262,56 +257,3 @@ def fit_embedding(
         source=source,
     )
     return out, model
-
-
-def train_embedding(
-    prepared: str | PathLike,
-    embedding_out: str | PathLike,
-    model_out: str | PathLike,
-    *,
-    method: str,
-    params: dict,
-    area: str | Sequence[str],
-    seed: int,
-    labels: dict,
-    device: dict,
-    code_fingerprint: str = "",
-    threads: int = 1,
-    subset: Mapping | None = None,
-) -> xr.Dataset:
-    """rules train and maze_train: :func:`fit_embedding` on a prepared store, writing its embedding
-    store and checkpoint folder (arguments as there).
-
-    Raises:
-        InputError: as :func:`fit_embedding`, naming the prepared store; nothing is written.
-    """
-    prepared = Path(prepared)
-    ds = open_store(prepared, layout="prepared")
-    out, model = fit_embedding(
-        ds,
-        method=method,
-        params=params,
-        area=area,
-        seed=seed,
-        labels=labels,
-        device=device,
-        code_fingerprint=code_fingerprint,
-        threads=threads,
-        subset=subset,
-        source=prepared,
-    )
-    device_info = json.loads(out.attrs["device"])
-    provenance = {
-        k: out.attrs[k]
-        for k in ("session", "area", "seed", "method", "code_fingerprint", "subset", "subset_spec")
-        if k in out.attrs
-    }
-    validate_embedding(out, embedding_out)
-    model.save(model_out, extra={**provenance, "device": device_info})
-    try:
-        write_store(out, embedding_out)
-    except BaseException:
-        shutil.rmtree(model_out, ignore_errors=True)
-        raise
-    log.info("wrote %s (%s); %s", embedding_out, dict(out.sizes), f"final loss {out.attrs['final_loss']:.4f}")
-    return out

@@ -1,4 +1,4 @@
-"""Readers: each turns one source format into an *ingest* store (layouts in :mod:`pipeline.data.store`).
+"""Readers: each turns one source format into an *ingest* dataset (layouts in :mod:`pipeline.data.store`).
 
 ``nwb``        NWB 2.x files (NLB MC_Maze/Area2_Bump layout, DANDI 000688 layout, our simulated data)
 ``trialdata``  Miller-lab TrialData ``.mat`` (the Dryad format of the paper's recordings)
@@ -14,7 +14,6 @@ from pathlib import Path
 import xarray as xr
 
 from pipeline.data.origin import sha256_file, versions
-from pipeline.data.store import write_store
 from pipeline.errors import InputError
 from pipeline.io.nermat import read_nermat
 from pipeline.io.nwb import read_nwb
@@ -74,24 +73,4 @@ def read_recording(
         versions=versions(),
         code_fingerprint=code_fingerprint,
     )
-    return ds
-
-
-def ingest(
-    source: str | PathLike,
-    out: str | PathLike,
-    *,
-    fmt: str,
-    areas: list[str],
-    session: str,
-    reader_options: dict | None = None,
-    code_fingerprint: str = "",
-) -> xr.Dataset:
-    """rule ingest: :func:`read_recording`, written to the ingest store ``out`` (atomically; nothing is
-    left on error)."""
-    ds = read_recording(
-        source, fmt=fmt, areas=areas, session=session, reader_options=reader_options, code_fingerprint=code_fingerprint
-    )
-    write_store(ds, out)
-    log.info("ingested %s (%s): %s", source, fmt, dict(ds.sizes))
     return ds

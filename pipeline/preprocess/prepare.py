@@ -34,13 +34,10 @@ from scipy.ndimage import correlate1d
 from pipeline import __version__
 from pipeline.data.origin import versions
 from pipeline.data.store import (
-    INGEST_LAYOUTS,
     MAZE_COORDS,
     as_object_strings,
-    open_store,
     prepared_dataset,
     validate_ingest,
-    write_store,
 )
 from pipeline.errors import InputError
 
@@ -512,35 +509,4 @@ def prepare_dataset(
         out_ds.sizes["unit"],
         dropped,
     )
-    return out_ds
-
-
-def prepare(
-    ingest_path: str | PathLike,
-    out: str | PathLike,
-    *,
-    session: dict,
-    preprocessing: dict,
-    code_fingerprint: str = "",
-    threads: int = 1,
-) -> xr.Dataset:
-    """rule prepare: ``results/prepared/{session}.zarr`` from an ingest store (atomically), by
-    :func:`prepare_dataset`.
-
-    Args:
-        ingest_path: the ingest store written by :func:`pipeline.io.ingest`.
-        out: the prepared store to write.
-        session, preprocessing, code_fingerprint: as :func:`prepare_dataset`.
-        threads: dask worker threads.
-
-    Raises:
-        InputError: naming the ingest store or the source file and the field at fault; nothing is
-            written then.
-    """
-    ds = open_store(ingest_path, layout=INGEST_LAYOUTS)
-    out_ds = prepare_dataset(
-        ds, session=session, preprocessing=preprocessing, source=ingest_path, code_fingerprint=code_fingerprint
-    )
-    with dask.config.set(scheduler="threads", num_workers=max(1, int(threads))):
-        write_store(out_ds, out)
     return out_ds

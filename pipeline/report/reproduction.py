@@ -19,15 +19,10 @@ the decode tables).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
-from pipeline.data.tables import read_tables, write_table
-
-__all__ = ["PAPER_VALUES", "paper_values", "reproduction_table", "reproduction_files", "to_markdown"]
+__all__ = ["PAPER_VALUES", "paper_values", "reproduction_table", "to_markdown", "BLOCK_COLUMNS"]
 
 _SESSIONS = ("Chewie-20150629", "Chewie-20150630", "Chewie-20160929", "Chewie-20161007")
 # Fig. 4 arrays: (in-sample velocity, held-out velocity [swapped], in-sample position, held-out position,
@@ -226,30 +221,5 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n" + summary
 
 
-def reproduction_files(
-    within_paths: Sequence[str], block_paths: Sequence[str], tsv_out: str | os.PathLike, md_out: str | os.PathLike
-) -> pd.DataFrame:
-    """rule reproduction: read the decode/summary tables, write the table as TSV and markdown."""
-    within = read_tables(within_paths, "within-session tables (is any method enabled?)")
-    blocks = (
-        read_tables(block_paths, "block summaries")
-        if block_paths
-        else pd.DataFrame(
-            columns=[
-                "group",
-                "method",
-                "decoder",
-                "target",
-                "metric",
-                "evaluation",
-                "alignment",
-                "block",
-                "seed",
-                "mean",
-            ]
-        )
-    )
-    table = reproduction_table(within, blocks)
-    write_table(table, tsv_out, float_format="%.6g")
-    write_table(to_markdown(table), md_out)
-    return table
+#: the block-summary columns the table reads (an empty frame of them when no group was run)
+BLOCK_COLUMNS = ["group", "method", "decoder", "target", "metric", "evaluation", "alignment", "block", "seed", "mean"]

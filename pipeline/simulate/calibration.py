@@ -5,7 +5,7 @@ This module computes, in memory, the statistics the two are compared on, pairs t
 prints a real-versus-simulated markdown table (``python -m pipeline.simulate.calibration``; the table of
 docs/calibration.md). Nothing here is tuned against a decoder of the methods (NER, CEBRA...).
 
-On **prepared** datasets (:func:`pipeline.preprocess.prepare.prepare`: 30 ms bins, Gaussian smoothing sd
+On **prepared** datasets (:func:`pipeline.preprocess.prepare.prepare_dataset`: 30 ms bins, Gaussian smoothing sd
 45 ms, trials cut from the go cue, chronological 80/20 split), per area:
 
 ``mean_hz``, ``mean_hz_iqr``, ``sd_hz``, ``sd_hz_iqr``
@@ -593,29 +593,15 @@ def spike_stats(ds: xr.Dataset, area: str, *, event: str, pooled: bool) -> dict[
 
 
 # --------------------------------------------------------------------------- real and simulated
-def _prepare(
-    source: Path, fmt: str, row: dict, preprocessing: dict, folder: Path, reader_options: dict | None = None
-) -> xr.Dataset:
-    """Ingest and prepare one session into ``folder``; returns the loaded prepared dataset."""
-    from pipeline.io import ingest
-    from pipeline.preprocess.prepare import prepare
+def _prepare(source: Path, fmt: str, row: dict, preprocessing: dict, reader_options: dict | None = None) -> xr.Dataset:
+    """Read and prepare one session in memory; returns the prepared dataset, loaded."""
+    from pipeline.io import read_recording
+    from pipeline.preprocess.prepare import prepare_dataset
 
-    sid = row["session_id"]
-    ingest(
-        source,
-        folder / f"{sid}_ingest.zarr",
-        fmt=fmt,
-        areas=row["area_list"],
-        session=sid,
-        reader_options=reader_options,
+    ds = read_recording(
+        source, fmt=fmt, areas=row["area_list"], session=row["session_id"], reader_options=reader_options
     )
-    return prepare(
-        folder / f"{sid}_ingest.zarr",
-        folder / f"{sid}_prepared.zarr",
-        session=row,
-        preprocessing=preprocessing,
-        threads=1,
-    ).load()
+    return prepare_dataset(ds, session=row, preprocessing=preprocessing).load()
 
 
 def _demo_preprocessing(window_bins: int, **overrides) -> dict:
@@ -657,9 +643,7 @@ def real_prepared(real_dir: Path, folder: Path, sessions: Sequence[str] | None =
             "area_list": list(areas),
         }
         path = real_dir / "ner_paper_preprocessed" / f"{stem}_neural_con_dis_index.mat"
-        out[stem] = _prepare(
-            path, "nermat", row, _demo_preprocessing(bins), folder, reader_options={"trial_bins": bins}
-        )
+        out[stem] = _prepare(path, "nermat", row, _demo_preprocessing(bins), reader_options={"trial_bins": bins})
     return out
 
 
@@ -798,7 +782,7 @@ def simulated_stats(
             nwb, row, seconds[sid] = simulate_demo_session(sid, work, params=params, seed=seed)
             raw = read_nwb(nwb, row["area_list"])
             if row["task"] == "center_out":
-                ds = _prepare(nwb, "nwb", row, _demo_preprocessing(40), work)
+                ds = _prepare(nwb, "nwb", row, _demo_preprocessing(40))
                 for area in row["area_list"]:
                     stats = area_stats(ds, area)
                     # within-direction Fano of spike counts around the go cue (real: Chips, S1)

@@ -197,7 +197,7 @@ def test_ner_with_shuffled_labels_decodes_nothing(chewie_prepared, tmp_path):
 @requires_real
 def test_training_stage_rejects_a_missing_area_and_cpu_when_not_allowed(chewie_prepared, tmp_path):
     from pipeline.embed.device import DeviceUnavailable
-    from pipeline.embed.fit import train_embedding
+    from pipeline.stages.rules.train import run as train_embedding
 
     store, model_dir = tmp_path / "emb.zarr", tmp_path / "model"
     with pytest.raises(InputError, match=r"prepared\.zarr \[area\]: no units of area 'S1'"):

@@ -18,9 +18,10 @@ from pipeline.analysis.crossdecode import cross_decode, within_table
 from pipeline.analysis.decoding import Cell, DecoderSpec, r2, within_session
 from pipeline.embed.fit import fit_embedding
 from pipeline.errors import InputError
-from pipeline.io import ingest, read_recording
+from pipeline.io import read_recording
 from pipeline.preprocess.prepare import prepare_dataset
 from pipeline.stages.config import default_config, load_config, load_sheet, validate_config
+from pipeline.stages.rules.ingest import run as ingest
 from tests.support.nwb import write_nwb
 from tests.support.paths import CHEWIE, CHEWIE_ROW, CHIPS, MAZE_TEST_NWB, ROOT, requires_real
 

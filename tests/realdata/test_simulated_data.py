@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from pipeline.io import ingest
-from pipeline.preprocess.prepare import prepare
 from pipeline.simulate import simulate_session
 from pipeline.stages.config import load_config, load_sheet, session_preprocessing, session_row
+from pipeline.stages.rules.ingest import run as ingest
+from pipeline.stages.rules.prepare import run as prepare
 from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.xdist_group("simulated_data")  # one pytest worker: its module fixtures run once

@@ -8,8 +8,8 @@ import xarray as xr
 import zarr
 
 from pipeline.data.store import as_object_strings, open_store, validate_prepared, write_store
-from pipeline.io import ingest
-from pipeline.preprocess.prepare import prepare
+from pipeline.stages.rules.ingest import run as ingest
+from pipeline.stages.rules.prepare import run as prepare
 from tests.support.nwb import write_nwb
 from tests.support.paths import CHIPS, PAPER, requires_real
 

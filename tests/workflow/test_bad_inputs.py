@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from pipeline.errors import InputError
-from pipeline.io import ingest
-from pipeline.preprocess.prepare import prepare
 from pipeline.stages.config import load_config, load_sheet, session_row, validate_config
+from pipeline.stages.rules.ingest import run as ingest
+from pipeline.stages.rules.prepare import run as prepare
 from tests.support.nwb import write_nwb
 from tests.support.paths import ROOT
 from tests.support.workflow import snakemake

@@ -9,11 +9,8 @@ import xarray as xr
 
 from pipeline.analysis.maze import separation, subset_table
 from pipeline.data.store import as_object_strings, open_store
-from pipeline.embed.fit import train_embedding
 from pipeline.errors import InputError
-from pipeline.io import ingest
 from pipeline.preprocess.labels import movement_labels
-from pipeline.preprocess.prepare import prepare
 from pipeline.preprocess.subsets import select_subset, subset_mask
 from pipeline.stages.config import (
     load_config,
@@ -24,6 +21,9 @@ from pipeline.stages.config import (
     maze_subset,
     validate_config,
 )
+from pipeline.stages.rules.ingest import run as ingest
+from pipeline.stages.rules.prepare import run as prepare
+from pipeline.stages.rules.train import run as train_embedding
 from tests.support.paths import MAZE_TEST_NWB, ROOT, requires_real
 from tests.support.workflow import snakemake
 

@@ -60,7 +60,7 @@ def test_the_built_wheel_validates_a_config_and_runs_a_stage_outside_the_reposit
 import json, sys
 import pipeline
 from pipeline.stages.config import validate_config
-from pipeline.io import ingest
+from pipeline.stages.rules.ingest import run as ingest
 from pipeline.simulate import simulate_session
 
 config = validate_config({"sessions": "sheet.tsv", "data_dir": "."}, source="lab.yaml")

@@ -1,10 +1,10 @@
 """rule decode_within: in-sample and held-out scores of every cell of one method and seed."""
 
-from pipeline.analysis.crossdecode import decode_within_stores
 from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.decode_within import run
 
 with workflow_job(snakemake):  # noqa: F821
-    decode_within_stores(
+    run(
         snakemake.params.cells,  # noqa: F821  ((embedding, prepared) per cell)
         snakemake.params.decoding,  # noqa: F821
         snakemake.output.scores,  # noqa: F821

@@ -1,10 +1,10 @@
 """rule figures_group: decode matrices, accuracy over time and block summary of one group."""
 
-from pipeline.report.figures import group_figures
 from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.figures_group import run
 
 with workflow_job(snakemake):  # noqa: F821
-    group_figures(
+    run(
         snakemake.input.scores,  # noqa: F821
         snakemake.input.accuracy,  # noqa: F821
         snakemake.input.blocks,  # noqa: F821

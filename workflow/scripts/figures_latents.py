@@ -1,12 +1,12 @@
 """rule figures_latents: 3-D latents of one method's cells in a group, aligned to an anchor cell."""
 
-from pipeline.report.figures import latent_figure
 from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.figures_latents import run
 
 with workflow_job(snakemake):  # noqa: F821
-    latent_figure(
+    run(
         snakemake.params.cells,  # noqa: F821  ((embedding, prepared) per cell)
         snakemake.output.figure,  # noqa: F821
         anchor=snakemake.params.anchor,  # noqa: F821
-        max_trials_per_direction=snakemake.params.max_trials,  # noqa: F821
+        max_trials=snakemake.params.max_trials,  # noqa: F821
     )

@@ -1,11 +1,11 @@
 """rule ingest: read one recording into results/ingest/{session}.zarr."""
 
-from pipeline.io import ingest
 from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.ingest import run
 
 with workflow_job(snakemake):  # noqa: F821
     row = snakemake.params.session  # noqa: F821
-    ingest(
+    run(
         snakemake.input.source,  # noqa: F821
         snakemake.output.store,  # noqa: F821
         fmt=row["format"],

@@ -1,10 +1,10 @@
 """rule maze_decode: R2 and separation of every maze subset embedding of one method and seed."""
 
-from pipeline.analysis.maze import write_maze_scores
 from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.maze_decode import run
 
 with workflow_job(snakemake):  # noqa: F821
-    write_maze_scores(
+    run(
         snakemake.params.cells,  # noqa: F821  ((subset embedding, maze-prepared store) pairs)
         snakemake.output.scores,  # noqa: F821
         decoders=snakemake.params.decoders,  # noqa: F821

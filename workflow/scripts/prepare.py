@@ -1,10 +1,10 @@
 """rule prepare: ingest store -> results/prepared/{session}.zarr."""
 
-from pipeline.preprocess.prepare import prepare
 from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.prepare import run
 
 with workflow_job(snakemake):  # noqa: F821
-    prepare(
+    run(
         snakemake.input.store,  # noqa: F821
         snakemake.output.store,  # noqa: F821
         session=snakemake.params.session,  # noqa: F821

@@ -1,10 +1,10 @@
 """rules stats_within / stats_group: decode tables -> statistics and block summaries (TSV)."""
 
-from pipeline.analysis.stats import statistics_files
 from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.stats import run
 
 with workflow_job(snakemake):  # noqa: F821
-    statistics_files(
+    run(
         list(snakemake.input),  # noqa: F821
         snakemake.output.tests,  # noqa: F821
         snakemake.output.blocks,  # noqa: F821

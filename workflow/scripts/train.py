@@ -1,13 +1,13 @@
 """rules train and maze_train: prepared store -> embedding store + checkpoint of one (method, session,
 area, seed), or of one maze trial subset of a session with its areas pooled (params areas, subset)."""
 
-from pipeline.embed.fit import train_embedding
 from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.train import run
 
 with workflow_job(snakemake):  # noqa: F821
     params = dict(snakemake.params.items())  # noqa: F821
     wildcards = dict(snakemake.wildcards.items())  # noqa: F821
-    train_embedding(
+    run(
         snakemake.input.store,  # noqa: F821
         snakemake.output.store,  # noqa: F821
         snakemake.output.model,  # noqa: F821
