@@ -1,11 +1,11 @@
-"""The training stage: prepared store -> fitted method -> embedding store + checkpoint.
+"""The training stage in memory: prepared dataset -> fitted method -> embedding dataset (and the model).
 
 One job trains one ``(method, session, area, seed)`` cell, as the paper (one independent model per
 session and area): fit on the bins of the training trials, embed every trial (train and test) with
-the same model, write ``results/embeddings/{method}/{session}/{area}/seed{seed}.zarr`` and the
-checkpoint folder. GPU-capable methods lease a device first (:mod:`pipeline.embed.device`). The maze
-analysis trains the same way on one trial subset of a session with its areas pooled
-(:mod:`pipeline.analysis.maze`).
+the same model; the rule (:mod:`pipeline.stages.rules.train`) writes
+``results/embeddings/{method}/{session}/{area}/seed{seed}.zarr`` and the checkpoint folder.
+GPU-capable methods lease a device first (:mod:`pipeline.embed.device`). The maze analysis trains the
+same way on one trial subset of a session with its areas pooled (:mod:`pipeline.analysis.maze`).
 
 Methods that learn from movement labels (every method but PCA and UMAP) stop with a "behaviour
 missing" error on a recording without hand/cursor velocity (e.g. an NLB test split).

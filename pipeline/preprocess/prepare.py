@@ -1,4 +1,5 @@
-"""From an ingest store to the canonical *prepared* store that every method reads.
+"""From an ingest dataset to the canonical *prepared* dataset that every method reads (in memory; the
+rule :mod:`pipeline.stages.rules.prepare` reads and writes the stores).
 
 Steps, as in the paper (NER_METHOD.md §4) unless the config says otherwise:
 
