@@ -111,22 +111,24 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
     tau = args.temperature
     module = RankLoss(temperature=tau)
+    module32 = RankLoss(temperature=tau, precision="float32")
     print(f"torch {torch.__version__}, {args.device}, {args.dtype}, {torch.get_num_threads()} threads, tau={tau}")
     print("forward+backward, best of repeats, ms. rank_loss = rank_loss(z, D) with D precomputed;")
     print("RankLoss = RankLoss()(z, labels), label distances and groups included.\n")
     head = (
-        f"{'M':>5} {'rank_loss':>10} {'RankLoss':>9} {'sort+lcse':>10} {'O(M^3)':>10} {'InfoNCE':>8}"
+        f"{'M':>5} {'rank_loss':>10} {'RankLoss':>9} {'sort+lcse':>10} {'O(M^3)':>10} {'InfoNCE':>8} {'RL f32':>8}"
         f" | {'O(M^3)/rank_loss':>16} {'sort+lcse/rank_loss':>19} {'rank_loss/InfoNCE':>17}"
     )
     print(head)
     print("-" * len(head))
-    checks = []
+    checks, precision = [], []
     for i, m in enumerate(args.sizes):
         z, labels = ner_batch(m, dtype=dtype, device=args.device)
         d = label_distance(labels)
         fwd_bwd_time(rank_loss, z, d, tau, repeats=2)  # warm-up (allocator, numpy sort)
         t_ours, l_ours, g_ours = fwd_bwd_time(rank_loss, z, d, tau, repeats=args.repeats)
-        t_mod, l_mod, _ = fwd_bwd_time(module, z, labels, repeats=args.repeats)
+        t_mod, l_mod, g_mod = fwd_bwd_time(module, z, labels, repeats=args.repeats)
+        t_m32, l_m32, g_m32 = fwd_bwd_time(module32, z, labels, repeats=args.repeats)
         t_sort, l_sort, g_sort = fwd_bwd_time(sort_lcse_rank_loss, z, d, tau, repeats=max(1, args.repeats // 2))
         b = m // 2
         zr, zp, zn = z[:b], z[b : 2 * b], ner_batch(m, dtype=dtype, device=args.device, seed=1)[0][:b]
@@ -140,11 +142,13 @@ def main() -> None:
             cub_txt, ratio_txt = f"{'-':>10}", f"{'-':>16}"
         print(
             f"{m:5d} {t_ours * 1e3:10.2f} {t_mod * 1e3:9.2f} {t_sort * 1e3:10.2f} {cub_txt} {t_nce * 1e3:8.3f}"
+            f" {t_m32 * 1e3:8.2f}"
             f" | {ratio_txt} {t_sort / t_ours:18.1f}x {t_ours / t_nce:16.1f}x",
             flush=True,
         )
         first = i == 0
         checks.append((m, l_ours, l_mod, l_sort, g_ours, g_sort, l_cub if first else None, g_cub if first else None))
+        precision.append((m, l_mod, g_mod, l_m32, g_m32))
 
     print("\nagreement (absolute differences; loss, max over gradient entries):")
     for m, l_ours, l_mod, l_sort, g_ours, g_sort, l_cub, g_cub in checks:
@@ -155,6 +159,12 @@ def main() -> None:
         if l_cub is not None:
             line += f"; O(M^3) {abs(l_ours - l_cub).item():.1e} / {(g_ours - g_cub).abs().max().item():.1e}"
         print(line)
+    print("\nRankLoss(precision='float32') against the float64 path (relative loss difference; max gradient")
+    print("difference relative to the largest gradient entry):")
+    for m, l64, g64, l32, g32 in precision:
+        rel = abs(l32.double() - l64.double()).item() / abs(l64.double()).item()
+        grad = ((g32.double() - g64.double()).abs().max() / g64.double().abs().max()).item()
+        print(f"  M={m:5d}  loss {rel:.1e}; gradient {grad:.1e}")
 
 
 if __name__ == "__main__":

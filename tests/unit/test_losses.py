@@ -341,6 +341,25 @@ def test_rank_loss_module():
         mod(z, nan_labels)
 
 
+@pytest.mark.parametrize("tau", [1.0, 0.02])
+def test_float32_working_precision_is_opt_in_and_close_to_the_reference(tau):
+    """RankLoss(precision="float32") (fast path at tau 1, log space at tau 0.02: 2 / 0.02 > 80) against
+    the O(M^3) reference and the default float64 path, on an NER batch of float32 embeddings."""
+    m = 96
+    lab = _ner_batch_labels(m, seed=8)
+    z = _unit(m, seed=9, dtype=torch.float32)
+    ref, g_ref = _grad(naive_rank_loss, z.double(), label_distance(lab), tau)
+    l64, g64 = _grad(RankLoss(temperature=tau), z, lab)
+    l32, g32 = _grad(RankLoss(temperature=tau, precision="float32"), z, lab)
+    assert "precision=float32" in repr(RankLoss(precision="float32"))
+    assert l32.dtype == g32.dtype == torch.float32 and torch.isfinite(g32).all()
+    assert l64.item() == pytest.approx(ref.item(), rel=1e-6)
+    assert l32.item() == pytest.approx(ref.item(), rel=2e-5)
+    assert torch.allclose(g32.double(), g_ref, rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="precision"):
+        RankLoss(precision="float16")
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():

@@ -35,17 +35,19 @@ memory:
    product).
 
 Numerics. Everything after the embedding distances runs in float64 (also for float32 inputs,
-whose loss and gradient are returned in float32). Because ``s_ij <= 0``, the fast path works
-with ``exp(s_ij)`` directly, which needs ``max_ij ||z_i - z_j|| / tau`` below
+whose loss and gradient are returned in float32); :class:`RankLoss` can run it in float32 instead
+(``precision="float32"``, opt-in; its fast path then holds up to :data:`EXP_RANGE_LIMIT_FLOAT32`).
+Because ``s_ij <= 0``, the fast path works with ``exp(s_ij)`` directly, which needs ``max_ij ||z_i - z_j|| / tau`` below
 :data:`EXP_RANGE_LIMIT` (``exp(-600)`` is still a normal float64); a unit-norm embedding is
 therefore on the fast path for every ``tau > 1/300``. Beyond that (tiny ``tau`` or huge
 embeddings) the same algorithm runs in log space (``logcumsumexp``, per-group log-sum-exp),
 about 3-4x slower but never overflowing.
 
-Speed (CPU, 2 threads, float32, NER batch of M = 1024, forward + backward; see
-``benchmarks/bench_rank_loss.py``): about 10 ms through :class:`RankLoss`, 13 ms for
-``rank_loss(z, D)`` with detection, against about 85 ms for a plain sort + ``logcumsumexp`` +
-``searchsorted`` through autograd and about 9 s for the ``O(M^3)`` loop.
+Speed (CPU, 2 threads, float32 embeddings, NER batch of M = 1024, forward + backward; measured by
+``benchmarks/bench_rank_loss.py``, numbers in the README): about 17-20 ms through :class:`RankLoss`
+(about 5 ms of it the label structure), 12-16 ms with ``precision="float32"``, against about 130 ms for
+a plain sort + ``logcumsumexp`` + ``searchsorted`` through autograd and about 5-9 s for the ``O(M^3)``
+loop.
 
 Euclidean distance at zero. ``||z_i - z_j||`` is not differentiable where ``z_i == z_j`` (the
 diagonal always; and, e.g., a reference and its positive mapped to the same point). The gradient
@@ -67,6 +69,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "EXP_RANGE_LIMIT",
+    "EXP_RANGE_LIMIT_FLOAT32",
+    "PRECISIONS",
     "RankLoss",
     "infonce",
     "label_distance",
@@ -81,6 +85,10 @@ EXP_RANGE_LIMIT = 600.0
 _INFONCE_EPS = 1e-24
 
 _WORK_DTYPE = torch.float64
+#: the fast path's limit in float32 working precision (``exp(-80)`` is still a normal float32)
+EXP_RANGE_LIMIT_FLOAT32 = 80.0
+#: working precisions of :class:`RankLoss` (``precision=``)
+PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,15 +340,17 @@ class _RankStructure:
         ValueError: If ``d`` contains NaN.
     """
 
-    def __init__(self, d: Tensor, groups: Tensor | None) -> None:
+    def __init__(self, d: Tensor, groups: Tensor | None, work_dtype: torch.dtype = _WORK_DTYPE) -> None:
         ids = _duplicate_groups(d) if groups is None else groups.to(device=d.device, dtype=torch.int64)
         self.k, self.perm = _slot_layout(ids)
         u = d.shape[0] // self.k
         du = d if self.perm is None else d.index_select(0, self.perm[:u]).index_select(1, self.perm[:u])
-        self._build(du)
+        self._build(du, work_dtype)
 
     @classmethod
-    def from_labels(cls, labels: Tensor, angle_column: int | None) -> _RankStructure:
+    def from_labels(
+        cls, labels: Tensor, angle_column: int | None, work_dtype: torch.dtype = _WORK_DTYPE
+    ) -> _RankStructure:
         """The structure of ``label_distance(labels)`` computed on one representative per sub-group.
 
         Equal label rows have equal distance rows, so only the ``U x U`` distances between
@@ -350,10 +360,10 @@ class _RankStructure:
         self.k, self.perm = _slot_layout(_label_groups(labels))
         u = labels.shape[0] // self.k
         rep = labels if self.perm is None else labels.index_select(0, self.perm[:u])
-        self._build(label_distance(rep, angle_column=angle_column))
+        self._build(label_distance(rep, angle_column=angle_column), work_dtype)
         return self
 
-    def _build(self, du: Tensor) -> None:
+    def _build(self, du: Tensor, work_dtype: torch.dtype) -> None:
         """Sort the ``(U, U)`` sub-group distances and derive the tie-group weights."""
         dev = du.device
         self.u = u = du.shape[0]
@@ -373,7 +383,8 @@ class _RankStructure:
         weight[ar, first[ar, pos[ar, ar]]] -= 1  # the anchor is no positive of itself
         self.order_desc = order.flip(1)
         self.pos = pos
-        self.weight_desc = weight.flip(1).to(_WORK_DTYPE)
+        self.weight_desc = weight.flip(1).to(work_dtype)
+        self.work_dtype = work_dtype
 
     def per_anchor(self, x: Tensor) -> Tensor:
         """``(U, U)`` structure tensor broadcast to the ``(k, U, U)`` per-anchor layout (a view)."""
@@ -401,20 +412,23 @@ class _RankLossFunction(torch.autograd.Function):
         m = z.shape[0]
         st = structure if structure is not None else _RankStructure(d.detach(), groups)
         k, u = st.k, st.u
-        zw = z.detach().to(_WORK_DTYPE)
+        wd = st.work_dtype
+        zw = z.detach().to(wd)
         if st.perm is not None:
             zw = zw.index_select(0, st.perm)
         # Difference-based distances (not the |a|^2 + |b|^2 - 2ab shortcut): exact zeros, no
         # cancellation for nearby points.
         dist = torch.cdist(zw, zw, compute_mode="donot_use_mm_for_euclid_dist")
         dist_max = float(dist.max())
-        fast = math.isfinite(dist_max) and dist_max / tau <= EXP_RANGE_LIMIT
+        limit = EXP_RANGE_LIMIT if wd == torch.float64 else EXP_RANGE_LIMIT_FLOAT32
+        fast = math.isfinite(dist_max) and dist_max / tau <= limit
         order = st.per_anchor(st.order_desc)
         if fast:
             e = dist.mul(-1.0 / tau).exp_()  # exp(s_ij), in [exp(-600), 1]
             e.fill_diagonal_(0.0)  # k = i is never in a denominator
             merged = e.view(m, k, u).sum(1) if k > 1 else e  # sum over identical columns
-            den = merged.view(k, u, u).gather(2, order).cumsum_(2).clamp_min_(_SUM_FLOOR)
+            floor = _SUM_FLOOR if wd == torch.float64 else torch.finfo(wd).tiny
+            den = merged.view(k, u, u).gather(2, order).cumsum_(2).clamp_min_(floor)
             log_den = den.log()
             saved: tuple[Tensor, ...] = (e, den)
         else:
@@ -462,7 +476,7 @@ class _RankLossFunction(torch.autograd.Function):
         # grad_i = -(1/tau) sum_j (g_ij + g_ji) (z_i - z_j); [z, 1] gives the sums in the products.
         z1 = torch.cat([zw, torch.ones(m, 1, dtype=zw.dtype, device=zw.device)], dim=1)
         both = g @ z1 + (z1.T @ g).T  # (M, d + 1): sum_j (g_ij + g_ji) [z_j, 1]
-        scale = grad_out.to(_WORK_DTYPE) * (-1.0 / (tau * m * (m - 1)))
+        scale = grad_out.to(zw.dtype) * (-1.0 / (tau * m * (m - 1)))
         grad = (both[:, -1:] * zw - both[:, :-1]) * scale
         if st.perm is not None:
             grad = torch.empty_like(grad).index_copy_(0, st.perm, grad)
@@ -529,6 +543,11 @@ class RankLoss(nn.Module):
         temperature: ``tau > 0`` (NER uses 1).
         angle_column: Circular (degree) label column, or ``None`` for plain L1 (e.g. MC_Maze
             labels whose angle column is constant zero give the same result either way).
+        precision: working precision after the label structure: ``"float64"`` (default, the exact
+            path) or ``"float32"`` (about 1.5x faster at M = 1024 on a CPU; its fast path holds up to
+            :data:`EXP_RANGE_LIMIT_FLOAT32`; loss differences against float64 are of the order of
+            float32 rounding, measured in ``benchmarks/bench_rank_loss.py``). Opt-in: NER trains with
+            float64 until equal quality of the float32 path is shown on real sessions.
 
     Example:
         >>> loss_fn = RankLoss()
@@ -537,8 +556,11 @@ class RankLoss(nn.Module):
         >>> loss = loss_fn(z, y)
     """
 
-    def __init__(self, temperature: float = 1.0, angle_column: int | None = 2) -> None:
+    def __init__(self, temperature: float = 1.0, angle_column: int | None = 2, precision: str = "float64") -> None:
         super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         if (
             isinstance(temperature, bool)
             or not isinstance(temperature, (int, float))
@@ -564,9 +586,9 @@ class RankLoss(nn.Module):
             )
         if labels.dtype.is_floating_point and bool(torch.isnan(labels).any()):
             raise ValueError("labels contain NaN")
-        structure = _RankStructure.from_labels(labels, self.angle_column)
+        structure = _RankStructure.from_labels(labels, self.angle_column, PRECISIONS[self.precision])
         return _RankLossFunction.apply(embeddings, None, self.temperature, None, structure)
 
     def extra_repr(self) -> str:
         """Shown by ``repr(module)``."""
-        return f"temperature={self.temperature}, angle_column={self.angle_column}"
+        return f"temperature={self.temperature}, angle_column={self.angle_column}, precision={self.precision}"
