@@ -71,9 +71,9 @@ __all__ = [
 ]
 
 DECODERS = ("linear", "knn")
-#: the paper's kNN grid (NER_METHOD.md §5.2)
 log = logging.getLogger(__name__)
 
+#: the paper's kNN grid (NER_METHOD.md §5.2)
 KNN_NEIGHBORS = tuple(2**k for k in range(1, 11))
 
 

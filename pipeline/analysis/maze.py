@@ -136,7 +136,8 @@ def subset_table(
     """Tidy scores of one subset embedding: R² per decoder and evaluation, and the separation measures.
 
     Columns: ``method, seed, session, subset, area, n_trials, n_conditions, decoder, evaluation,
-    target, metric, value`` (separation rows: decoder ``logistic``, evaluation ``cross_validated``).
+    target, metric, value, note`` (separation rows: decoder ``logistic``, evaluation ``cross_validated``;
+    ``note``: why a value is NaN, as in the decode tables).
     """
     emb = open_store(embedding_path, layout="embedding")
     validate_embedding(emb, embedding_path)

@@ -26,6 +26,7 @@ The prepared layout (``attrs["layout"] == "prepared"``) is the canonical input o
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping
@@ -43,6 +44,8 @@ ZARR_FORMAT = 3
 CONSOLIDATED = False
 #: target uncompressed bytes per chunk along the leading dimension
 CHUNK_BYTES = 4 << 20
+
+log = logging.getLogger(__name__)
 
 INGEST_LAYOUTS = ("spikes", "aligned")
 
@@ -137,9 +140,7 @@ MAZE_COORDS = ("trial_type", "trial_version", "maze_id")
 _XY = ("axis", np.array(["x", "y"], dtype=object))
 
 
-def _trial_table(
-    trial, direction, direction_source, rewarded, result, maze: Mapping[str, np.ndarray | None] | None
-) -> tuple[dict, dict]:
+def _trial_table(trial, direction, rewarded, result, maze: Mapping[str, np.ndarray | None] | None) -> tuple[dict, dict]:
     data = {"direction": ("trial", direction), "rewarded": ("trial", rewarded)}
     coords = {"trial": ("trial", trial)}
     coords.update({name: ("trial", values) for name, values in (maze or {}).items() if values is not None})
@@ -174,7 +175,8 @@ def spikes_dataset(
     Args:
         spike_time, spike_unit: every spike's time (s) and unit position; sorted here by time (stable).
         unit, area, electrode: per unit.
-        trial, trial_times: trial ids and ``start_time``, ``stop_time``, ``{event}_time`` columns (s).
+        trial, trial_times: trial ids and ``start_time``, ``stop_time``, ``{event}_time`` columns (s);
+            trials are put in ``start_time`` order (the chronological split follows it).
         direction, direction_source: target direction per trial in degrees, and where it came from.
         rewarded, result: per trial (``result`` the source's outcome codes, optional).
         maze: optional :data:`MAZE_COORDS` columns.
@@ -183,7 +185,7 @@ def spikes_dataset(
         attrs: ``reader`` and the recording's metadata.
     """
     order = np.argsort(spike_time, kind="stable")
-    data, coords = _trial_table(trial, direction, direction_source, rewarded, result, maze)
+    data, coords = _trial_table(trial, direction, rewarded, result, maze)
     ds = xr.Dataset(
         {
             "spike_time": ("spike", spike_time[order]),
@@ -206,6 +208,12 @@ def spikes_dataset(
     ds["direction"].attrs.update(units="deg", source=direction_source)
     ds.attrs.update(layout="spikes", has_behavior=velocity is not None, **attrs)
     validate_ingest(ds, source)
+    start = ds["start_time"].values
+    if not np.isfinite(start).all():
+        raise InputError(source, "intervals/trials.start_time", "start times must be finite")
+    if np.any(np.diff(start) < 0):  # rows out of time order: the chronological split needs time order
+        log.info("%s: trials are not in start_time order; sorted by start_time", source)
+        ds = ds.isel(trial=np.argsort(start, kind="stable"))
     return ds
 
 
@@ -237,7 +245,7 @@ def aligned_dataset(
         direction: degrees; it is stored modulo 360.
         bin_size_s, smoothed: the source's bin grid; attrs: ``reader`` and metadata.
     """
-    data, coords = _trial_table(trial, np.mod(direction, 360.0), direction_source, rewarded, result, None)
+    data, coords = _trial_table(trial, np.mod(direction, 360.0), rewarded, result, None)
     ds = xr.Dataset(
         {
             "counts": (("trial", "bin", "unit"), counts),

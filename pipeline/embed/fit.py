@@ -92,8 +92,7 @@ def _check_sizes(method: str, params: Mapping, train_bins: int, n_units: int, so
     split holds (NER's sampler would allocate for it: 80 GB measured), more components than bins or
     units."""
     cls = get_method(method)
-    defaults = cls().get_params() if hasattr(cls, "get_params") else {}
-    merged = {**defaults, **params}
+    merged = {**cls().get_params(), **params}
     if "batch_size" in merged and method in ("ner", "cebra", "cebra16d") and merged["batch_size"] > train_bins:
         raise InputError(
             source,

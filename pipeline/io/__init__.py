@@ -32,10 +32,6 @@ def read_source(path: str | PathLike, fmt: str, areas: list[str], **options) -> 
     """
     if fmt not in READERS:
         raise InputError(path, "format", f"unknown format {fmt!r} (known: {sorted(READERS)})")
-    if Path(path).is_dir():
-        raise InputError(path, "path", "is a directory, not a recording file")
-    if not Path(path).exists():
-        raise InputError(path, "path", "file not found")
     return READERS[fmt](path, areas, **options)
 
 

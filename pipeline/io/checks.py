@@ -6,6 +6,7 @@ unique. Each failure is one :class:`~pipeline.errors.InputError` naming the file
 from __future__ import annotations
 
 from os import PathLike
+from pathlib import Path
 
 import numpy as np
 
@@ -63,6 +64,20 @@ def direction_degrees(
             )
     deg = np.degrees(raw) if unit == "rad" else raw
     return np.mod(deg, 360.0), f"{field.rsplit('.', 1)[-1]} ({unit})"
+
+
+def recording_file(path: str | PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path` that names an existing file.
+
+    Raises:
+        InputError: the path is a directory, or does not exist (field ``path``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "path", "is a directory, not a recording file")
+    if not path.is_file():
+        raise InputError(path, "path", "file not found")
+    return path
 
 
 def spike_counts(values, path: str | PathLike, field: str) -> np.ndarray:

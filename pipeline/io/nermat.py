@@ -9,7 +9,6 @@ Variables: ``neural_M1`` / ``neural_PMd`` / ``neural_S1`` (rows × units), ``con
 from __future__ import annotations
 
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import scipy.io
@@ -17,7 +16,7 @@ import xarray as xr
 
 from pipeline.data.store import aligned_dataset
 from pipeline.errors import InputError
-from pipeline.io.checks import direction_degrees
+from pipeline.io.checks import direction_degrees, recording_file
 
 BIN_SIZE_S = 0.03
 SMOOTHING_SD_S = 0.045
@@ -45,9 +44,7 @@ def read_nermat(
         InputError: naming the file and the variable at fault (missing variables, a row count that
             is not a multiple of the trial length, a direction that changes within a trial, NaNs).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "file not found")
+    path = recording_file(path)
     try:
         mat = scipy.io.loadmat(path, squeeze_me=True)
     except Exception as exc:
@@ -61,10 +58,9 @@ def read_nermat(
         if var not in mat:
             raise InputError(path, var, "missing variable")
     velocity = np.asarray(mat["continuous_index"], dtype=np.float64)
-    try:
-        direction = np.asarray(mat["discrete_index"], dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raise InputError(path, "discrete_index", "target directions must be numbers") from None
+    direction, direction_source = direction_degrees(
+        np.ravel(mat["discrete_index"]), direction_units, path, "discrete_index", default="deg"
+    )
     n_rows = len(direction)
     if "t_dur" in mat:
         t_dur = int(mat["t_dur"])
@@ -83,9 +79,6 @@ def read_nermat(
         raise InputError(
             path, "discrete_index", f"direction changes within trial {int(bad[0])}: the trial length {t_dur} is wrong"
         )
-    direction_deg, direction_source = direction_degrees(
-        blocks[:, 0], direction_units, path, "discrete_index", default="deg"
-    )
     rates, unit_area = [], []
     for area in wanted:
         data = np.asarray(mat[_AREA_VARS[area]], dtype=np.float32)
@@ -109,7 +102,7 @@ def read_nermat(
         trial=np.arange(n_trials, dtype=np.int64),
         unit=np.array(unit_label, dtype=object),
         area=np.array(unit_area, dtype=object),
-        direction=direction_deg,
+        direction=blocks[:, 0],
         direction_source=direction_source,
         rewarded=np.ones(n_trials, dtype=bool),
         bin_size_s=BIN_SIZE_S,

@@ -12,18 +12,15 @@ are offset by 96) and the electrodes' ``location``, where present, must agree wi
 
 from __future__ import annotations
 
-import logging
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from pipeline.data.store import MAZE_COORDS, spikes_dataset
+from pipeline.data.store import INGEST_EVENTS, MAZE_COORDS, spikes_dataset
 from pipeline.errors import InputError
-from pipeline.io.checks import direction_degrees, unique_trial_ids
+from pipeline.io.checks import direction_degrees, recording_file, unique_trial_ids
 
-EVENTS = ("go_cue", "move_onset", "target_on")
 _VELOCITY_SERIES = ("hand_vel", "cursor_vel")
 _POSITION_SERIES = ("hand_pos", "cursor_pos")
 _VELOCITY_UNITS = {"cm/s": 1.0, "mm/s": 0.1, "m/s": 100.0, "cm s-1": 1.0, "mm s-1": 0.1, "m s-1": 100.0}
@@ -40,8 +37,6 @@ _AREA_ALIASES = {
     "primary somatosensory cortex (area 2)": "S1",
 }
 _MAZE_PREFIX_AREA = {1: "PMd", 2: "M1"}
-
-log = logging.getLogger(__name__)
 
 
 def normalise_area(name: str) -> str:
@@ -189,9 +184,7 @@ def read_nwb(
     """
     from pynwb import NWBHDF5IO
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "file not found")
+    path = recording_file(path)
     try:
         io = NWBHDF5IO(str(path), "r", load_namespaces=True)
     except Exception as exc:  # h5py/hdmf raise many types for a non-NWB file
@@ -240,7 +233,7 @@ def read_nwb(
             "start_time": _column(trials, "start_time", np.float64),
             "stop_time": _column(trials, "stop_time", np.float64),
         }
-        for event in EVENTS:
+        for event in INGEST_EVENTS:
             col = _column(trials, f"{event}_time", np.float64)
             trial_vars[f"{event}_time"] = col if col is not None else np.full(len(trial_ids), np.nan)
         direction, direction_source = _directions(path, trials, direction_units)
@@ -288,17 +281,6 @@ def read_nwb(
     new_index[keep] = np.arange(keep.sum(), dtype=np.int32)
     spike_keep = keep[spike_unit]
     times, spike_unit = flat_times[spike_keep], new_index[spike_unit[spike_keep]]
-    start = trial_vars["start_time"]
-    if not np.isfinite(start).all():
-        raise InputError(path, "intervals/trials.start_time", "start times must be finite")
-    if np.any(np.diff(start) < 0):  # rows out of time order: the chronological split needs time order
-        order = np.argsort(start, kind="stable")
-        log.info("%s: trials table rows are not in start_time order; sorted by start_time", path)
-        trial_ids, direction = trial_ids[order], direction[order]
-        trial_vars = {k: v[order] for k, v in trial_vars.items()}
-        result = result[order] if result is not None else None
-        success = success[order] if success is not None else None
-        maze = {k: (v[order] if v is not None else None) for k, v in maze.items()}
     if result is not None:
         rewarded = np.char.strip(result.astype(str)) == "R"
     elif success is not None:

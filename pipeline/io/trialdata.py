@@ -20,7 +20,7 @@ import xarray as xr
 
 from pipeline.data.store import aligned_dataset
 from pipeline.errors import InputError
-from pipeline.io.checks import direction_degrees, spike_counts, unique_trial_ids
+from pipeline.io.checks import direction_degrees, recording_file, spike_counts, unique_trial_ids
 from pipeline.io.nwb import normalise_area
 
 _STRUCT_NAMES = ("td", "trial_data", "trialData")
@@ -75,9 +75,7 @@ def read_trialdata(
     Raises:
         InputError: naming the file and the struct field at fault.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "file not found")
+    path = recording_file(path)
     name, td = _load_struct(path, variable)
     fields = td[0]._fieldnames
     arrays = {f[: -len("_spikes")]: normalise_area(f[: -len("_spikes")]) for f in fields if f.endswith("_spikes")}

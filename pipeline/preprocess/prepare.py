@@ -357,7 +357,7 @@ def _from_aligned(ds: xr.Dataset, plan: _Plan, prep: dict, source, dropped: dict
     return sel, rates, velocity, n_nan, position
 
 
-def _check_areas_spike(rates, areas: np.ndarray, source) -> None:
+def _check_every_area_fires(rates, areas: np.ndarray, source) -> None:
     """Every area must have spikes inside the analysed windows (all-zero rates embed and decode into
     numbers that look like results: NER's swapped R² near -2e32)."""
     totals = np.asarray(rates.sum(axis=(0, 1)))
@@ -380,8 +380,8 @@ def prepare_dataset(
     source: str | PathLike | None = None,
     code_fingerprint: str = "",
 ) -> xr.Dataset:
-    """The prepared dataset of one session from its ingest dataset, in memory (rates stay a lazy dask
-    array for spike recordings until computed or written).
+    """The prepared dataset of one session from its ingest dataset, in memory (the rates of a spike
+    recording are computed once, to check every area, and kept as a persisted dask array).
 
     Args:
         ds: an ingest dataset (:func:`pipeline.io.read_source`, or an ingest store opened).
@@ -446,7 +446,7 @@ def prepare_dataset(
         )
     if layout == "spikes":
         rates = _spike_rates(ds, plan, grid_start).persist()  # computed once: checked here, written later
-    _check_areas_spike(rates, as_object_strings(ds["area"].values), source)
+    _check_every_area_fires(rates, as_object_strings(ds["area"].values), source)
 
     n = len(sel)
     n_train = int(preprocessing["train_fraction"] * n)

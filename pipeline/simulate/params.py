@@ -248,9 +248,9 @@ def _field(path, prefix: str = "params") -> str:
     return ".".join([prefix, *map(str, path)])
 
 
-def _check_beyond_schema(params: Mapping[str, Any], error) -> None:
+def check_beyond_schema(params: Mapping[str, Any], error) -> None:
     """What the schema cannot state: finite numbers, ``[low, high]`` ranges in order, split
-    fractions that sum to 1."""
+    fractions that sum to 1. ``error(path, problem)`` makes the exception to raise."""
 
     def walk(value, path):
         if isinstance(value, Mapping):
@@ -290,7 +290,7 @@ def validate_params(params: Mapping[str, Any], source: str = "simulate_session",
     found = jsonschema.exceptions.best_match(_validator().iter_errors(params))
     if found is not None:
         raise error(*schema_problem(found))
-    _check_beyond_schema(params, error)
+    check_beyond_schema(params, error)
 
 
 def resolve_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from pipeline.errors import InputError, schema_problem
-from pipeline.simulate.params import params_schema, validate_params
+from pipeline.simulate.params import check_beyond_schema, params_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 AREAS = ("M1", "PMd", "S1")
@@ -69,7 +69,12 @@ def validate_config(config: dict, source: str | PathLike | None = None, schema_d
     simulation["params"] = {**params_schema(), **simulation["params"]}  # its description and default {}
     fill_defaults(config, schema)
     _first_error(config, schema, source)
-    validate_params(config["simulation"]["params"], source=source, prefix="simulation.params")
+
+    def params_error(path, problem):
+        return InputError(source, ".".join(["simulation.params", *map(str, path)]), problem)
+
+    # the schema part of simulation.params was checked above (embedded in the config schema)
+    check_beyond_schema(config["simulation"]["params"], params_error)
     _check_smoothing(config["preprocessing"]["smoothing"], "preprocessing.smoothing", source)
     _check_smoothing(config["maze"]["preprocessing"]["smoothing"], "maze.preprocessing.smoothing", source)
     return config
@@ -127,7 +132,9 @@ def load_config(path: str | PathLike) -> dict:
 
 
 def _coerce_row(row: dict) -> dict:
-    out = {k: v for k, v in row.items() if not (v is None or (isinstance(v, float) and pd.isna(v)))}
+    """A sheet row without its empty cells (``""`` as read, NaN in a frame of rows that differ in their
+    columns), the integer columns as int where they parse."""
+    out = {k: v for k, v in row.items() if not (v is None or v == "" or (isinstance(v, float) and pd.isna(v)))}
     for col in _INT_COLUMNS:
         if col in out:
             try:
@@ -196,7 +203,7 @@ def load_sheet(path: str | PathLike, schema_dir: Path | None = None) -> pd.DataF
     schema = _load_schema("sessions.schema.yaml", schema_dir)
     rows = []
     for i, raw in enumerate(records):
-        row = _coerce_row({k: v for k, v in raw.items() if v != ""})
+        row = _coerce_row(raw)
         label = f"row {i + 1} ({row.get('session_id', '?')})"
         try:
             _first_error(row, schema, path)
