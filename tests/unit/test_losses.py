@@ -11,7 +11,7 @@ from pipeline.embed.nn.losses import (  # internals: which path runs
     EXP_RANGE_LIMIT,
     RankLoss,
     _label_groups,
-    _RankStructure,
+    RankStructure,
     infonce,
     label_distance,
     rank_loss,
@@ -181,7 +181,7 @@ def test_sub_group_layouts(multiplicities, k):
     perm = torch.randperm(labels.shape[0], generator=torch.Generator().manual_seed(k))
     labels = labels[perm]  # members of a group scattered over the batch
     d = label_distance(labels)
-    assert _RankStructure(d, None).k == k
+    assert RankStructure.from_distances(d).k == k
     z = _unit(labels.shape[0], seed=k)
     ref, g_ref = _grad(naive_rank_loss, z, d, 0.8)
     for kwargs in ({}, {"groups": _label_groups(labels)}):

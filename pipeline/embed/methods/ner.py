@@ -58,6 +58,9 @@ class NER(EmbeddingMethod):
         angle_column: label column holding the direction in degrees (circular distance), or None.
         search_columns: label columns of the positive search (velocity only: ``(0, 1)``).
         time_offset: lag of the empirical label change of the time-delta sampler (1 bin).
+        precision: working precision of the rank loss after the label structure: ``"float32"``
+            (default; the same held-out scores as ``"float64"`` on the real sessions, about 1.6x
+            faster on a CPU, see the README) or ``"float64"`` (the reference path).
         seed: the one seed of every random choice.
         device: torch device to train and embed on (``"cpu"``, ``"cuda:0"``, ...).
         verbose: show a tqdm progress bar on stderr.
@@ -86,6 +89,7 @@ class NER(EmbeddingMethod):
         angle_column: int | None = 2,
         search_columns: tuple[int, ...] = (0, 1),
         time_offset: int = 1,
+        precision: str = "float32",
         seed: int = 0,
         device: str = "cpu",
         verbose: bool = False,
@@ -100,6 +104,7 @@ class NER(EmbeddingMethod):
         self.angle_column = angle_column
         self.search_columns = search_columns
         self.time_offset = time_offset
+        self.precision = precision
         self.seed = seed
         self.device = device
         self.verbose = verbose
@@ -148,7 +153,9 @@ class NER(EmbeddingMethod):
             iterations=int(self.max_iterations),
             batch_size=int(self.batch_size),
             learning_rate=float(self.learning_rate),
-            loss_fn=RankLoss(temperature=float(self.temperature), angle_column=self.angle_column),
+            loss_fn=RankLoss(
+                temperature=float(self.temperature), angle_column=self.angle_column, precision=self.precision
+            ),
             lengths=lengths,
             progress=bool(self.verbose),
         )
