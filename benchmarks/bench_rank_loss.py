@@ -7,7 +7,14 @@ Columns:
 
 * ``rank_loss``      -- ``rank_loss(z, D)``, ``D = label_distance(y)`` precomputed (duplicate
   labels detected from ``D``), as for the other formulations;
-* ``RankLoss``       -- ``RankLoss()(z, y)``: label distances and label groups included;
+* ``RankLoss``       -- ``RankLoss()(z, y)``: label distances and label groups included (float64
+  working precision, the reference path);
+* ``RL f32``         -- ``RankLoss(precision="float32")(z, y)``, NER's default, everything included;
+* ``f32 struct``     -- its label structure alone (``RankLoss.structure(y)``: label groups, sorted
+  label distances, tie weights), which NER's training loop builds in a background thread while the
+  previous step runs;
+* ``f32 step``       -- ``RankLoss(precision="float32")(z, structure=...)``: what the training step
+  itself pays;
 * ``sort+lcse``      -- a straightforward O(M^2 log M) version through autograd: sort each row,
   reversed ``logcumsumexp``, ``searchsorted`` for the tie groups (written here for comparison);
 * ``O(M^3)``         -- the authors' formulation (written here): a loop over the ``M - 1``
@@ -94,6 +101,16 @@ def fwd_bwd_time(fn, z, *args, repeats: int):
     return best, loss.detach(), grad
 
 
+def structure_time(module: RankLoss, labels: torch.Tensor, *, repeats: int) -> float:
+    """Best wall time of ``repeats`` label-structure builds (``RankLoss.structure``)."""
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        module.structure(labels)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
@@ -114,9 +131,11 @@ def main() -> None:
     module32 = RankLoss(temperature=tau, precision="float32")
     print(f"torch {torch.__version__}, {args.device}, {args.dtype}, {torch.get_num_threads()} threads, tau={tau}")
     print("forward+backward, best of repeats, ms. rank_loss = rank_loss(z, D) with D precomputed;")
-    print("RankLoss = RankLoss()(z, labels), label distances and groups included.\n")
+    print("RankLoss = RankLoss()(z, labels), label distances and groups included; RL f32 the same in")
+    print("float32 working precision, = f32 struct (the labels' structure) + f32 step (given the structure).\n")
     head = (
         f"{'M':>5} {'rank_loss':>10} {'RankLoss':>9} {'sort+lcse':>10} {'O(M^3)':>10} {'InfoNCE':>8} {'RL f32':>8}"
+        f" {'f32 struct':>10} {'f32 step':>9}"
         f" | {'O(M^3)/rank_loss':>16} {'sort+lcse/rank_loss':>19} {'rank_loss/InfoNCE':>17}"
     )
     print(head)
@@ -129,6 +148,9 @@ def main() -> None:
         t_ours, l_ours, g_ours = fwd_bwd_time(rank_loss, z, d, tau, repeats=args.repeats)
         t_mod, l_mod, g_mod = fwd_bwd_time(module, z, labels, repeats=args.repeats)
         t_m32, l_m32, g_m32 = fwd_bwd_time(module32, z, labels, repeats=args.repeats)
+        t_struct = structure_time(module32, labels, repeats=args.repeats)
+        st32 = module32.structure(labels)
+        t_step32, _, _ = fwd_bwd_time(lambda x: module32(x, structure=st32), z, repeats=args.repeats)
         t_sort, l_sort, g_sort = fwd_bwd_time(sort_lcse_rank_loss, z, d, tau, repeats=max(1, args.repeats // 2))
         b = m // 2
         zr, zp, zn = z[:b], z[b : 2 * b], ner_batch(m, dtype=dtype, device=args.device, seed=1)[0][:b]
@@ -142,7 +164,7 @@ def main() -> None:
             cub_txt, ratio_txt = f"{'-':>10}", f"{'-':>16}"
         print(
             f"{m:5d} {t_ours * 1e3:10.2f} {t_mod * 1e3:9.2f} {t_sort * 1e3:10.2f} {cub_txt} {t_nce * 1e3:8.3f}"
-            f" {t_m32 * 1e3:8.2f}"
+            f" {t_m32 * 1e3:8.2f} {t_struct * 1e3:10.2f} {t_step32 * 1e3:9.2f}"
             f" | {ratio_txt} {t_sort / t_ours:18.1f}x {t_ours / t_nce:16.1f}x",
             flush=True,
         )

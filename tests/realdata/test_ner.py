@@ -71,6 +71,43 @@ def test_same_seed_identical_embeddings_different_seed_differs():
     np.testing.assert_allclose(np.linalg.norm(z1, axis=1), 1.0, rtol=1e-5)  # on the unit sphere
 
 
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_the_batch_thread_trains_exactly_like_drawing_in_the_loop(precision):
+    """train_rank prepares indices and label structures in a background thread, two batches ahead;
+    the loss history and weights equal a plain loop that draws and computes everything in turn,
+    and the torch thread count is restored afterwards."""
+    from pipeline.embed.nn.losses import RankLoss
+    from pipeline.embed.nn.sampling import TimeDeltaSampler
+    from pipeline.embed.nn.solver import train_rank
+
+    x, y = _toy()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model = NER(precision=precision)
+
+    def fresh():
+        return model._build_encoder(x.shape[1], 11), TimeDeltaSampler(y, generator=torch.Generator().manual_seed(12))
+
+    threads = torch.get_num_threads()
+    encoder, sampler = fresh()
+    loss_fn = RankLoss(precision=precision)
+    history = train_rank(encoder, xt, yt, sampler, iterations=12, batch_size=64, loss_fn=loss_fn, progress=False)
+    assert torch.get_num_threads() == threads
+
+    plain, sampler = fresh()
+    optimizer = torch.optim.Adam(plain.parameters(), lr=1e-4)
+    losses = []
+    for _ in range(12):
+        ref, pos = sampler.sample(64)
+        loss = loss_fn(plain(xt[torch.cat([ref, pos])]), yt[ref].repeat(2, 1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    np.testing.assert_array_equal(history.loss, losses)
+    for a, b in zip(encoder.parameters(), plain.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_training_lowers_the_loss_and_offset10_trains_within_trials():
     x, y = _toy()
     model = NER(max_iterations=150, batch_size=128, learning_rate=3e-3, seed=0).fit(x, y)

@@ -10,8 +10,9 @@ import torch
 from pipeline.embed.nn.losses import (  # internals: which path runs
     EXP_RANGE_LIMIT,
     RankLoss,
-    _label_groups,
     RankStructure,
+    _label_groups,
+    _structure_by_keys,
     infonce,
     label_distance,
     rank_loss,
@@ -342,7 +343,7 @@ def test_rank_loss_module():
 
 
 @pytest.mark.parametrize("tau", [1.0, 0.02])
-def test_float32_working_precision_is_opt_in_and_close_to_the_reference(tau):
+def test_float32_working_precision_close_to_the_reference(tau):
     """RankLoss(precision="float32") (fast path at tau 1, log space at tau 0.02: 2 / 0.02 > 80) against
     the O(M^3) reference and the default float64 path, on an NER batch of float32 embeddings."""
     m = 96
@@ -358,6 +359,129 @@ def test_float32_working_precision_is_opt_in_and_close_to_the_reference(tau):
     assert torch.allclose(g32.double(), g_ref, rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match="precision"):
         RankLoss(precision="float16")
+
+
+# --------------------------------------------------------------------------- label structure
+def _exact_structure(du, k):
+    """The structure from torch.sort and exact comparisons (the path every non-CPU device takes)."""
+    st = RankStructure.__new__(RankStructure)
+    st.k = k
+    st._build(du, F64, keys=False)
+    return st
+
+
+def _assert_same_structure(a, b, du):
+    """Equal up to the order inside tie groups: sorted distances, weights, and pos inverting the order."""
+    assert torch.equal(du.gather(1, a.order_desc), du.gather(1, b.order_desc))
+    assert torch.equal(a.weight_desc, b.weight_desc)
+    u = du.shape[0]
+    desc = torch.arange(u - 1, -1, -1).expand(u, u)
+    assert torch.equal(a.pos.gather(1, a.order_desc), desc) and torch.equal(b.pos.gather(1, b.order_desc), desc)
+
+
+@pytest.mark.parametrize("kind", ["normal", "integers", "signed_zeros", "near_ties", "labels"])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_sort_key_structure_equals_the_exact_sort(kind, k):
+    """The CPU structure (integer sort keys, verified ties) against torch.sort on the same distances:
+    negative values, -0.0 next to +0.0, many ties, distances one ulp apart, and NER label distances,
+    sizes across the 128-row blocks, float64 and float32."""
+    g = torch.Generator().manual_seed(k)
+    for u in (1, 2, 37, 128, 300):
+        if kind == "normal":
+            d = torch.randn(u, u, generator=g, dtype=F64)
+        elif kind == "integers":
+            d = torch.randint(0, 4, (u, u), generator=g).to(F64)
+        elif kind == "signed_zeros":
+            d = torch.randn(u, u, generator=g, dtype=F64).abs()
+            d[d < 0.7] = -0.0
+            d[d < 1.0] = 0.0
+        elif kind == "near_ties":
+            d = torch.randn(u, u, generator=g, dtype=F64)
+            d[:, 1::2] = torch.nextafter(d[:, ::2][:, : d[:, 1::2].shape[1]], torch.tensor(9.0, dtype=F64))
+        else:
+            d = label_distance(_ner_batch_labels(u, seed=u, tied=u % 2 == 0)[:u])
+        for dtype in (F64, torch.float32):
+            du = d.to(dtype)
+            fast = RankStructure.__new__(RankStructure)
+            fast.k = k
+            fast._build(du, F64)
+            _assert_same_structure(fast, _exact_structure(du, k), du)
+
+
+def test_false_ties_of_the_sort_keys_fall_back_to_the_exact_sort():
+    """Distances one ulp apart share a sort key; the check finds it and the loss stays exact."""
+    d = torch.tensor([[0.0, 1.0, math.nextafter(1.0, 2.0), 3.0]] * 4, dtype=F64)
+    d.fill_diagonal_(0.0)
+    assert _structure_by_keys(4, 1, lambda r0, r1: d[r0:r1].numpy(), zero_diagonal=False) is None
+    z = _unit(4, seed=1)
+    ours, g_ours = _grad(rank_loss, z, d, 1.0)
+    ref, g_ref = _grad(naive_rank_loss, z, d, 1.0)
+    assert ours.item() == pytest.approx(ref.item(), abs=1e-12) and torch.allclose(g_ours, g_ref, atol=1e-12)
+
+
+def test_label_structure_equals_the_structure_of_the_label_distances():
+    """RankLoss's label path (numpy rows, angle table or circular formula) against label_distance +
+    torch.sort, with angles on the grid, continuous, outside [0, 360), in any column, and many ties."""
+    g = torch.Generator().manual_seed(0)
+    for trial in range(24):
+        b, n_cols = 20 + 13 * trial, 1 + trial % 4
+        y = torch.randn(b, n_cols, generator=g, dtype=F64) * 100
+        angle = None if trial % 4 == 0 else (trial % n_cols) - (n_cols if trial % 3 == 0 else 0)
+        if angle is not None:
+            y[:, angle] = (
+                torch.randint(0, 8, (b,), generator=g).to(F64) * 45
+                if trial % 2
+                else torch.rand(b, generator=g, dtype=F64) * 1400 - 500
+            )
+        if trial % 5 == 1:
+            y = torch.round(y / 50) * 50  # many exact ties
+        labels = torch.cat([y, y]) if trial % 3 else y[torch.randint(0, b, (b,), generator=g)]
+        st = RankStructure.from_labels(labels, angle)
+        rep = labels if st.perm is None else labels.index_select(0, st.perm[: st.u])
+        du = label_distance(rep, angle_column=angle)
+        exact = _exact_structure(du, st.k)
+        _assert_same_structure(st, exact, du)
+
+
+def test_label_distance_numpy_and_torch_paths_are_bitwise_equal():
+    """Self-distances of float64 CPU labels go through numpy/scipy; cross-distances through torch."""
+    g = torch.Generator().manual_seed(3)
+    for n_cols, angle in [(1, None), (2, 0), (3, 2), (4, 1), (5, -1), (3, None)]:
+        y = torch.randn(70, n_cols, generator=g, dtype=F64) * 100
+        if angle is not None:
+            y[:, angle] = torch.rand(70, generator=g, dtype=F64) * 1000 - 300
+        assert torch.equal(label_distance(y, angle_column=angle), label_distance(y, y, angle_column=angle))
+
+
+def test_rank_loss_module_with_a_prepared_structure():
+    lab = _ner_batch_labels(40, seed=2, tied=False)
+    z = _unit(40, seed=3)
+    for precision in ("float64", "float32"):
+        mod = RankLoss(precision=precision)
+        assert mod(z, structure=mod.structure(lab)).item() == mod(z, lab).item()
+    mod = RankLoss()
+    with pytest.raises(ValueError, match="either labels or structure"):
+        mod(z)
+    with pytest.raises(ValueError, match="either labels or structure"):
+        mod(z, lab, structure=mod.structure(lab))
+    with pytest.raises(ValueError, match="structure is of 20 samples"):
+        mod(z, structure=mod.structure(lab[:20]))
+    with pytest.raises(ValueError, match="infinite"):
+        mod.structure(torch.full((4, 3), math.inf, dtype=F64))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_loss_from_a_structure_built_on_the_cpu():
+    """What training on a GPU does: the structure built on the CPU, moved without blocking."""
+    lab = _ner_batch_labels(256, seed=6, tied=False)
+    z = _unit(256, seed=7, dtype=torch.float32)
+    mod = RankLoss(precision="float32")
+    cpu_loss, cpu_g = _grad(lambda x: mod(x, lab), z)
+    moved = mod.structure(lab).to("cuda", non_blocking=True)
+    loss, g = _grad(lambda x: mod(x, structure=moved), z.cuda())
+    assert loss.item() == pytest.approx(cpu_loss.item(), rel=1e-5)
+    assert torch.allclose(g.cpu(), cpu_g, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.cuda

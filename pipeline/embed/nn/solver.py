@@ -175,7 +175,7 @@ def train_rank(
         ref, pos = sampler.sample(batch_size)
         idx = torch.cat([ref, pos])
         structure = loss_fn.structure(labels_cpu[ref].repeat(2, 1))  # positives carry their reference's label
-        return (idx.pin_memory() if pin else idx), structure
+        return (idx.pin_memory(), structure.pin_memory()) if pin else (idx, structure)
 
     bar = tqdm(
         total=iterations, desc="NER", unit="it", file=sys.stderr, disable=not progress, mininterval=10.0, smoothing=0.05
