@@ -14,7 +14,11 @@ times, best kept; ours also reports its training loop alone. ``--full`` addition
 for the paper's 20 000 iterations and prints the wall time.
 
     python -m benchmarks.bench_training [--iterations 1000] [--repeats 2] [--threads 2]
-        [--device cpu|cuda] [--full] [--data ../shared/data/real/ner_paper_preprocessed]
+        [--device cpu|cuda] [--full] [--profile N] [--data ../shared/data/real/ner_paper_preprocessed]
+
+``--profile N`` first runs ours under ``torch.profiler`` for N iterations and prints the time per
+step of each part the training loop labels (main thread: inputs, encoder, loss, backward, Adam,
+waiting; batch thread: sampler, label structure).
 """
 
 from __future__ import annotations
@@ -53,6 +57,51 @@ def fit_ours(x, y, iterations, device):
     return time.perf_counter() - start, model.training_seconds_
 
 
+#: the parts of a training step's main thread, as train_rank labels them
+STEP_PARTS = {
+    "ner.wait": "waiting for the batch thread",
+    "ner.inputs": "indexing the batch's inputs",
+    "ner.encoder": "encoder forward",
+    "ner.loss": "rank loss forward (structure given)",
+    "ner.backward": "backward (rank loss + encoder)",
+    "ner.adam": "Adam step",
+}
+
+
+def profile_ours(x, y, iterations, device):
+    """Where a training step's time goes.
+
+    The main thread's parts from ``torch.profiler`` over ``iterations`` of ours (the profiler
+    records the thread that starts it); the batch thread's work -- the same sampler and
+    ``RankLoss.structure`` calls -- timed directly, one batch after the other.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from pipeline.embed.nn.losses import RankLoss
+    from pipeline.embed.nn.sampling import TimeDeltaSampler
+
+    fit_ours(x, y, 20, device)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        _, loop = fit_ours(x, y, iterations, device)
+    totals = {e.key: e.cpu_time_total / 1e3 / iterations for e in prof.key_averages() if e.key in STEP_PARTS}
+    sampler = TimeDeltaSampler(y, generator=torch.Generator().manual_seed(0))
+    loss_fn = RankLoss(precision=NER().precision)
+    labels = torch.from_numpy(y)
+    sample = structure = 0.0
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        ref, _pos = sampler.sample(512)
+        t1 = time.perf_counter()
+        loss_fn.structure(labels[ref].repeat(2, 1))
+        sample, structure = sample + t1 - t0, structure + time.perf_counter() - t1
+    print(f"\nprofile of ours, {iterations} iterations ({loop / iterations * 1e3:.2f} ms per step under the profiler):")
+    print("| part | ms per step |\n| --- | --- |")
+    for key, what in STEP_PARTS.items():
+        print(f"| main thread: {what} (`{key}`) | {totals.get(key, 0.0):.2f} |")
+    print(f"| batch thread: time-delta sampler | {sample / iterations * 1e3:.2f} |")
+    print(f"| batch thread: label structure (`RankLoss.structure`) | {structure / iterations * 1e3:.2f} |")
+
+
 def fit_cebra(x, y, iterations, device):
     import cebra
 
@@ -84,6 +133,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--full", action="store_true", help="also train ours for 20 000 iterations")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="first profile N iterations of ours")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x, y = load_session(args.data)
@@ -91,6 +141,8 @@ def main() -> None:
         f"Chewie 2016-10-07 M1: {x.shape[0]} training bins x {x.shape[1]} units; device {args.device}, "
         f"{args.threads} thread(s), torch {torch.__version__}"
     )
+    if args.profile:
+        profile_ours(x, y, args.profile, args.device)
     fit_ours(x, y, 20, args.device)  # warm-up (allocator, thread pools, kernels)
     fit_cebra(x, y, 20, args.device)
     ours_fit, ours_loop, theirs = [], [], []

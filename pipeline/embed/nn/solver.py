@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
+from torch.autograd.profiler import record_function
 from tqdm.auto import tqdm
 
 from pipeline.embed.nn.encoders import Encoder, windows
@@ -172,9 +173,11 @@ def train_rank(
     pin = device.type == "cuda"
 
     def make_batch() -> tuple[Tensor, RankStructure]:
-        ref, pos = sampler.sample(batch_size)
-        idx = torch.cat([ref, pos])
-        structure = loss_fn.structure(labels_cpu[ref].repeat(2, 1))  # positives carry their reference's label
+        with record_function("ner.sample"):
+            ref, pos = sampler.sample(batch_size)
+            idx = torch.cat([ref, pos])
+        with record_function("ner.structure"):  # positives carry their reference's label
+            structure = loss_fn.structure(labels_cpu[ref].repeat(2, 1))
         return (idx.pin_memory(), structure.pin_memory()) if pin else (idx, structure)
 
     bar = tqdm(
@@ -191,13 +194,20 @@ def train_rank(
     start = time.perf_counter()
     try:
         for step in range(iterations):
-            idx, structure = batches.next()
-            idx = idx.to(device, non_blocking=True)
-            z = encoder(_batch_inputs(x, encoder, idx, lengths))
-            loss = loss_fn(z, structure=structure.to(device, non_blocking=True))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            # The labels name the parts of a step in a torch.profiler trace (bench_training --profile).
+            with record_function("ner.wait"):
+                idx, structure = batches.next()
+            with record_function("ner.inputs"):
+                inputs = _batch_inputs(x, encoder, idx.to(device, non_blocking=True), lengths)
+            with record_function("ner.encoder"):
+                z = encoder(inputs)
+            with record_function("ner.loss"):
+                loss = loss_fn(z, structure=structure.to(device, non_blocking=True))
+            with record_function("ner.backward"):
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            with record_function("ner.adam"):
+                optimizer.step()
             pending.append(loss.detach())
             if len(pending) >= sync_every or step == iterations - 1:
                 flush()
