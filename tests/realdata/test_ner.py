@@ -98,7 +98,7 @@ def test_the_batch_thread_trains_exactly_like_drawing_in_the_loop(precision):
     losses = []
     for _ in range(12):
         ref, pos = sampler.sample(64)
-        loss = loss_fn(plain(xt[torch.cat([ref, pos])]), yt[ref].repeat(2, 1))
+        loss = loss_fn(plain(xt[torch.cat([ref, pos])]), structure=loss_fn.pair_structure(yt[ref]))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

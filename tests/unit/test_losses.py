@@ -470,16 +470,40 @@ def test_rank_loss_module_with_a_prepared_structure():
         mod.structure(torch.full((4, 3), math.inf, dtype=F64))
 
 
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_pair_structure_of_an_ner_batch_gives_the_same_loss(precision):
+    """The training loop's structure ([references; positives], no label grouping; bins drawn twice
+    become tied sub-groups) against the grouped one and the O(M^3) reference."""
+    g = torch.Generator().manual_seed(4)
+    ref = _tied_labels(60, seed=4)[torch.randint(0, 60, (60,), generator=g)]  # repeated bins and labels
+    labels = ref.repeat(2, 1)
+    z = _unit(120, seed=5)
+    mod = RankLoss(precision=precision)
+    pairs = mod.pair_structure(ref)
+    assert pairs.k == 2 and pairs.perm is None and pairs.u == 60
+    a, ga = _grad(lambda x: mod(x, structure=pairs), z)
+    b, gb = _grad(lambda x: mod(x, labels), z)
+    r, gr = _grad(naive_rank_loss, z, label_distance(labels), 1.0)
+    tol = 1e-12 if precision == "float64" else 1e-6
+    assert a.item() == pytest.approx(b.item(), rel=tol) and a.item() == pytest.approx(r.item(), rel=tol)
+    assert torch.allclose(ga, gr, atol=tol) and torch.allclose(gb, gr, atol=tol)
+    with pytest.raises(ValueError, match="infinite"):
+        mod.pair_structure(torch.full((4, 3), math.inf, dtype=F64))
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_loss_from_a_structure_built_on_the_cpu():
-    """What training on a GPU does: the structure built on the CPU, moved without blocking."""
-    lab = _ner_batch_labels(256, seed=6, tied=False)
+def test_cuda_pair_structure_built_on_the_device_matches_the_cpu():
+    """What training on a GPU does: the structure built by the device from its resident labels."""
+    ref = _continuous_labels(128, seed=6)
     z = _unit(256, seed=7, dtype=torch.float32)
     mod = RankLoss(precision="float32")
-    cpu_loss, cpu_g = _grad(lambda x: mod(x, lab), z)
-    moved = mod.structure(lab).to("cuda", non_blocking=True)
-    loss, g = _grad(lambda x: mod(x, structure=moved), z.cuda())
+    cpu_loss, cpu_g = _grad(lambda x: mod(x, structure=mod.pair_structure(ref)), z)
+    on_device = mod.pair_structure(ref.cuda(), check=False)
+    assert on_device.order_desc.is_cuda and torch.equal(
+        on_device.to("cpu").weight_desc, mod.pair_structure(ref).weight_desc
+    )
+    loss, g = _grad(lambda x: mod(x, structure=on_device), z.cuda())
     assert loss.item() == pytest.approx(cpu_loss.item(), rel=1e-5)
     assert torch.allclose(g.cpu(), cpu_g, rtol=1e-3, atol=1e-6)
 

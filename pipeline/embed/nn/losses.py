@@ -440,9 +440,8 @@ class RankStructure:
     Built by :meth:`from_labels` (what :class:`RankLoss` does) or :meth:`from_distances`. On the
     CPU the rows are sorted by numpy on integer keys that carry the column (see
     :func:`_descending_keys`; every apparent tie is verified, and a row set with a false one is
-    sorted exactly instead); elsewhere by ``torch.sort``. Both give the same structure. A
-    structure built on the CPU can be pinned and moved to the training device with :meth:`to`
-    (what the training loop does on a GPU, so no label work or host synchronisation happens there).
+    sorted exactly instead); elsewhere by ``torch.sort`` (on a GPU without host synchronisation
+    when built by :meth:`from_pairs`). Both give the same structure.
 
     Attributes:
         k: Sub-group size.
@@ -498,9 +497,33 @@ class RankStructure:
         """
         self = cls.__new__(cls)
         self.k, self.perm = _slot_layout(_label_groups(labels))
+        u = labels.shape[0] // self.k
+        self._from_representatives(
+            labels if self.perm is None else labels.index_select(0, self.perm[:u]), angle_column, work_dtype
+        )
+        return self
+
+    @classmethod
+    def from_pairs(
+        cls, ref_labels: Tensor, angle_column: int | None = 2, work_dtype: torch.dtype = _WORK_DTYPE
+    ) -> RankStructure:
+        """The structure of an NER batch ``[references; positives]`` from the references' labels.
+
+        Positives carry their reference's label, so samples ``c`` and ``B + c`` form sub-group
+        ``c`` (``k = 2``, batch order kept) without searching for identical labels; a bin drawn
+        twice gives two sub-groups with equal labels, which simply tie. The loss equals the one
+        from :meth:`from_labels` of ``ref_labels.repeat(2, 1)`` (up to float summation order).
+        No host synchronisation on a GPU. The labels are trusted to be finite.
+        """
+        self = cls.__new__(cls)
+        self.k, self.perm = 2, None
+        self._from_representatives(ref_labels, angle_column, work_dtype)
+        return self
+
+    def _from_representatives(self, rep: Tensor, angle_column: int | None, work_dtype: torch.dtype) -> None:
+        """Sorted label distances and tie weights of one representative label row per sub-group."""
         self.work_dtype = work_dtype
-        u = self.u = labels.shape[0] // self.k
-        rep = labels if self.perm is None else labels.index_select(0, self.perm[:u])
+        u = self.u = rep.shape[0]
         if rep.device.type == "cpu" and rep.dtype == torch.float64:
             if angle_column is not None:
                 angle_column %= rep.shape[1]
@@ -509,9 +532,8 @@ class RankStructure:
             )
             if found is not None:
                 self._keep(*found)
-                return self
+                return
         self._build(label_distance(rep, angle_column=angle_column), work_dtype)
-        return self
 
     def _keep(self, order_desc: np.ndarray, pos: np.ndarray, weight: np.ndarray) -> None:
         self.order_desc, self.pos = torch.from_numpy(order_desc), torch.from_numpy(pos)
@@ -545,27 +567,18 @@ class RankStructure:
         self.pos = pos
         self.weight_desc = weight.flip(1).to(self.work_dtype)
 
-    def _map(self, fn: Callable[[Tensor], Tensor]) -> RankStructure:
-        out = RankStructure.__new__(RankStructure)
-        out.k, out.u, out.work_dtype = self.k, self.u, self.work_dtype
-        out.perm = None if self.perm is None else fn(self.perm)
-        out.order_desc, out.pos, out.weight_desc = fn(self.order_desc), fn(self.pos), fn(self.weight_desc)
-        return out
-
-    def pin_memory(self) -> RankStructure:
-        """A copy in pinned (page-locked) host memory, so that :meth:`to` a GPU does not block."""
-        return self._map(Tensor.pin_memory)
-
     def to(self, device: torch.device | str, *, non_blocking: bool = False) -> RankStructure:
-        """This structure on ``device`` (itself if already there).
-
-        From :meth:`pin_memory` with ``non_blocking=True`` the copy overlaps with the device's
-        work and the host never waits for it (what the training loop does on a GPU).
-        """
+        """This structure on ``device`` (itself if already there)."""
         device = torch.device(device)
         if self.order_desc.device == device:
             return self
-        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+        out = RankStructure.__new__(RankStructure)
+        out.k, out.u, out.work_dtype = self.k, self.u, self.work_dtype
+        out.perm = None if self.perm is None else self.perm.to(device, non_blocking=non_blocking)
+        out.order_desc, out.pos, out.weight_desc = (
+            t.to(device, non_blocking=non_blocking) for t in (self.order_desc, self.pos, self.weight_desc)
+        )
+        return out
 
     def per_anchor(self, x: Tensor) -> Tensor:
         """``(U, U)`` structure tensor broadcast to the ``(k, U, U)`` per-anchor layout (a view)."""
@@ -806,15 +819,31 @@ class RankLoss(nn.Module):
         Equal label rows give bitwise-equal rows and columns of the label distances, so samples
         are grouped by identical labels and the distances are computed between one representative
         per group only (in an NER batch, 512 x 512 instead of 1024 x 1024). A training loop can
-        build it ahead, on the CPU, while the previous step runs, and pass it as ``structure=``.
+        build it ahead while the previous step runs, and pass it as ``structure=``.
 
         Raises:
             ValueError: labels that are not ``(M, C)`` or not finite.
         """
+        return RankStructure.from_labels(self._checked(labels), self.angle_column, PRECISIONS[self.precision])
+
+    def pair_structure(self, ref_labels: Tensor, *, check: bool = True) -> RankStructure:
+        """The label structure of an NER batch ``[references; positives]`` (:meth:`RankStructure.from_pairs`).
+
+        Args:
+            ref_labels: ``(B, C)`` labels of the ``B`` references; the positives carry the same.
+            check: refuse non-finite labels (a host synchronisation on a GPU; the training loop
+                passes ``False``: its sampler has checked every training label once).
+        """
+        if check:
+            ref_labels = self._checked(ref_labels)
+        return RankStructure.from_pairs(ref_labels, self.angle_column, PRECISIONS[self.precision])
+
+    @staticmethod
+    def _checked(labels: Tensor) -> Tensor:
         labels = _as_label_matrix(labels, "labels")
         if labels.dtype.is_floating_point and not bool(torch.isfinite(labels).all()):
             raise ValueError("labels contain NaN or infinite values")
-        return RankStructure.from_labels(labels, self.angle_column, PRECISIONS[self.precision])
+        return labels
 
     def forward(
         self, embeddings: Tensor, labels: Tensor | None = None, *, structure: RankStructure | None = None

@@ -10,14 +10,15 @@ One iteration, as the authors ran it through their patched CEBRA solver:
    embeddings is back-propagated;
 4. one Adam step (lr 1e-4, betas (0.9, 0.999), eps 1e-8, no weight decay, no schedule).
 
-The training matrix lives on the training device for the whole run. Everything a batch needs
-that does not depend on the weights -- the sampled indices (drawn from an explicit generator)
-and the loss's label structure (:meth:`~pipeline.embed.nn.losses.RankLoss.structure`: label
-groups, sorted label distances, tie weights) -- is prepared on the CPU by one background thread,
-two batches ahead and in draw order (so the random stream is the same as drawing in the loop),
-while the current step runs; on a GPU it crosses over from pinned memory without blocking. The
-loss of every iteration is kept (one device-to-host copy every ``sync_every`` iterations), so a
-GPU step never waits for the host. Progress goes through ``tqdm`` to ``stderr``, which workflow jobs
+The training matrix and its labels live on the training device for the whole run. Everything a
+batch needs that does not depend on the weights is prepared by one background thread, two
+batches ahead and in draw order (so the random stream is the same as drawing in the loop), while
+the current step runs: the sampled indices (drawn from an explicit generator) and, on a CPU, the
+loss's label structure (:meth:`~pipeline.embed.nn.losses.RankLoss.pair_structure`: sorted label
+distances and tie weights). On a GPU the indices cross over from pinned memory without blocking
+and the device builds the structure from its resident labels. The loss of every iteration is
+kept (one device-to-host copy every ``sync_every`` iterations), so a GPU step never waits for the
+host. Progress goes through ``tqdm`` to ``stderr``, which workflow jobs
 route into their log file.
 """
 
@@ -169,16 +170,19 @@ def train_rank(
             done += len(values)
             pending.clear()
 
-    labels_cpu = labels.detach().cpu()
-    pin = device.type == "cuda"
+    # The label structure of a batch: on the CPU built by the batch thread; on a GPU by the device
+    # itself from the resident labels (a few sorts there, queued without a host synchronisation).
+    on_cpu = device.type == "cpu"
+    labels_cpu = labels.detach().cpu() if on_cpu else None
 
-    def make_batch() -> tuple[Tensor, RankStructure]:
+    def make_batch() -> tuple[Tensor, RankStructure | None]:
         with record_function("ner.sample"):
             ref, pos = sampler.sample(batch_size)
             idx = torch.cat([ref, pos])
+        if not on_cpu:
+            return idx.pin_memory(), None
         with record_function("ner.structure"):  # positives carry their reference's label
-            structure = loss_fn.structure(labels_cpu[ref].repeat(2, 1))
-        return (idx.pin_memory(), structure.pin_memory()) if pin else (idx, structure)
+            return idx, loss_fn.pair_structure(labels_cpu[ref], check=False)
 
     bar = tqdm(
         total=iterations, desc="NER", unit="it", file=sys.stderr, disable=not progress, mininterval=10.0, smoothing=0.05
@@ -198,11 +202,14 @@ def train_rank(
             with record_function("ner.wait"):
                 idx, structure = batches.next()
             with record_function("ner.inputs"):
-                inputs = _batch_inputs(x, encoder, idx.to(device, non_blocking=True), lengths)
+                idx = idx.to(device, non_blocking=True)
+                inputs = _batch_inputs(x, encoder, idx, lengths)
+                if structure is None:
+                    structure = loss_fn.pair_structure(labels[idx[:batch_size]], check=False)
             with record_function("ner.encoder"):
                 z = encoder(inputs)
             with record_function("ner.loss"):
-                loss = loss_fn(z, structure=structure.to(device, non_blocking=True))
+                loss = loss_fn(z, structure=structure)
             with record_function("ner.backward"):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
