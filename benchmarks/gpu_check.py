@@ -72,8 +72,8 @@ def step_rank_loss(device: str, quick: bool) -> dict:
     row = next((line.split() for line in out.splitlines() if line.strip().startswith("1024 ")), None)
     agree = next((line.split("O(M^3)")[-1].strip() for line in out.splitlines() if "M=  256" in line), "?")
     result = (
-        f"rank_loss {row[1]} ms, RankLoss {row[2]} ms (float32 work {row[6]} ms), InfoNCE {row[5]} ms "
-        f"(M = 1024); vs O(M^3) at 256: {agree}"
+        f"rank_loss {row[1]} ms, RankLoss {row[2]} ms, float32 {row[6]} ms (structure {row[7]} + step {row[8]}), "
+        f"InfoNCE {row[5]} ms (M = 1024); vs O(M^3) at 256: {agree}"
         if row
         else "no row"
     )
