@@ -43,7 +43,7 @@ from pipeline.embed.nn.losses import RankLoss, infonce, label_distance, rank_los
 
 
 def ner_batch(m: int, *, dtype: torch.dtype, device: str, seed: int = 0):
-    """Unit-norm 3-D embeddings and NER-style labels (positives repeat their reference's label)."""
+    """Unit-norm 3-D embeddings (``dtype``) and NER-style float64 labels (positives repeat their reference's label)."""
     g = torch.Generator().manual_seed(seed)
     b = m // 2
     vel = torch.randn(b, 2, generator=g, dtype=torch.float64) * 100  # 10 * velocity, cm/s-like
@@ -51,7 +51,7 @@ def ner_batch(m: int, *, dtype: torch.dtype, device: str, seed: int = 0):
     ref = torch.cat([vel, ang], 1)
     labels = torch.cat([ref, ref, ref[: m - 2 * b]])
     z = torch.nn.functional.normalize(torch.randn(m, 3, generator=g, dtype=torch.float64), dim=1)
-    return z.to(device=device, dtype=dtype), labels.to(device=device, dtype=dtype)
+    return z.to(device=device, dtype=dtype), labels.to(device=device)  # labels float64, as NER's
 
 
 def cubic_rank_loss(z: torch.Tensor, d: torch.Tensor, tau: float = 1.0) -> torch.Tensor:

@@ -15,8 +15,9 @@ The training matrix and its labels live on the training device for the whole run
 batch needs that does not depend on the weights is prepared by one background thread, two
 batches ahead and in draw order (so the random stream is the same as drawing in the loop), while
 the current step runs: the sampled indices (drawn from an explicit generator) and, on a CPU, the
-loss's label structure (:meth:`~pipeline.embed.nn.losses.RankLoss.pair_structure`: sorted label
-distances and tie weights). On a GPU the indices cross over from pinned memory without blocking
+batch's encoder inputs and the loss's label structure
+(:meth:`~pipeline.embed.nn.losses.RankLoss.pair_structure`: sorted label distances and tie
+weights). On a GPU the indices cross over from pinned memory without blocking
 and the device builds the structure from its resident labels. The loss of every iteration is
 kept (one device-to-host copy every ``sync_every`` iterations), so a GPU step never waits for the
 host. Progress goes through ``tqdm`` to ``stderr``, which workflow jobs
@@ -182,13 +183,14 @@ def train_rank(
     labels_cpu = labels.detach().cpu() if on_cpu else None
 
     def make_batch() -> tuple[Tensor, RankStructure | None]:
+        """A CPU batch: (encoder inputs, label structure); a GPU batch: (pinned indices, None)."""
         with record_function("ner.sample"):
             ref, pos = sampler.sample(batch_size)
             idx = torch.cat([ref, pos])
         if not on_cpu:
             return idx.pin_memory(), None
         with record_function("ner.structure"):  # positives carry their reference's label
-            return idx, loss_fn.pair_structure(labels_cpu[ref], check=False)
+            return _batch_inputs(x, encoder, idx, lengths), loss_fn.pair_structure(labels_cpu[ref], check=False)
 
     bar = tqdm(
         total=iterations, desc="NER", unit="it", file=sys.stderr, disable=not progress, mininterval=10.0, smoothing=0.05
@@ -206,11 +208,11 @@ def train_rank(
         for step in range(iterations):
             # The labels name the parts of a step in a torch.profiler trace (bench_training --profile).
             with record_function("ner.wait"):
-                idx, structure = batches.next()
-            with record_function("ner.inputs"):
-                idx = idx.to(device, non_blocking=True)
-                inputs = _batch_inputs(x, encoder, idx, lengths)
-                if structure is None:
+                inputs, structure = batches.next()
+            if structure is None:  # on a GPU: inputs are the indices, the device indexes and sorts
+                with record_function("ner.inputs"):
+                    idx = inputs.to(device, non_blocking=True)
+                    inputs = _batch_inputs(x, encoder, idx, lengths)
                     structure = loss_fn.pair_structure(labels[idx[:batch_size]], check=False)
             with record_function("ner.encoder"):
                 z = encoder(inputs)
