@@ -40,6 +40,8 @@ __all__ = [
     "plot_maze_latents",
     "plot_maze_scores",
     "MAZE_SCORE_PANELS",
+    "MATRIX_COLUMNS",
+    "R2_FLOOR",
 ]
 
 DPI = 120
@@ -176,36 +178,72 @@ def _diag_means(frame: pd.DataFrame) -> tuple[float, float]:
     return mean(vals[diag]), mean(vals[~diag])
 
 
-def _decode_matrix_figure(frames: dict[str, pd.DataFrame], suptitle: str):
-    """Draw the heatmap panels (shared colour scale, one colour bar); returns the open figure."""
-    first = next(iter(frames.values()))
-    n_rows, n_cols = first.shape
-    annotate = n_rows <= 12 and n_cols <= 12
-    values = np.concatenate([f.to_numpy(dtype=float).ravel() for f in frames.values()])
-    vmin, vmax = (np.nanmin(values), np.nanmax(values)) if np.isfinite(values).any() else (0, 1)
-    side = max(2.8, 0.5 * max(n_rows, n_cols) + 1.6)
-    fig = plt.figure(figsize=(side * len(frames) + 0.8, side + 0.8), layout="constrained")
-    grid = fig.add_gridspec(1, len(frames) + 1, width_ratios=[1] * len(frames) + [0.05])
-    cbar_ax = fig.add_subplot(grid[0, -1])
-    for i, (method, frame) in enumerate(frames.items()):
-        ax = fig.add_subplot(grid[0, i])
-        sns.heatmap(
-            frame,
-            ax=ax,
-            vmin=vmin,
-            vmax=vmax,
-            cmap="viridis",
-            square=True,
-            annot=annotate,
-            fmt=".2f",
-            annot_kws={"fontsize": 6},
-            cbar=i == 0,
-            cbar_ax=cbar_ax if i == 0 else None,
-        )
-        d, o = _diag_means(frame)
-        ax.set_title(f"{method}\ndiag {d:.2f} / off-diag {o:.2f}")
-        ax.set_xlabel("test cell")
-        ax.set_ylabel("train cell" if i == 0 else "")
+#: R² below this is drawn in the lowest colour and written "≤-1" (a swapped or failed R² can reach -460,
+#: which would leave every other panel one uniform colour on a shared scale)
+R2_FLOOR = -1.0
+#: at most this many heatmap panels per row of a decode-matrix figure
+MATRIX_COLUMNS = 4
+_METRIC_LABELS = {
+    "r2_swapped": ("swapped R²", "the paper's swapped R², r2_score(pred, true)"),
+    "r2": ("R²", "R², r2_score(true, pred)"),
+    "peak_accuracy": ("peak accuracy", "peak direction accuracy (%)"),
+}
+
+
+def _cell_text(value: float, floor: float) -> str:
+    """A heatmap cell's annotation: two decimals, "≤-1" below the floor of a clipped R² scale, blank for NaN."""
+    if not np.isfinite(value):
+        return ""
+    return "≤-1" if value < floor else f"{value:.2f}"
+
+
+def _decode_matrix_figure(blocks: list[tuple[str, dict[str, pd.DataFrame]]], suptitle: str):
+    """Draw one block of heatmap panels per metric (one panel per method) in rows of at most
+    :data:`MATRIX_COLUMNS`; each block has its own colour scale and bar. R² values below
+    :data:`R2_FLOOR` take the scale's lowest colour and read "≤-1". Returns the open figure."""
+    n_methods = max(len(frames) for _, frames in blocks)
+    n_cols = min(MATRIX_COLUMNS, n_methods)
+    rows_per_block = -(-n_methods // n_cols)
+    n_cells = max(next(iter(blocks[0][1].values())).shape)
+    annotate = n_cells <= 12
+    side = max(2.6, 0.45 * n_cells + 1.4)
+    height = (side + 0.6) * rows_per_block * len(blocks) + 0.6
+    fig = plt.figure(figsize=(side * n_cols + 1.2, height), layout="constrained")
+    grid = fig.add_gridspec(rows_per_block * len(blocks), n_cols + 1, width_ratios=[1] * n_cols + [0.06])
+    for b, (metric, frames) in enumerate(blocks):
+        short, long = _METRIC_LABELS.get(metric, (metric, metric))
+        values = np.concatenate([f.to_numpy(dtype=float).ravel() for f in frames.values()])
+        finite = values[np.isfinite(values)]
+        vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        clipped = metric in ("r2", "r2_swapped") and vmin < R2_FLOOR
+        vmin = max(vmin, R2_FLOOR) if clipped else vmin
+        vmax = vmax if vmax > vmin else vmin + 1.0
+        top = b * rows_per_block
+        cbar_ax = fig.add_subplot(grid[top : top + rows_per_block, -1])
+        for i, (method, frame) in enumerate(frames.items()):
+            ax = fig.add_subplot(grid[top + i // n_cols, i % n_cols])
+            text = frame.map(_cell_text, floor=R2_FLOOR if clipped else -np.inf)
+            sns.heatmap(
+                frame.clip(lower=vmin) if clipped else frame,
+                ax=ax,
+                vmin=vmin,
+                vmax=vmax,
+                cmap="viridis",
+                square=True,
+                annot=text.to_numpy() if annotate else False,
+                fmt="",
+                annot_kws={"fontsize": 6},
+                cbar=i == 0,
+                cbar_ax=cbar_ax if i == 0 else None,
+                cbar_kws={"extend": "min" if clipped else "neither", "label": long},
+            )
+            d, o = _diag_means(frame)
+            name = method if len(blocks) == 1 else f"{method}, {short}"
+            ax.set_title(f"{name}\ndiag {d:.2f} / off-diag {o:.2f}", fontsize=9)
+            bottom, left = i + n_cols >= len(frames), i % n_cols == 0  # cell names once per row / column
+            ax.tick_params(labelbottom=bottom, labelleft=left)
+            ax.set_xlabel("test cell" if bottom else "")
+            ax.set_ylabel("train cell" if left else "")
     fig.suptitle(suptitle)
     return fig
 
@@ -225,20 +263,33 @@ def plot_decode_matrices(
 
     Parameters are those of :func:`decode_matrix_frames`; ``out`` is the image path. Each panel's
     title gives the method and the mean of diagonal / off-diagonal cells; cells are annotated with
-    two decimals when the matrix is at most 12 x 12.
+    two decimals when the matrix is at most 12 x 12. Panels are laid out in rows of at most
+    :data:`MATRIX_COLUMNS`. For velocity with ``metric=None`` the paper's swapped R² comes with a
+    second block, on its own scale, of the correct R² (when the table has both). R² below
+    :data:`R2_FLOOR` is drawn in the scale's lowest colour and written "≤-1" (means in the titles
+    use the real values).
 
     Returns:
         Path: ``out``.
     """
-    rows, metric = _matrix_rows(scores, target, metric, decoder, alignment, seed, group)
-    frames = decode_matrix_frames(
-        rows, target=target, metric=metric, decoder=decoder, alignment=alignment, seed=seed, group=group
-    )
+    rows, metric_used = _matrix_rows(scores, target, metric, decoder, alignment, seed, group)
+    metrics = [metric_used]
+    if metric is None and metric_used == "r2_swapped" and (scores["metric"] == "r2").any():
+        metrics.append("r2")
+    blocks = [
+        (
+            m,
+            decode_matrix_frames(
+                scores, target=target, metric=m, decoder=decoder, alignment=alignment, seed=seed, group=group
+            ),
+        )
+        for m in metrics
+    ]
     seeds = sorted(rows["seed"].unique().tolist())
     seed_txt = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of {len(seeds)} seeds {seeds}"
-    title = f"{target} {metric}, {decoder} decoder, held-out, alignment={alignment}, {seed_txt}"
+    title = f"{target} {' and '.join(metrics)}, {decoder} decoder, held-out, alignment={alignment}, {seed_txt}"
     with _theme("white"):
-        return _save(_decode_matrix_figure(frames, title), out)
+        return _save(_decode_matrix_figure(blocks, title), out)
 
 
 # ----------------------------------------------------------------------------- accuracy over time
@@ -453,7 +504,9 @@ def plot_block_summary(
     alignment=None,
     seed=None,
 ) -> Path:
-    """Grouped bars of mean ± sd per block, hue = method, one panel per (target, metric).
+    """Grouped bars of mean ± sd per block, hue = method, one panel per (target, metric), in rows of a
+    figure at most about 16 in wide; an R² axis stops just below -1 (:data:`R2_FLOOR`) when a mean is
+    lower, and its title says so.
 
     Args:
         summary: Columns group, method, decoder, target, metric, evaluation, alignment, seed, block, mean,
@@ -480,15 +533,21 @@ def plot_block_summary(
     panels = list(dict.fromkeys(zip(rows["target"], rows["metric"])))
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     width = 0.8 / len(order)
+    # Panels wrap into rows of a figure at most ~16 in wide (8 methods x 8 blocks: one panel a row).
+    panel_width = max(3.2, 0.15 * len(order) * rows["block"].nunique() + 1.2)
+    n_cols = max(1, min(len(panels), int(16 // panel_width)))
+    n_rows = -(-len(panels) // n_cols)
     with _theme("ticks"):
         fig, axes = plt.subplots(
-            1,
-            len(panels),
+            n_rows,
+            n_cols,
             squeeze=False,
             layout="constrained",
-            figsize=(max(3.2, 0.35 * len(order) * rows["block"].nunique() + 1.2) * len(panels) + 1.0, 3.4),
+            figsize=(panel_width * n_cols + 1.4, 3.1 * n_rows + 0.3),
         )
-        for ax, (tgt, met) in zip(axes[0], panels):
+        for ax in axes.ravel()[len(panels) :]:
+            ax.set_visible(False)
+        for ax, (tgt, met) in zip(axes.ravel(), panels):
             data = rows[(rows["target"] == tgt) & (rows["metric"] == met)]
             blocks = list(dict.fromkeys(data["block"]))
             for j, m in enumerate(order):
@@ -505,7 +564,11 @@ def plot_block_summary(
                 )
             ax.set_xticks(np.arange(len(blocks)), blocks, rotation=30, ha="right")
             ax.axhline(0, color="0.3", lw=0.6)
-            ax.set(title=f"{tgt} {met}", ylabel=f"{met} (mean ± sd)")
+            title = f"{tgt} {met}"
+            if met in ("r2", "r2_swapped") and data["mean"].min() < R2_FLOOR:
+                ax.set_ylim(R2_FLOOR - 0.05, 1.05)  # bars below -1 run off the axis, as in the matrices
+                title += " (axis cut at -1; values in the table)"
+            ax.set(title=title, ylabel=f"{met} (mean ± sd)")
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="method")
         return _save(fig, out)
 

@@ -203,16 +203,58 @@ def test_decode_matrix_frames_average_seeds_and_default_metrics(scores):
 
 def test_decode_matrix_figure_cells_and_labels(scores):
     frames = plots.decode_matrix_frames(scores, seed=0)
-    fig = plots._decode_matrix_figure(frames, "t")
+    fig = plots._decode_matrix_figure([("r2_swapped", frames)], "t")
     try:
         heat_axes = [ax for ax in fig.axes if ax.get_title()]
         assert len(heat_axes) == len(METHODS)
-        for ax, (method, frame) in zip(heat_axes, frames.items()):
+        for i, (ax, (method, frame)) in enumerate(zip(heat_axes, frames.items())):
             assert ax.collections[0].get_array().size == 9
-            assert [t.get_text() for t in ax.get_xticklabels()] == SORTED_CELLS
-            assert [t.get_text() for t in ax.get_yticklabels()] == SORTED_CELLS
+            assert [t.get_text() for t in ax.get_xticklabels()] == SORTED_CELLS  # one row: all at the bottom
+            assert [t.get_text() for t in ax.get_yticklabels()] == (SORTED_CELLS if i == 0 else [])  # first column
             assert len(ax.texts) == 9 and ax.texts[0].get_text() == f"{frame.iloc[0, 0]:.2f}"
             assert ax.get_title().startswith(f"{method}\ndiag ")
+    finally:
+        plt.close(fig)
+
+
+def test_velocity_matrices_show_the_swapped_and_the_correct_r2_on_their_own_scales(scores):
+    """The default velocity figure: the paper's swapped R² block, then the correct R² block."""
+    blocks = [(m, plots.decode_matrix_frames(scores, seed=0, metric=m)) for m in ("r2_swapped", "r2")]
+    fig = plots._decode_matrix_figure(blocks, "t")
+    try:
+        titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+        assert titles[:3] == [t for t in titles if ", swapped R²" in t] and len(titles) == 6
+        assert all(", R²\n" in t for t in titles[3:])
+        want = blocks[1][1]["ner"].iloc[0, 0]
+        ner_r2 = next(ax for ax in fig.axes if ax.get_title().startswith("ner, R²"))
+        assert ner_r2.texts[0].get_text() == f"{want:.2f}"
+    finally:
+        plt.close(fig)
+
+
+def test_r2_below_minus_one_is_clipped_and_said_and_panels_wrap_in_rows():
+    """A swapped R² of -460 no longer sets the scale of every panel: drawn at -1, written "≤-1";
+    eight methods wrap into two rows of four."""
+    cells = ["a/M1", "b/M1"]
+    frames = {
+        m: pd.DataFrame([[0.8, 0.5], [0.4, -460.0 if m == "umap" else 0.7]], index=cells, columns=cells)
+        for m in plots.METHOD_ORDER
+    }
+    fig = plots._decode_matrix_figure([("r2_swapped", frames)], "t")
+    try:
+        heat = [ax for ax in fig.axes if ax.get_title()]
+        assert len(heat) == 8
+        umap = next(ax for ax in heat if ax.get_title().startswith("umap\n"))
+        assert [t.get_text() for t in umap.texts] == ["0.80", "0.50", "0.40", "≤-1"]
+        assert umap.collections[0].get_clim() == (-1.0, 0.8)
+        assert "diag -229.60 /" in umap.get_title()  # titles keep the real values
+        columns = sorted({round(ax.get_position().x0, 3) for ax in heat})
+        rows = sorted({round(ax.get_position().y0, 3) for ax in heat})
+        assert len(columns) == plots.MATRIX_COLUMNS and len(rows) == 2
+        accuracy = {m: f.clip(lower=0) * 100 for m, f in frames.items()}
+        fig2 = plots._decode_matrix_figure([("peak_accuracy", accuracy)], "t")  # not an R²: never clipped
+        assert all("≤" not in t.get_text() for ax in fig2.axes for t in ax.texts)
+        plt.close(fig2)
     finally:
         plt.close(fig)
 
@@ -293,6 +335,33 @@ def test_plot_latents_bad_input(tmp_path, bad, words):
     with pytest.raises(InputError) as err:
         plots.plot_latents(bad, tmp_path / "x.png")
     assert words in str(err.value)
+
+
+def test_block_summary_wraps_wide_panels_and_cuts_r2_axes_at_minus_one(tmp_path, monkeypatch):
+    """The demo's group (8 methods x 8 blocks x 5 panels) was one 14,280-px row: now one panel a row,
+    at most about 16 in wide, and an R² axis that a mean of -45 would stretch stops at -1."""
+    blocks = [f"block{b}" for b in range(8)]
+    panels = [("velocity", "r2_swapped"), ("velocity", "r2"), ("position", "r2"), ("direction", "peak_accuracy")]
+    rows = [
+        {"group": "g", "method": m, "decoder": "linear", "target": t, "metric": k, "evaluation": "held_out"}
+        | {"alignment": "paper", "seed": 0, "block": b, "mean": -45.0 if m == "umap" else 0.5, "sd": 0.1, "n": 3}
+        for m in plots.METHOD_ORDER
+        for t, k in panels
+        for b in blocks
+    ]
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, out: drawn.setdefault("fig", fig))
+    fig = plots.plot_block_summary(pd.DataFrame(rows), tmp_path / "b.png")
+    try:
+        assert fig.get_size_inches()[0] <= 16 + 1.4 and fig.get_size_inches()[1] > 3.1 * 3
+        visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+        assert len(visible) == 4
+        r2 = next(ax for ax in visible if ax.get_title().startswith("velocity r2_swapped"))
+        assert r2.get_ylim() == (plots.R2_FLOOR - 0.05, 1.05) and "axis cut at -1" in r2.get_title()
+        accuracy = next(ax for ax in visible if ax.get_title().startswith("direction"))
+        assert "cut" not in accuracy.get_title()
+    finally:
+        plt.close(fig)
 
 
 def test_plot_block_summary(tmp_path, summary):
