@@ -274,7 +274,11 @@ def plot_decode_matrices(
     """
     rows, metric_used = _matrix_rows(scores, target, metric, decoder, alignment, seed, group)
     metrics = [metric_used]
-    if metric is None and metric_used == "r2_swapped" and (scores["metric"] == "r2").any():
+    if (
+        metric is None
+        and metric_used == "r2_swapped"
+        and ((scores["target"] == target) & (scores["metric"] == "r2")).any()
+    ):
         metrics.append("r2")
     blocks = [
         (

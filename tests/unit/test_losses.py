@@ -453,6 +453,22 @@ def test_label_distance_numpy_and_torch_paths_are_bitwise_equal():
         assert torch.equal(label_distance(y, angle_column=angle), label_distance(y, y, angle_column=angle))
 
 
+def test_rank_loss_refuses_a_bad_angle_column_on_every_path():
+    """The CPU label path (numpy) validates the angle column as label_distance does: an index out of
+    range or a bool is refused, not wrapped around."""
+    z = _unit(8, seed=1)
+    for labels in (_continuous_labels(8, seed=2), _continuous_labels(8, seed=2).float()):
+        for bad, words in ((5, "out of range"), (-4, "out of range"), (True, "must be an int")):
+            with pytest.raises(ValueError, match=words):
+                RankLoss(angle_column=bad)(z, labels)
+            with pytest.raises(ValueError, match=words):
+                RankLoss(angle_column=bad).pair_structure(labels)
+    assert (
+        RankLoss(angle_column=-1)(z, _continuous_labels(8, seed=2)).item()
+        == RankLoss()(z, _continuous_labels(8, seed=2)).item()
+    )
+
+
 def test_rank_loss_module_with_a_prepared_structure():
     lab = _ner_batch_labels(40, seed=2, tied=False)
     z = _unit(40, seed=3)

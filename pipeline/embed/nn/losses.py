@@ -145,12 +145,7 @@ def label_distance(labels_a: Tensor, labels_b: Tensor | None = None, *, angle_co
         dtype = torch.get_default_dtype()
     a, b = a.to(dtype), b.to(dtype)
     n_cols = a.shape[1]
-    if angle_column is not None:
-        if isinstance(angle_column, bool) or not isinstance(angle_column, int):
-            raise ValueError(f"angle_column must be an int or None, got {angle_column!r}")
-        if not -n_cols <= angle_column < n_cols:
-            raise ValueError(f"angle_column {angle_column} is out of range for {n_cols} label columns")
-        angle_column %= n_cols
+    angle_column = _angle_index(angle_column, n_cols)
     plain = [c for c in range(n_cols) if c != angle_column]
     if a.device.type == "cpu" and dtype == torch.float64 and labels_b is None:
         return torch.from_numpy(_label_rows(a.detach().numpy(), angle_column)(0, a.shape[0]))
@@ -163,6 +158,17 @@ def label_distance(labels_a: Tensor, labels_b: Tensor | None = None, *, angle_co
         diff = torch.remainder(diff, 360.0)
         out += torch.minimum(diff, 360.0 - diff)
     return out
+
+
+def _angle_index(angle_column: Any, n_cols: int) -> int | None:
+    """The angle column as a non-negative index (``None`` stays ``None``), or ValueError naming it."""
+    if angle_column is None:
+        return None
+    if isinstance(angle_column, bool) or not isinstance(angle_column, int):
+        raise ValueError(f"angle_column must be an int or None, got {angle_column!r}")
+    if not -n_cols <= angle_column < n_cols:
+        raise ValueError(f"angle_column {angle_column} is out of range for {n_cols} label columns")
+    return angle_column % n_cols
 
 
 def _as_label_matrix(x: Any, name: str) -> Tensor:
@@ -439,7 +445,7 @@ class RankStructure:
 
     Built by :meth:`from_labels` (what :class:`RankLoss` does) or :meth:`from_distances`. On the
     CPU the rows are sorted by numpy on integer keys that carry the column (see
-    :func:`_descending_keys`; every apparent tie is verified, and a row set with a false one is
+    :func:`_structure_by_keys`; every apparent tie is verified, and a row set with a false one is
     sorted exactly instead); elsewhere by ``torch.sort`` (on a GPU without host synchronisation
     when built by :meth:`from_pairs`). Both give the same structure.
 
@@ -524,16 +530,15 @@ class RankStructure:
         """Sorted label distances and tie weights of one representative label row per sub-group."""
         self.work_dtype = work_dtype
         u = self.u = rep.shape[0]
-        if rep.device.type == "cpu" and rep.dtype == torch.float64:
-            if angle_column is not None:
-                angle_column %= rep.shape[1]
-            found = _structure_by_keys(
-                u, self.k, _label_rows(rep.numpy(), angle_column), zero_diagonal=True, dtype=work_dtype
-            )
+        on_keys = rep.device.type == "cpu" and rep.dtype == torch.float64
+        if on_keys:
+            angle = _angle_index(angle_column, rep.shape[1])
+            found = _structure_by_keys(u, self.k, _label_rows(rep.numpy(), angle), zero_diagonal=True, dtype=work_dtype)
             if found is not None:
                 self._keep(*found)
                 return
-        self._build(label_distance(rep, angle_column=angle_column), work_dtype)
+        # A false tie of the sort keys (on_keys) would only recur on the same distances: sort exactly.
+        self._build(label_distance(rep, angle_column=angle_column), work_dtype, keys=not on_keys)
 
     def _keep(self, order_desc: np.ndarray, pos: np.ndarray, weight: np.ndarray) -> None:
         self.order_desc, self.pos = torch.from_numpy(order_desc), torch.from_numpy(pos)
