@@ -2,12 +2,12 @@
 
 Trains NER on the real Chewie 2016-10-07 M1 session (the authors' preprocessed file through our
 reader and ``prepare``, the default preprocessing: 80 % of the trials for training) with the
-rank loss in each working precision, for each seed, through the training stage
-(:func:`pipeline.embed.fit.fit_embedding`), and decodes the held-out trials with the linear and
-the kNN decoder of the workflow. One line of JSON per run, then a table:
+rank loss in each working precision, for each seed, through the training stage, and decodes the
+held-out trials with the linear and the kNN decoder of the workflow (the loader and trainer of
+``benchmarks/gpu_check.py``'s paper-setting step). One line of JSON per run, then a table:
 
     python -m benchmarks.bench_precision [--seeds 0 1 2] [--iterations 20000] [--threads 2]
-        [--precisions float64 float32]
+        [--precisions float64 float32] [--data ../shared/data/real/ner_paper_preprocessed]
 
 Each (precision, seed) can also run alone (``--seeds 1 --precisions float64``), e.g. as parallel
 processes with ``--threads 1``, which is how the README's table was measured.
@@ -17,33 +17,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from pathlib import Path
 
-from pipeline.analysis.decoding import Cell, DecoderSpec, within_session
-from pipeline.embed.fit import fit_embedding
-from pipeline.io import read_recording
-from pipeline.preprocess.prepare import prepare_dataset
-from pipeline.stages.config import default_config
-from tests.support.paths import CHEWIE, CHEWIE_ROW
+from benchmarks.gpu_check import data_dir, prepared_session, train_and_score
 
 
 def run(prepared, labels, precision: str, seed: int, iterations: int, threads: int) -> dict:
     """One training run and its held-out scores."""
-    start = time.perf_counter()
-    embedding, _ = fit_embedding(
+    embedding, seconds, scores = train_and_score(
         prepared,
-        method="ner",
-        params={"max_iterations": iterations, "precision": precision, "verbose": False},
-        area="M1",
-        seed=seed,
-        labels=labels,
-        device={"prefer": "cpu", "allow_cpu": True, "wait_s": 0},
+        labels,
+        device="cpu",
+        iterations=iterations,
         threads=threads,
+        seed=seed,
+        decoders=("linear", "knn"),
+        precision=precision,
+        verbose=False,
     )
-    seconds = time.perf_counter() - start
-    cell = Cell.from_stores(embedding, prepared)
-    linear = within_session(cell, DecoderSpec("linear"))["held_out"].values
-    knn = within_session(cell, DecoderSpec("knn"))["held_out"].values
+    linear, knn = scores["linear"], scores["knn"]
     return {
         "precision": precision,
         "seed": seed,
@@ -64,14 +56,13 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precisions", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
+    parser.add_argument("--data", type=Path, default=None, help="folder of the authors' preprocessed .mat files")
     args = parser.parse_args()
-    config = default_config()
-    ingest = read_recording(CHEWIE, fmt="nermat", areas=["M1"], session="C", reader_options={"trial_bins": 40})
-    prepared = prepare_dataset(ingest, session=CHEWIE_ROW, preprocessing=config["preprocessing"])
+    prepared, labels = prepared_session(data_dir(args.data))
     rows = []
     for seed in args.seeds:
         for precision in args.precisions:
-            rows.append(run(prepared, config["labels"], precision, seed, args.iterations, args.threads))
+            rows.append(run(prepared, labels, precision, seed, args.iterations, args.threads))
             print(json.dumps(rows[-1]), flush=True)
     print("\n| seed | precision | held-out velocity R² (linear) | (kNN) | position R² (linear) | final loss | it/s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

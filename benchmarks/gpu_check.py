@@ -39,7 +39,7 @@ BUNDLE = ROOT / ".gpu"
 SESSION = "Chewie_20161007_neural_con_dis_index.mat"
 
 
-def _data_dir(given: Path | None) -> Path:
+def data_dir(given: Path | None) -> Path:
     """The paper's preprocessed files: ``--data``, the bundle's copy, or ../shared beside the checkout."""
     for folder in (
         given,
@@ -100,10 +100,9 @@ def step_training(device: str, data: Path, quick: bool) -> dict:
     return {"ok": ok, "seconds": seconds, "result": result, "log": out}
 
 
-def step_paper_setting(device: str, data: Path, iterations: int) -> dict:
-    """NER through the training stage on the real session, then the linear decoder held out."""
-    from pipeline.analysis.decoding import Cell, DecoderSpec, within_session
-    from pipeline.embed.fit import fit_embedding
+def prepared_session(data: Path):
+    """Chewie 2016-10-07 M1 (the authors' preprocessed file in ``data``) through our reader and
+    ``prepare`` with the default preprocessing; returns ``(prepared, labels config)``."""
     from pipeline.io import read_recording
     from pipeline.preprocess.prepare import prepare_dataset
     from pipeline.stages.config import default_config
@@ -114,25 +113,52 @@ def step_paper_setting(device: str, data: Path, iterations: int) -> dict:
     )
     row = {"session_id": "Chewie-20161007", "subject": "Chewie", "date": "2016-10-07", "year": 2016}
     row |= {"hemisphere": "left", "task": "center_out"}
-    prepared = prepare_dataset(ingest, session=row, preprocessing=config["preprocessing"])
+    return prepare_dataset(ingest, session=row, preprocessing=config["preprocessing"]), config["labels"]
+
+
+def train_and_score(
+    prepared, labels, *, device: str, iterations: int, threads: int, seed: int = 0, decoders=("linear",), **params
+):
+    """NER through the training stage on ``prepared``, then the held-out scores of the workflow's ``decoders``.
+
+    Returns:
+        ``(embedding, seconds, {decoder: scores})``: the embedding store, the wall time of the
+        training stage and each decoder's held-out score table (``values`` indexed by (target,
+        metric)).
+    """
+    from pipeline.analysis.decoding import Cell, DecoderSpec, within_session
+    from pipeline.embed.fit import fit_embedding
+
     start = time.perf_counter()
     embedding, _ = fit_embedding(
         prepared,
         method="ner",
-        params={"max_iterations": iterations},
+        params={"max_iterations": iterations, **params},
         area="M1",
-        seed=0,
-        labels=config["labels"],
+        seed=seed,
+        labels=labels,
         device={"prefer": device, "allow_cpu": device == "cpu", "wait_s": 0},
-        threads=int(os.environ.get("GPU_CHECK_THREADS", "2")),
+        threads=threads,
     )
     seconds = time.perf_counter() - start
-    scores = within_session(Cell.from_stores(embedding, prepared), DecoderSpec("linear"))["held_out"].values
+    cell = Cell.from_stores(embedding, prepared)
+    scores = {name: within_session(cell, DecoderSpec(name))["held_out"].values for name in decoders}
+    return embedding, seconds, scores
+
+
+def step_paper_setting(device: str, data: Path, iterations: int) -> dict:
+    """NER through the training stage on the real session, then the linear decoder held out."""
+    prepared, labels = prepared_session(data)
+    threads = int(os.environ.get("GPU_CHECK_THREADS", "2"))
+    embedding, seconds, scores = train_and_score(
+        prepared, labels, device=device, iterations=iterations, threads=threads
+    )
+    linear = scores["linear"]
     device_info = json.loads(embedding.attrs["device"])
     result = (
         f"{iterations} iterations in {seconds:.0f} s ({iterations / embedding.attrs['training_seconds']:.0f} it/s "
-        f"training), held-out velocity R² {scores['velocity', 'r2']:.3f} "
-        f"(swapped {scores['velocity', 'r2_swapped']:.3f}), "
+        f"training), held-out velocity R² {linear['velocity', 'r2']:.3f} "
+        f"(swapped {linear['velocity', 'r2_swapped']:.3f}), "
         f"on {device_info.get('name', device_info['device'])}"
     )
     return {"ok": True, "seconds": seconds, "result": result, "log": json.dumps(device_info)}
@@ -205,7 +231,7 @@ def main() -> int:
     if args.lease_worker:
         lease_worker(device, args.iterations)
         return 0
-    data = _data_dir(args.data)
+    data = data_dir(args.data)
     name = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({os.cpu_count()} cores)"
     print(f"gpu_check on {name}: torch {torch.__version__}, Python {sys.version.split()[0]}", flush=True)
     iterations = min(args.iterations, 300) if args.quick else args.iterations
