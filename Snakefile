@@ -18,6 +18,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/decode.smk"
 include: "workflow/rules/stats.smk"
+include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/maze.smk"
 include: "workflow/rules/report.smk"
 

@@ -27,6 +27,7 @@ __all__ = [
     "KEY_COLUMNS",
     "cross_decode",
     "decoder_specs",
+    "pair_columns",
     "within_table",
 ]
 
@@ -63,7 +64,8 @@ KEY_COLUMNS = (
 )
 
 
-def _pair_columns(a: Cell, b: Cell) -> dict:
+def pair_columns(a: Cell, b: Cell) -> dict:
+    """The columns that name a (train cell, test cell) pair and its kinds (cross-session, -area, ...)."""
     cols = {}
     for side, c in (("train", a), ("test", b)):
         cols[f"{side}_cell"] = c.name
@@ -112,7 +114,7 @@ def _key(
         "decoder": spec.kind,
         "evaluation": evaluation,
         "alignment": variant,
-        **_pair_columns(cell_a, cell_b),
+        **pair_columns(cell_a, cell_b),
         "rotation_direction": direction,
         "labels_at_transform": bool(cell_a.meta.get("labels_at_transform", False)),
         "n_train_trials": int(cell_a.train.sum()),

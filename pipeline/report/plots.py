@@ -42,6 +42,9 @@ __all__ = [
     "MAZE_SCORE_PANELS",
     "MATRIX_COLUMNS",
     "R2_FLOOR",
+    "plot_similarity",
+    "plot_speed_accuracy",
+    "plot_velocity_coverage",
 ]
 
 DPI = 120
@@ -700,4 +703,159 @@ def plot_maze_scores(scores: pd.DataFrame, out, *, decoder="linear") -> Path:
             ax.set_title(panel_title, fontsize=9)
         handles, labels = axes[0, 2].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside right center", frameon=False)
+        return _save(fig, out)
+
+
+# ------------------------------------------------------------------------- latent dynamics (Tables 1/3, Figs 1a, 4b)
+def plot_similarity(table: pd.DataFrame, out, *, seed=None) -> Path:
+    """Similarity of trial-averaged latent trajectories per method, diagonal vs off-diagonal pairs
+    (:func:`pipeline.analysis.dynamics.similarity_table`): one panel per metric (``r``,
+    ``consistency_r2``), a box per method and pair kind with every pair as a dot (seeded jitter).
+
+    Args:
+        table: the similarity table.
+        out: image path.
+        seed: keep one seed (None keeps all; seeds then pool).
+    """
+    rows = _filter(table, "similarity", seed=seed)
+    order, palette = _method_order(rows["method"]), _palette(rows["method"])
+    metrics = [m for m in ("r", "consistency_r2") if m in set(rows["metric"])]
+    titles = {"r": "correlation r (leak-free Procrustes)", "consistency_r2": "CEBRA consistency_score (R²)"}
+    pairs = {"diagonal": (-0.2, "0.95", "o"), "off_diagonal": (0.2, "0.8", "^")}
+    rng = np.random.default_rng(0)
+    with _theme("ticks"):
+        fig, axes = plt.subplots(
+            1,
+            len(metrics),
+            figsize=(min(16.0, 0.9 * len(order) * len(metrics) + 3.0), 3.6),
+            squeeze=False,
+            layout="constrained",
+        )
+        for ax, metric in zip(axes[0], metrics):
+            sub = rows[rows["metric"] == metric]
+            for pair, (shift, shade, marker) in pairs.items():
+                values = [
+                    sub.loc[(sub["method"] == m) & (sub["pair"] == pair), "value"].dropna().to_numpy() for m in order
+                ]
+                positions = np.arange(len(order)) + shift
+                ax.boxplot(
+                    values,
+                    positions=positions,
+                    widths=0.34,
+                    showfliers=False,
+                    patch_artist=True,
+                    boxprops={"facecolor": shade},
+                    medianprops={"color": "0.2"},
+                )
+                for x, v, m in zip(positions, values, order):
+                    ax.scatter(
+                        x + rng.uniform(-0.08, 0.08, len(v)),
+                        v,
+                        s=10,
+                        marker=marker,
+                        color=palette[m],
+                        alpha=0.8,
+                        zorder=3,
+                        linewidths=0,
+                    )
+            ax.set_xticks(range(len(order)), order, rotation=30)
+            ax.set(title=titles.get(metric, metric), ylabel=metric)
+        handles = [
+            Line2D([], [], marker=mk, ls="", color="0.3", label=p.replace("_", "-")) for p, (_, _, mk) in pairs.items()
+        ]
+        axes[0, -1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        fig.suptitle("trial-averaged latent dynamics: training vs test averages")
+        return _save(fig, out)
+
+
+def plot_speed_accuracy(curves: pd.DataFrame, correlations: pd.DataFrame, out) -> Path:
+    """Each method's accuracy over time beside the trial-averaged ``|v_x|`` and ``|v_y|`` profiles
+    (:func:`pipeline.analysis.dynamics.accuracy_speed_correlation`), one panel per method and seed, the
+    correlations in the panel titles (the paper's Figs 4b / 12b)."""
+    curves = _filter(curves, "speed_profiles")
+    accuracy = curves[curves["series"].str.startswith("accuracy:")]
+    if accuracy.empty:
+        raise InputError("speed_profiles", "series", "no accuracy curve to draw")
+    series = list(dict.fromkeys(accuracy["series"]))
+    methods = {s: s.split(":")[1] for s in series}
+    series.sort(key=lambda s: (_method_order(methods.values()).index(methods[s]), s))
+    palette = _palette(methods.values())
+    ncols = min(MATRIX_COLUMNS, len(series))
+    nrows = -(-len(series) // ncols)
+    with _theme("ticks"):
+        fig, axes = plt.subplots(
+            nrows, ncols, figsize=(3.6 * ncols + 0.8, 2.9 * nrows + 0.6), squeeze=False, layout="constrained"
+        )
+        for ax in axes.flat[len(series) :]:
+            ax.set_axis_off()
+        for ax, name in zip(axes.flat, series):
+            method, seed = methods[name], int(name.rsplit("seed", 1)[1])
+            line = accuracy[accuracy["series"] == name].sort_values("bin")
+            ax.plot(line["time_s"], line["value"], color=palette[method], lw=2)
+            ax.set(xlabel="time from alignment event (s)", ylabel="accuracy (%)")
+            twin = ax.twinx()
+            for profile, style in (("abs_vx", "--"), ("abs_vy", ":")):
+                p = curves[curves["series"] == profile].sort_values("bin")
+                twin.plot(
+                    p["time_s"], p["value"], color="0.3", ls=style, lw=1.2, label=profile.replace("abs_", "|") + "|"
+                )
+            twin.set_ylabel("trial-averaged |v|")
+            r = correlations[(correlations["method"] == method) & (correlations["seed"] == seed)].set_index("profile")[
+                "r"
+            ]
+            values = [r.get(p, np.nan) for p in ("abs_vx", "abs_vy")]
+            text = (
+                f"r(|vx|) = {values[0]:.2f}, r(|vy|) = {values[1]:.2f}"
+                if np.isfinite(values).all()
+                else "r undefined: flat accuracy curve"
+            )
+            ax.set_title(f"{method} (seed {seed})\n{text}")
+        twin.legend(loc="lower right", frameon=False, fontsize="small")
+        fig.suptitle("direction accuracy over time against the hand-speed profiles")
+        return _save(fig, out)
+
+
+def plot_velocity_coverage(table: pd.DataFrame, out, *, seed=None) -> Path:
+    """Mean decoded vs mean true hand speed per quantile of the true speed, one line per method
+    (mean over cells, band = sd), in-sample and held-out panels, identity dashed (the paper's Fig. 1a:
+    a decoder that covers the rare fast movements stays on the diagonal at the top quantiles)."""
+    rows = _filter(table, "velocity_coverage", seed=seed)
+    order, palette = _method_order(rows["method"]), _palette(rows["method"])
+    evaluations = [e for e in ("in_sample", "held_out") if e in set(rows["evaluation"])]
+    with _theme("ticks"):
+        fig, axes = plt.subplots(
+            1,
+            len(evaluations),
+            figsize=(4.4 * len(evaluations) + 1.6, 3.8),
+            squeeze=False,
+            sharey=True,
+            layout="constrained",
+        )
+        for ax, evaluation in zip(axes[0], evaluations):
+            sub = rows[rows["evaluation"] == evaluation]
+            means = sub.groupby(["method", "quantile"], as_index=False)[["true_speed", "predicted_speed"]].agg(
+                ["mean", "std"]
+            )
+            means.columns = ["method", "quantile", "true", "true_sd", "predicted", "predicted_sd"]
+            for method in order:
+                m = means[means["method"] == method].sort_values("quantile")
+                ax.plot(m["true"], m["predicted"], marker="o", ms=3, color=palette[method], label=method)
+                ax.fill_between(
+                    m["true"],
+                    m["predicted"] - m["predicted_sd"].fillna(0),
+                    m["predicted"] + m["predicted_sd"].fillna(0),
+                    color=palette[method],
+                    alpha=0.15,
+                    lw=0,
+                )
+            top = float(np.nanmax(means[["true", "predicted"]].to_numpy()))
+            ax.plot([0, top], [0, top], ls="--", color="0.4", lw=1)
+            n_cells = sub["cell"].nunique()
+            ax.set(
+                title=f"{evaluation.replace('_', '-')} ({n_cells} cells)",
+                xlabel="true speed (quantile mean)",
+                ylabel="decoded speed (quantile mean)",
+            )
+        axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        fig.suptitle("coverage of the velocity range: linear decoder's speed per quantile of the true speed")
         return _save(fig, out)

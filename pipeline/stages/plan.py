@@ -36,6 +36,7 @@ PATHS: dict[str, str] = {
     "cross": "results/decoding/cross/{group}/{method}/seed{seed}",
     "stats": "results/stats/{group}",
     "figures": "results/figures/{group}",
+    "dynamics": "results/dynamics/{group}",
     "reproduction": "results/reproduction",
     "maze_prepared": "results/maze/prepared/{session}.zarr",
     "maze_embedding": "results/maze/embeddings/{method}/{session}/{subset}/seed{seed}.zarr",
@@ -45,6 +46,13 @@ PATHS: dict[str, str] = {
 }
 #: the figures of one comparison group besides its latent figures (``figures_group``'s outputs)
 GROUP_FIGURES = ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks")
+#: the latent-dynamics analyses of one comparison group (config ``dynamics``): rule -> its tables
+DYNAMICS_TABLES = {
+    "similarity": ("similarity", "similarity_tests", "similarity_blocks"),
+    "speed_accuracy": ("speed_accuracy", "speed_profiles"),
+    "velocity_coverage": ("velocity_coverage",),
+    "population": ("population",),
+}
 
 
 def path(kind: str, **fields) -> str:
@@ -165,6 +173,26 @@ class Plan:
         figures = [f"{folder}/{name}.png" for name in GROUP_FIGURES]
         return figures + [f"{folder}/latents_{m}.png" for m in self.group_methods(group)]
 
+    def dynamics_targets(self, group: str) -> list[str]:
+        """The tables and figures of the latent-dynamics analyses of ``group`` (none when
+        ``dynamics.enabled`` is false or no method is cross-decoded in it)."""
+        if not self.config["dynamics"]["enabled"] or not self.group_methods(group):
+            return []
+        tables, figures = path("dynamics", group=group), path("figures", group=group)
+        return [f"{tables}/{name}.tsv" for names in DYNAMICS_TABLES.values() for name in names] + [
+            f"{figures}/{name}.png" for name in DYNAMICS_TABLES
+        ]
+
+    def group_cells_pairs(self, group: str) -> dict[str, list[tuple[str, str]]]:
+        """``"{method}/seed{seed}"`` -> the ``(embedding, prepared)`` pairs of ``group``'s cells, for
+        every method cross-decoded in it and every seed."""
+        return {f"{m}/seed{s}": self.cross_pairs(group, m, s) for m in self.group_methods(group) for s in self.seeds}
+
+    def population_cells(self, group: str) -> list[tuple[str, str, str]]:
+        """``(session, area, prepared store)`` of every cell of ``group`` (the population analysis
+        reads the recorded data, not an embedding)."""
+        return [(sid, area, path("prepared", session=sid)) for sid, area in self.groups[group]]
+
     def maze_tables(self, seed=None) -> list[str]:
         """The maze score table of every maze method (and seed, or only ``seed``)."""
         seeds = self.seeds if seed is None else [seed]
@@ -186,6 +214,7 @@ class Plan:
         for group in self.groups:
             if self.group_methods(group):
                 targets += [f"{path('stats', group=group)}/tests.tsv"] + self.group_figures(group)
+                targets += self.dynamics_targets(group)
         if self.config["reproduction"]:
             targets.append(f"{PATHS['reproduction']}.md")
         return targets + self.maze_targets()

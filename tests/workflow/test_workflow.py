@@ -264,6 +264,18 @@ def _check_decoding_and_report(work):
     assert "welch_diag_vs_offdiag" in set(tests.test) and tests.p.between(0, 1).all()
     blocks = pd.read_csv(work / "results/stats/m1_simc/blocks.tsv", sep="\t")
     assert {"cross_hemisphere", "cross_year", "2015->2016", "2016->2015"} <= set(blocks.block)
+    similarity = pd.read_csv(work / "results/dynamics/m1_simc/similarity.tsv", sep="\t")
+    assert set(similarity.method) == set(DEMO_METHODS) and set(similarity.metric) == {"r", "consistency_r2"}
+    assert similarity.value.between(-1, 1).all() and (similarity.pair == "diagonal").sum() == 2 * 3 * len(DEMO_METHODS)
+    sim_tests = pd.read_csv(work / "results/dynamics/m1_simc/similarity_tests.tsv", sep="\t")
+    assert {"ttest_rel", "welch_diag_vs_offdiag"} <= set(sim_tests.test)
+    speed = pd.read_csv(work / "results/dynamics/m1_simc/speed_accuracy.tsv", sep="\t").set_index(["method", "profile"])
+    assert speed.loc[("ner", "speed"), "r"] > 0.5  # NER's accuracy rises and falls with the simulated reach
+    assert speed["note"].fillna("").str.len().gt(0).eq(speed["r"].isna()).all()  # NaN only with its reason
+    coverage = pd.read_csv(work / "results/dynamics/m1_simc/velocity_coverage.tsv", sep="\t")
+    assert set(coverage.method) == set(DEMO_METHODS) and set(coverage.evaluation) == {"in_sample", "held_out"}
+    population = pd.read_csv(work / "results/dynamics/m1_simc/population.tsv", sep="\t")
+    assert set(population.view) >= {"pca_single_trial", "dpca_t", "dpca_s", "dpca_st"}
     assert (work / "results/report.html").stat().st_size > 100_000  # `make demo` ends with the report
     if chromium_path() is None:
         pytest.skip("chromium is not installed (make test installs envs/apt.txt): report not opened")
@@ -271,7 +283,10 @@ def _check_decoding_and_report(work):
     expected = {
         f"results/figures/{g}/{name}.png"
         for g in ("m1_simc", "m1_pmd_simc_2016", "s1_simc")
-        for name in ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks", "latents_ner")
+        for name in (
+            *("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks", "latents_ner"),
+            *("similarity", "speed_accuracy", "velocity_coverage", "population"),
+        )
     }
     expected |= {f"results/figures/m1_simc/latents_{m}.png" for m in DEMO_METHODS}  # 16-D: first 3 PCs
     expected |= {

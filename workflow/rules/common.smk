@@ -93,3 +93,12 @@ def reader_options(wildcards):
 def flat(pairs):
     """The files of (embedding, prepared) pairs, for `input:` (the pairs go to `params: cells`)."""
     return [f for pair in pairs for f in pair]
+
+
+def group_pair_files(wildcards):
+    """Every (embedding, prepared) file of {group}'s cells, all methods and seeds."""
+    return [
+        f
+        for pairs in PLAN.group_cells_pairs(wildcards.group).values()
+        for f in flat(pairs)
+    ]

@@ -67,6 +67,9 @@ class DPCA(EmbeddingMethod):
 
     Attributes (after ``fit``):
         decoder_: ``(N, n_components)`` decoder matrix of the direction marginalisation.
+        decoders_: every marginalisation's ``(N, n_components)`` decoder matrix, ``{"t", "s", "st"}``
+            (``decoders_["s"]`` is ``decoder_``); set by ``fit`` only: the checkpoint keeps ``decoder_``
+            alone, so a loaded model has no ``decoders_`` (:mod:`pipeline.analysis.population` uses it).
         mean_: ``(N,)`` training mean of each neuron (of the trial-averaged tensor).
         regularizer_: the lambda used (chosen by cross-validation with ``"auto"``).
         directions_: the direction labels, sorted (the tensor's ``s`` axis).
@@ -150,7 +153,8 @@ class DPCA(EmbeddingMethod):
             estimator.transform(average)  # sets explained_variance_ratio_
         if output.getvalue().strip():
             log.debug("dPCA: %s", output.getvalue().strip())
-        self.decoder_ = np.asarray(estimator.D["s"], dtype=np.float64)
+        self.decoders_ = {key: np.asarray(value, dtype=np.float64) for key, value in estimator.D.items()}
+        self.decoder_ = self.decoders_["s"]
         self.mean_ = average.reshape(average.shape[0], -1).mean(axis=1)
         self.regularizer_ = float(estimator.regularizer)
         self.directions_ = levels

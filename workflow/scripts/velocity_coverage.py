@@ -1,0 +1,12 @@
+"""rule velocity_coverage: decoded vs true hand speed per speed quantile (Fig. 1a)."""
+
+from pipeline.stages.jobs import workflow_job
+from pipeline.stages.rules.dynamics import coverage
+
+with workflow_job(snakemake):  # noqa: F821
+    coverage(
+        snakemake.params.cells,  # noqa: F821
+        dict(snakemake.output.items()),  # noqa: F821
+        group=snakemake.wildcards.group,  # noqa: F821
+        quantiles=snakemake.params.quantiles,  # noqa: F821
+    )
