@@ -10,7 +10,15 @@ Paper values and where they come from:
   4 × 4 sub-matrix of the authors' Fig. 5 matrices (``data_NER/Fig5``), diagonal / off-diagonal;
 * M1 ↔ PMd (Fig. 6) and S1 Han (Fig. 7): the figure titles' means. Fig. 6 is over 6 dates × 2 areas;
   ours over the 2 dates here (2016-09-29, 10-07), so only the ordering of methods is comparable.
-  Fig. 7 is over the same 3 Han sessions as ours.
+  Fig. 7 is over the same 3 Han sessions as ours;
+* Fig. 4 for PMd and S1 (scope ``area``): the medians over sessions of the authors' Fig. 4 arrays
+  (NER_METHOD.md §7.2: PMd over 6 Chewie 2016 dates, ours over the 2 here; S1 over the same 3 Han
+  sessions) beside the median of ours over the same area's cells.
+
+With several seeds, ``ours`` is the mean over seeds of the per-seed value, ``seed_sd`` its standard
+deviation (ddof = 1) and ``n_seeds`` their number; ``within_2sd`` says whether the paper's single,
+unseeded run lies within two seed standard deviations of our mean (a difference the seed alone can
+make).
 
 The velocity values of held-out scores and matrices are the paper's swapped-argument R²
 (``r2_score(pred, true)``); our table reports the same variant beside them (and the correct R² in
@@ -72,11 +80,38 @@ _GROUPS = {
         "cebra": ((-3.06, -3.09), (0.75, 0.74), (91.5, 85.1)),
         "pivae": ((-1.56, -2.88), (0.58, 0.20), (73.4, 40.5)),
     },
+    ("m1_pmd_chewie_2016", "knn"): {
+        "ner": ((0.78, 0.76), (0.93, 0.92), (94.1, 92.1)),
+        "cebra16d": ((0.78, -0.58), (0.94, 0.33), (95.3, 63.2)),
+        "pivae": ((0.84, -0.65), (0.95, 0.19), (97.4, 44.3)),
+    },
     ("s1_han", "linear"): {
         "ner": ((0.67, 0.61), (0.90, 0.79), (66.3, 64.2)),
         "cebra": ((-4.59, -4.54), (0.60, 0.53), (76.8, 70.1)),
         "pivae": ((-0.38, -1.57), (0.73, 0.28), (75.6, 40.7)),
     },
+}
+# Fig. 4 medians over the sessions of an area (NER_METHOD.md §7.2): area -> method -> values of
+# (in-sample velocity r2, in-sample position r2[, in-sample peak accuracy %, held-out peak accuracy %]).
+_AREA_MEDIANS = {
+    "PMd": {
+        "ner": (0.890, 0.981),
+        "cebra": (0.203, 0.784),
+        "pivae": (0.327, 0.535),
+        "umap_labels": (0.246, 0.706),
+        "umap": (0.236, 0.460),
+    },
+    "S1": {
+        "ner": (0.857, 0.956, 74.5, 64.7),
+        "cebra": (0.247, 0.687, 86.3, 78.0),
+        "pivae": (0.466, 0.768, 78.3, 78.0),
+        "umap_labels": (0.131, 0.617),
+        "umap": (0.165, 0.420),
+    },
+}
+_AREA_SOURCES = {
+    "PMd": "Fig. 4 arrays, median over 6 Chewie 2016 dates (ours: the 2 here)",
+    "S1": "Fig. 4 arrays, median over the same 3 Han sessions",
 }
 _SOURCES = {
     "m1_chewie": "Fig. 5 matrices (data_NER/Fig5), 4x4 sub-matrix of these sessions",
@@ -107,6 +142,24 @@ def paper_values() -> pd.DataFrame:
                         source="Fig. 4 arrays (data_NER/Fig4/NPZ_M1)",
                     )
                 )
+    for area, methods in _AREA_MEDIANS.items():
+        for method, values in methods.items():
+            for (target, metric, evaluation), value in zip(_FIG4_METRICS[0::2] + _FIG4_METRICS[5:], values):
+                rows.append(
+                    dict(
+                        scope="area",
+                        session=area,
+                        group="",
+                        method=method,
+                        decoder="linear",
+                        target=target,
+                        metric=metric,
+                        evaluation=evaluation,
+                        block="median",
+                        paper=value,
+                        source=_AREA_SOURCES[area],
+                    )
+                )
     for (group, decoder), methods in _GROUPS.items():
         for method, triples in methods.items():
             for (target, metric), pair in zip(
@@ -134,32 +187,31 @@ def paper_values() -> pd.DataFrame:
 PAPER_VALUES = paper_values()
 
 
-def _ours(row: pd.Series, within: pd.DataFrame, blocks: pd.DataFrame, seed: int | None) -> float:
-    if row["scope"] == "within":
+def _per_seed(row: pd.Series, within: pd.DataFrame, blocks: pd.DataFrame) -> pd.Series:
+    """Our value of one paper row, one per seed."""
+    if row["scope"] in ("within", "area"):
         sub = within[
             (within["method"] == row["method"])
             & (within["decoder"] == row["decoder"])
             & (within["target"] == row["target"])
             & (within["metric"] == row["metric"])
             & (within["evaluation"] == row["evaluation"])
-            & (within["train_session"] == row["session"])
-            & (within["train_area"] == "M1")
         ]
-    else:
-        sub = blocks[
-            (blocks["group"] == row["group"])
-            & (blocks["method"] == row["method"])
-            & (blocks["decoder"] == row["decoder"])
-            & (blocks["target"] == row["target"])
-            & (blocks["metric"] == row["metric"])
-            & (blocks["evaluation"] == "held_out")
-            & (blocks["alignment"] == "paper")
-            & (blocks["block"] == row["block"])
-        ]
-        sub = sub.rename(columns={"mean": "value"})
-    if seed is not None:
-        sub = sub[sub["seed"] == seed]
-    return float(sub["value"].mean()) if len(sub) else np.nan
+        if row["scope"] == "within":
+            sub = sub[(sub["train_session"] == row["session"]) & (sub["train_area"] == "M1")]
+            return sub.groupby("seed")["value"].mean()
+        return sub[sub["train_area"] == row["session"]].groupby("seed")["value"].median()
+    sub = blocks[
+        (blocks["group"] == row["group"])
+        & (blocks["method"] == row["method"])
+        & (blocks["decoder"] == row["decoder"])
+        & (blocks["target"] == row["target"])
+        & (blocks["metric"] == row["metric"])
+        & (blocks["evaluation"] == "held_out")
+        & (blocks["alignment"] == "paper")
+        & (blocks["block"] == row["block"])
+    ]
+    return sub.groupby("seed")["mean"].mean()
 
 
 def reproduction_table(within: pd.DataFrame, blocks: pd.DataFrame, *, seed: int | None = None) -> pd.DataFrame:
@@ -169,11 +221,21 @@ def reproduction_table(within: pd.DataFrame, blocks: pd.DataFrame, *, seed: int 
     Args:
         within: the within-session score tables (all methods) of the paper's sessions.
         blocks: the block summaries of the comparison groups (:func:`pipeline.analysis.stats.block_summary`).
-        seed: restrict to one seed; None averages over seeds.
+        seed: restrict to one seed; None: the mean over seeds (``seed_sd``, ``n_seeds``, ``within_2sd``).
     """
     table = PAPER_VALUES.copy()
-    table["ours"] = [_ours(r, within, blocks, seed) for _, r in table.iterrows()]
+    per_seed = []
+    for _, r in table.iterrows():
+        values = _per_seed(r, within, blocks).dropna()
+        per_seed.append(values[values.index == seed] if seed is not None else values)
+    table["ours"] = [float(v.mean()) if len(v) else np.nan for v in per_seed]
+    table["seed_sd"] = [float(v.std(ddof=1)) if len(v) > 1 else np.nan for v in per_seed]
+    table["n_seeds"] = [len(v) for v in per_seed]
     table["difference"] = table["ours"] - table["paper"]
+    table["within_2sd"] = [
+        ("yes" if abs(d) <= 2 * sd else "no") if np.isfinite(sd) else ""
+        for d, sd in zip(table["difference"], table["seed_sd"])
+    ]
     keys = ["scope", "session", "group", "decoder", "target", "metric", "evaluation", "block"]
     table["same_order"] = ""
     for _, idx in table.groupby(keys, sort=False).groups.items():
@@ -202,12 +264,16 @@ def to_markdown(table: pd.DataFrame) -> str:
         "difference",
         "same_order",
     ]
+    seeds = table["n_seeds"].max() > 1 if "n_seeds" in table else False
+    if seeds:
+        cols[cols.index("ours") + 1 : cols.index("ours") + 1] = ["seed_sd", "n_seeds"]
+        cols.append("within_2sd")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in table.iterrows():
         cells = [
             f"{r[c]:.3f}"
-            if isinstance(r[c], float) and np.isfinite(r[c])
-            else ("—" if isinstance(r[c], float) else str(r[c]))
+            if isinstance(r[c], float | np.floating) and np.isfinite(r[c])
+            else ("—" if isinstance(r[c], float | np.floating) else str(r[c]))
             for c in cols
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -218,6 +284,12 @@ def to_markdown(table: pd.DataFrame) -> str:
         f"\nMethod ordering as the paper's in {int((firsts == 'yes').sum())} of "
         f"{int((firsts != '').sum())} comparisons with every method present.\n"
     )
+    if seeds:
+        rated = table[table["within_2sd"] != ""]
+        summary += (
+            f"The paper's value lies within 2 seed sd of our mean in {int((rated['within_2sd'] == 'yes').sum())} "
+            f"of {len(rated)} values with several seeds.\n"
+        )
     return "\n".join(lines) + "\n" + summary
 
 

@@ -8,25 +8,27 @@ import pandas as pd
 from pipeline.report.reproduction import PAPER_VALUES, reproduction_table, to_markdown
 
 
-def _ours_from_paper(shift: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _ours_from_paper(shift: dict[str, float], seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Within and block tables holding the paper's own values plus a per-method shift."""
     within, blocks = [], []
     for _, r in PAPER_VALUES.iterrows():
         value = r["paper"] + shift.get(r["method"], 0.0)
-        if r["scope"] == "within":
-            within.append(
-                dict(
-                    method=r["method"],
-                    decoder=r["decoder"],
-                    target=r["target"],
-                    metric=r["metric"],
-                    evaluation=r["evaluation"],
-                    train_session=r["session"],
-                    train_area="M1",
-                    seed=0,
-                    value=value,
+        if r["scope"] in ("within", "area"):
+            area = r["session"] if r["scope"] == "area" else "M1"  # an area row: the median over its cells
+            for offset in (-0.5, 0.0, 0.5) if r["scope"] == "area" else (0.0,):
+                within.append(
+                    dict(
+                        method=r["method"],
+                        decoder=r["decoder"],
+                        target=r["target"],
+                        metric=r["metric"],
+                        evaluation=r["evaluation"],
+                        train_session=r["session"] if r["scope"] == "within" else f"{area}-{offset}",
+                        train_area=area,
+                        seed=seed,
+                        value=value + offset,
+                    )
                 )
-            )
         else:
             blocks.append(
                 dict(
@@ -38,7 +40,7 @@ def _ours_from_paper(shift: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFram
                     evaluation="held_out",
                     alignment="paper",
                     block=r["block"],
-                    seed=0,
+                    seed=seed,
                     mean=value,
                 )
             )
@@ -77,3 +79,23 @@ def test_a_shift_that_swaps_methods_is_reported_as_a_different_order():
     assert "no" in set(table["same_order"])
     missing = reproduction_table(within[within.method != "pivae"], blocks[blocks.method != "pivae"])
     assert missing.loc[missing.method == "pivae", "ours"].isna().all()
+
+
+def test_several_seeds_give_mean_sd_and_whether_the_paper_is_inside_two_sd():
+    parts = [_ours_from_paper({"ner": d}, seed=s) for s, d in enumerate((-0.01, 0.0, 0.01))]
+    within = pd.concat([w for w, _ in parts], ignore_index=True)
+    blocks = pd.concat([b for _, b in parts], ignore_index=True)
+    table = reproduction_table(within, blocks)
+    ner, cebra = table[table.method == "ner"], table[table.method == "cebra"]
+    assert (ner.n_seeds == 3).all() and np.allclose(ner.difference, 0, atol=1e-12)
+    np.testing.assert_allclose(ner.seed_sd, 0.01, rtol=1e-9)
+    assert set(ner.within_2sd) == {"yes"} and np.allclose(cebra.seed_sd, 0, atol=1e-12)
+    shifted = reproduction_table(
+        within.assign(value=within.value + np.where(within.method == "ner", 0.05, 0)),
+        blocks.assign(mean=blocks["mean"] + np.where(blocks.method == "ner", 0.05, 0)),
+    )
+    assert set(shifted.loc[shifted.method == "ner", "within_2sd"]) == {"no"}  # 0.05 > 2 x 0.01
+    markdown = to_markdown(table)
+    assert "| seed_sd | n_seeds |" in markdown and "within 2 seed sd" in markdown
+    one = reproduction_table(within, blocks, seed=1)
+    assert (one.n_seeds == 1).all() and one.seed_sd.isna().all() and set(one.within_2sd) == {""}
