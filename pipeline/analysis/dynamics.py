@@ -49,7 +49,7 @@ import pandas as pd
 from scipy import stats
 
 from pipeline.analysis.alignment import align, direction_averages
-from pipeline.analysis.crossdecode import pair_columns
+from pipeline.analysis.crossdecode import KEY_COLUMNS, pair_columns
 from pipeline.analysis.decoding import Cell, DecoderSpec, fit
 from pipeline.errors import InputError
 
@@ -68,30 +68,11 @@ __all__ = [
 
 #: the rows of :func:`similarity_table` (the decode ``scores`` columns the statistics read)
 SIMILARITY_COLUMNS = [
-    "group",
-    "method",
-    "seed",
-    "decoder",
-    "target",
-    "evaluation",
-    "alignment",
-    "train_cell",
-    "test_cell",
-    "train_session",
-    "train_area",
-    "test_session",
-    "test_area",
-    "train_subject",
-    "test_subject",
-    "train_year",
-    "test_year",
-    "train_hemisphere",
-    "test_hemisphere",
-    "pair",
-    "cross_session",
-    "cross_area",
-    "cross_hemisphere",
-    "cross_year",
+    *(
+        c
+        for c in KEY_COLUMNS
+        if c not in ("rotation_direction", "labels_at_transform", "n_train_trials", "n_test_trials")
+    ),
     "n_directions",
     "metric",
     "value",

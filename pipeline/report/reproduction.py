@@ -124,42 +124,32 @@ def paper_values() -> pd.DataFrame:
     """The paper's values as a tidy table (scope, session, group, method, decoder, target, metric,
     evaluation, block, paper, source)."""
     rows = []
+
+    def fig4(scope, session, method, metrics, values, block, source):
+        for (target, metric, evaluation), value in zip(metrics, values):
+            rows.append(
+                dict(
+                    scope=scope,
+                    session=session,
+                    group="",
+                    method=method,
+                    decoder="linear",
+                    target=target,
+                    metric=metric,
+                    evaluation=evaluation,
+                    block=block,
+                    paper=value,
+                    source=source,
+                )
+            )
+
     for method, per_session in _FIG4.items():
         for session, values in zip(_SESSIONS, per_session):
-            for (target, metric, evaluation), value in zip(_FIG4_METRICS, values):
-                rows.append(
-                    dict(
-                        scope="within",
-                        session=session,
-                        group="",
-                        method=method,
-                        decoder="linear",
-                        target=target,
-                        metric=metric,
-                        evaluation=evaluation,
-                        block="",
-                        paper=value,
-                        source="Fig. 4 arrays (data_NER/Fig4/NPZ_M1)",
-                    )
-                )
+            fig4("within", session, method, _FIG4_METRICS, values, "", "Fig. 4 arrays (data_NER/Fig4/NPZ_M1)")
+    area_metrics = _FIG4_METRICS[0::2] + _FIG4_METRICS[5:]  # in-sample velocity, position, accuracy; held-out accuracy
     for area, methods in _AREA_MEDIANS.items():
         for method, values in methods.items():
-            for (target, metric, evaluation), value in zip(_FIG4_METRICS[0::2] + _FIG4_METRICS[5:], values):
-                rows.append(
-                    dict(
-                        scope="area",
-                        session=area,
-                        group="",
-                        method=method,
-                        decoder="linear",
-                        target=target,
-                        metric=metric,
-                        evaluation=evaluation,
-                        block="median",
-                        paper=value,
-                        source=_AREA_SOURCES[area],
-                    )
-                )
+            fig4("area", area, method, area_metrics, values, "median", _AREA_SOURCES[area])
     for (group, decoder), methods in _GROUPS.items():
         for method, triples in methods.items():
             for (target, metric), pair in zip(
