@@ -100,19 +100,25 @@ def step_training(device: str, data: Path, quick: bool) -> dict:
     return {"ok": ok, "seconds": seconds, "result": result, "log": out}
 
 
-def prepared_session(data: Path):
-    """Chewie 2016-10-07 M1 (the authors' preprocessed file in ``data``) through our reader and
-    ``prepare`` with the default preprocessing; returns ``(prepared, labels config)``."""
+def prepared_session(data: Path, date: str = "20161007"):
+    """Chewie ``date`` (``YYYYMMDD``; 2016-10-07 by default) M1 (the authors' preprocessed file in
+    ``data``) through our reader and ``prepare`` with the default preprocessing; returns
+    ``(prepared, labels config)``. Chewie's 2015 sessions are the right hemisphere, 2016 the left."""
     from pipeline.io import read_recording
     from pipeline.preprocess.prepare import prepare_dataset
     from pipeline.stages.config import default_config
 
     config = default_config()
+    session = f"Chewie-{date}"
     ingest = read_recording(
-        data / SESSION, fmt="nermat", areas=["M1"], session="Chewie-20161007", reader_options={"trial_bins": 40}
+        data / f"Chewie_{date}_neural_con_dis_index.mat",
+        fmt="nermat",
+        areas=["M1"],
+        session=session,
+        reader_options={"trial_bins": 40},
     )
-    row = {"session_id": "Chewie-20161007", "subject": "Chewie", "date": "2016-10-07", "year": 2016}
-    row |= {"hemisphere": "left", "task": "center_out"}
+    row = {"session_id": session, "subject": "Chewie", "date": f"{date[:4]}-{date[4:6]}-{date[6:]}"}
+    row |= {"year": int(date[:4]), "hemisphere": "right" if date.startswith("2015") else "left", "task": "center_out"}
     return prepare_dataset(ingest, session=row, preprocessing=config["preprocessing"]), config["labels"]
 
 

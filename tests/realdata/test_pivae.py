@@ -1,5 +1,5 @@
 """piVAE: the estimator, its Gaussian algebra, the volume-preserving GIN decoder, seeding,
-checkpoints, and a short training on the real Chewie 2016-10-07 M1 session."""
+checkpoints, the authors' protocol, and short trainings on the real Chewie 2016-10-07 M1 session."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 from pipeline.embed.methods.base import NotFittedError
 from pipeline.embed.methods.pivae import (
+    PROTOCOLS,
     AffineCoupling,
     GINDecoder,
     GINFlow,
     PiVAE,
     _context,
     _inside_trial,
+    _mean_loss,
     _split_validation,
+    _window_segments,
     gaussian_kl,
     gaussian_product,
 )
@@ -201,6 +204,50 @@ def test_bad_inputs_are_rejected():
         model.transform(x, y=y[:, :2])
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"protocol": "authors"}, "protocol must be one of ['ours', 'paper'], got 'authors'"),
+        ({"protocol": None}, "protocol must be one of ['ours', 'paper'], got None"),
+        ({"windows": "across"}, "windows must be one of ['within_trials', 'across_trials'] or None (the protocol's)"),
+        ({"split": "sessions"}, "split must be one of ['bins', 'trials'] or None (the protocol's), got 'sessions'"),
+        ({"reconstruct": 10}, "reconstruct must be one of ['centre_bin', 'window'] or None (the protocol's), got 10"),
+        ({"standardize_labels": 1}, "standardize_labels must be one of [True, False] or None (the protocol's), got 1"),
+        (
+            {"protocol": "paper", "validation_fraction": 0.01},
+            "split 'trials' holds out whole trials: validation_fraction 0.01 of 24 trial(s) is 0",
+        ),
+    ],
+)
+def test_bad_protocols_are_refused_in_one_line(params, message):
+    x, y = _toy()
+    with pytest.raises(ValueError) as err:
+        PiVAE(epochs=1, **params).fit(x, y, lengths=LENGTHS)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="split 'trials' holds out whole trials.*of 1 trial"):
+        PiVAE(epochs=1, protocol="paper").fit(x, y)  # no trial structure to hold trials out of
+
+
+def test_paper_protocol_splits_whole_trials_decodes_the_window_and_reloads(tmp_path):
+    x, y = _toy()
+    model = _fit(protocol="paper")
+    assert model.protocol_ == PROTOCOLS["paper"] and model.get_params()["protocol"] == "paper"
+    # 24 trials: the last round(0.25 x 24) = 6 whole trials validate
+    assert (model.n_train_bins_, model.n_validation_bins_) == (18 * N_BINS, 6 * N_BINS)
+    assert model.network_.decoder.lift[-1].out_features == 10 * N_UNITS - 3  # the whole 10-bin window
+    assert model.network_.decoder.lift[0].out_features == 10 * N_UNITS // 4  # gen_nodes is unused
+    assert float(model.network_.prior.label_scale.min()) == 1.0  # raw labels
+    ours = _fit()
+    assert (ours.n_train_bins_, ours.n_validation_bins_) == (360, 120) and ours.protocol_ == PROTOCOLS["ours"]
+    assert ours.network_.decoder.lift[-1].out_features == N_UNITS - 3
+    # one component overridden: the others stay the protocol's
+    mixed = _fit(windows="across_trials", epochs=1)
+    assert mixed.protocol_ == {**PROTOCOLS["ours"], "windows": "across_trials"}
+    again = PiVAE.load(model.save(tmp_path / "ckpt"))
+    np.testing.assert_array_equal(again.transform(x, y=y, lengths=LENGTHS), model.transform(x, y=y, lengths=LENGTHS))
+    assert (again.n_train_bins_, again.n_validation_bins_, again.protocol_) == (360, 120, PROTOCOLS["paper"])
+
+
 def test_checkpoint_reloads_identically_and_corruption_is_a_clear_error(tmp_path):
     x, y = _toy()
     model = _fit(seed=2)
@@ -266,6 +313,56 @@ def test_pivae_on_real_chewie_m1_decodes_velocity(chewie_prepared):
         f"{model.best_epoch_}): velocity R2 train {r2_score(v_tr, reg.predict(z_tr)):.3f}, test {held_out:.3f}"
     )
     assert held_out > 0.0
+
+
+@requires_real
+def test_paper_protocol_on_real_chewie_splits_60_20_and_windows_cross_trials(chewie_prepared):
+    """protocol="paper" inside fit on the workflow's training trials (the first 80 %): the first
+    75 % of them train, the last 25 % (whole trials) validate = 60/20 of the session, and the
+    windows of training, validation and transform are cut from the concatenated bins."""
+    from pipeline.data.store import open_store
+    from pipeline.embed.fit import area_inputs
+    from pipeline.preprocess.labels import movement_labels
+
+    prep = open_store(chewie_prepared, layout="prepared")
+    x, y = area_inputs(prep, "M1"), movement_labels(prep)
+    train = prep["split"].values == "train"
+    n_trials, n_bins, n_units = x.shape
+    x_tr, y_tr = x[train].reshape(-1, n_units), y[train].reshape(-1, 3)
+    assert (n_trials, int(train.sum())) == (168, 134)
+    model = PiVAE(protocol="paper", epochs=1, seed=0).fit(x_tr, y_tr, lengths=[n_bins] * 134)
+    # 134 training trials: 100 train (59.5 % of the session), the last 34 validate (20.2 %)
+    assert (model.n_train_bins_, model.n_validation_bins_) == (100 * n_bins, 34 * n_bins)
+    assert abs(model.n_train_bins_ / (n_trials * n_bins) - 0.6) < 0.01
+    assert abs(model.n_validation_bins_ / (n_trials * n_bins) - 0.2) < 0.01
+
+    # the validation loss of the (only) epoch is that of windows across the validation trials
+    n_tr, n_val = model.n_train_bins_, model.n_validation_bins_
+    x_val = torch.from_numpy(x_tr[n_tr:].astype(np.float32))
+    u_val = torch.from_numpy(y_tr[n_tr:].astype(np.float32))
+    across, within = [n_val], [n_bins] * 34
+    assert _window_segments("across_trials", within) == across
+    assert _mean_loss(model.network_, x_val, u_val, across, _inside_trial(across, x_val.device)) == pytest.approx(
+        model.val_loss_[0], rel=1e-6
+    )
+    assert _mean_loss(model.network_, x_val, u_val, within, _inside_trial(within, x_val.device)) != pytest.approx(
+        model.val_loss_[0], rel=1e-4
+    )
+    # the window of a trial's first bin reads the previous trial's last five bins
+    first = 10 * n_bins  # bin 0 of validation trial 10
+    context = _context(x_val, torch.tensor([first]), across, _inside_trial(across, x_val.device))[0]
+    torch.testing.assert_close(context, x_val[first - 5 : first + 5].T)
+
+    # transform too: changing trial 9's last bins moves the embedding of trial 10's first bin
+    x_all, y_all = x.reshape(-1, n_units), y.reshape(-1, 3)
+    changed = x_all.copy()
+    changed[10 * n_bins - 5 : 10 * n_bins] += 1.0
+    lengths = [n_bins] * n_trials
+    z, z_changed = (model.transform(v, y=y_all, lengths=lengths) for v in (x_all, changed))
+    assert np.abs(z_changed[10 * n_bins] - z[10 * n_bins]).max() > 1e-4
+    model.set_params(windows="within_trials")  # the same weights with our windows: trial 10 is blind to it
+    z, z_changed = (model.transform(v, y=y_all, lengths=lengths) for v in (x_all, changed))
+    np.testing.assert_array_equal(z_changed[10 * n_bins], z[10 * n_bins])
 
 
 @pytest.mark.cuda

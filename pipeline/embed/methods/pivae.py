@@ -4,31 +4,60 @@ The conv variant the NER authors ran (CEBRA's ``third_party/pivae``), re-written
 
 * **label prior** ``p(z | u) = N(lambda_mu(u), diag exp lambda_logvar(u))`` from an MLP
   ``dim_u -> 20 -> 20 -> 2 d`` (tanh, tanh, linear) on the continuous label ``u``
-  (``(10 vx, 10 vy, direction)``), standardised with the training mean and standard deviation
-  (stored in the checkpoint) so the degrees column does not saturate the tanh units;
+  (``(10 vx, 10 vy, direction)``), by default standardised with the training mean and standard
+  deviation (stored in the checkpoint) so the degrees column does not saturate the tanh units;
 * **encoder** ``q(z | x) = N(mu(x), diag exp logvar(x))``: two separate offset10 conv nets
   (:class:`~pipeline.embed.nn.encoders.Offset10Encoder` without the sphere projection) on the 10-bin
-  window ``t - 5 ... t + 4``, **zero-padded** beyond the edges of each trial (as the authors'
-  ``time_window=10`` windows) so no window ever crosses a trial boundary;
+  window ``t - 5 ... t + 4``, **zero-padded** beyond the edges of the sequence it is cut from
+  (each trial by default, see the protocols below);
 * **decoder**: a volume-preserving flow (GIN): the first 'nflow' layer lifts ``z`` to the ``N``
-  observed neurons as ``[z, MLP(z)]``, then ``n_blk`` blocks of two (permutation, affine coupling)
-  pairs with fixed random permutations, log-scales clamped by ``0.1 tanh`` and made to sum to zero
-  (so ``log |det J| = 0``), then softplus firing rates;
+  observed neurons (the window's ``10 N`` values with ``reconstruct="window"``) as
+  ``[z, MLP(z)]``, then ``n_blk`` blocks of two (permutation, affine coupling) pairs with fixed
+  random permutations, log-scales clamped by ``0.1 tanh`` and made to sum to zero (so
+  ``log |det J| = 0``), then softplus firing rates;
 * **posterior** = the product ``q(z | x) p(z | u)`` (precision-weighted mean), which is also the
   embedding, so the labels are needed at test time too (``uses_labels_at_transform``);
-* **loss** = Poisson NLL of the centre bin + ``KL(posterior || p(z | u))``, one reparameterised
-  sample per bin, averaged over the batch.
+* **loss** = Poisson NLL of the centre bin (of the window with ``reconstruct="window"``) +
+  ``KL(posterior || p(z | u))``, one reparameterised sample per bin, averaged over the batch.
 
 The inputs are Gaussian-smoothed counts, not integers: the Poisson NLL is used in its continuous
 form ``rate - x log(rate)`` (the ``log x!`` term is constant in the parameters and dropped), exactly
 what Keras' ``poisson`` loss of the original computes.
 
 Training follows the authors' config: Adam with lr 2.5e-4, batches of 200 *contiguous* bins (the
-order of the batches is shuffled every epoch), 50 epochs. The paper split 60/20/20
-train/validation/test; the workflow hands over the training trials only (80 %), so by default the
-last 25 % of them (20 % of all) are held out as validation and the weights of the epoch with the
+order of the batches is shuffled every epoch), 50 epochs, and the weights of the epoch with the
 lowest validation loss are kept (``validation_fraction=0`` trains on all bins and keeps the last
 epoch). The validation loss is deterministic: the decoder sees the posterior mean, not a sample.
+
+Protocols (``protocol``). The workflow hands ``fit`` the training trials only (the first 80 % of
+the session's trials, chronological) and ``transform`` every trial. Two ways to run piVAE on that:
+
+``"ours"`` (default)
+    ``split="bins"``: the last ``validation_fraction`` (0.25) of the training *bins* validate (a
+    trial may be cut); ``windows="within_trials"``: every window stays inside its trial, zero-padded
+    at the trial's edges (at fit and at transform); ``reconstruct="centre_bin"``: the decoder
+    outputs the ``N`` rates of the centre bin (hidden width ``gen_nodes``);
+    ``standardize_labels=True``.
+``"paper"`` (the authors' notebook ``Fig3_Batch_M1_piVAE``, on CEBRA's ``conv_pi_vae.py``)
+    The authors split the session's bins 60/20/20 train/validation/test, chronological, in whole
+    trials. Inside ``fit`` that is ``split="trials"``: the first 75 % of the training trials train
+    and the last ``round(validation_fraction x trials)`` whole trials validate (60/20 of the
+    session; the workflow's last 20 % of trials are the test); ``windows="across_trials"``: the
+    10-bin windows are cut from the *concatenated* bins of each block (the training block, the
+    validation block, the bins given to ``transform``), so a trial's first bins read the previous
+    trial's last bins; only a block's two ends are zero-padded; ``reconstruct="window"``: the
+    decoder outputs the whole 10-bin window (``10 N`` rates; the flow is ``10 N``-dimensional with
+    hidden width ``10 N // 4``, as ``conv_vae_mdl`` builds it: it never passes ``gen_nodes`` to the
+    decoder, so ``gen_nodes`` is unused) and the Poisson NLL sums over the window (zero-padded
+    positions excluded); ``standardize_labels=False``: the raw ``(10 vx, 10 vy, degrees)`` go into
+    the tanh prior MLP, as in the authors' ``z_prior_nn``. Not reproduced: Keras' Glorot
+    initialisation, the tanh approximation of GELU, Keras' flow layout (one permutation per block
+    and a half swap between its two couplings; here a permutation before every coupling), and the
+    direction column's range (the authors' files hold -180...135 degrees, our labels 0...315).
+
+Each component is also an argument (``split``, ``windows``, ``reconstruct``,
+``standardize_labels``); ``None`` (the default) takes the protocol's, a value overrides it, which
+is how ``benchmarks/bench_pivae_protocol.py`` changes one difference at a time.
 
 Every random choice comes from ``seed`` (weights and flow permutations, batch order, the
 reparameterisation noise: three streams from :func:`~pipeline.embed.methods.ner.seed_streams`, the last
@@ -39,6 +68,7 @@ embeddings on the CPU; CUDA kernels may add rounding-level differences.
 Example:
     >>> model = PiVAE(epochs=5, seed=1).fit(X_train, y_train, lengths=lengths)  # doctest: +SKIP
     >>> z = model.transform(X_test, y=y_test, lengths=test_lengths)              # (T, 3) float32
+    >>> paper = PiVAE(protocol="paper").fit(X_train, y_train, lengths=lengths)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -75,6 +105,7 @@ __all__ = [
     "GINDecoder",
     "GINFlow",
     "LabelPrior",
+    "PROTOCOLS",
     "PiVAE",
     "PiVAENetwork",
     "gaussian_kl",
@@ -85,6 +116,18 @@ __all__ = [
 RECEPTIVE_FIELD = (5, 5)
 #: bins per forward pass at validation and transform time
 _CHUNK = 8192
+#: protocol name -> its components (each also a :class:`PiVAE` argument that overrides it; module docstring)
+PROTOCOLS: dict[str, dict[str, str | bool]] = {
+    "ours": {"split": "bins", "windows": "within_trials", "reconstruct": "centre_bin", "standardize_labels": True},
+    "paper": {"split": "trials", "windows": "across_trials", "reconstruct": "window", "standardize_labels": False},
+}
+#: component -> its allowed values
+_COMPONENTS: dict[str, tuple] = {
+    "split": ("bins", "trials"),
+    "windows": ("within_trials", "across_trials"),
+    "reconstruct": ("centre_bin", "window"),
+    "standardize_labels": (True, False),
+}
 
 
 def gaussian_product(mean_a: Tensor, logvar_a: Tensor, mean_b: Tensor, logvar_b: Tensor) -> tuple[Tensor, Tensor]:
@@ -256,19 +299,35 @@ class PiVAENetwork(nn.Module):
         n_labels: label columns ``C``.
         n_latent: latent dimension ``d``.
         n_hidden: channels of the conv encoders.
-        gen_nodes: hidden width of the decoder.
+        gen_nodes: hidden width of the decoder (``reconstruct="centre_bin"`` only).
         n_blk: GIN blocks.
         prior_hidden: hidden width of the label prior.
+        reconstruct: ``"centre_bin"`` (the decoder outputs the ``N`` rates of bin ``t``) or
+            ``"window"`` (the ``10 N`` rates of the whole window, hidden width ``10 N // 4``: the
+            authors' conv decoder).
     """
 
     def __init__(
-        self, n_inputs: int, n_labels: int, n_latent: int, n_hidden: int, gen_nodes: int, n_blk: int, prior_hidden: int
+        self,
+        n_inputs: int,
+        n_labels: int,
+        n_latent: int,
+        n_hidden: int,
+        gen_nodes: int,
+        n_blk: int,
+        prior_hidden: int,
+        reconstruct: str = "centre_bin",
     ):
         super().__init__()
+        self.reconstruct = reconstruct
         self.encoder_mean = Offset10Encoder(n_inputs, n_hidden, n_latent, normalize=False)
         self.encoder_logvar = Offset10Encoder(n_inputs, n_hidden, n_latent, normalize=False)
         self.prior = LabelPrior(n_labels, n_latent, prior_hidden)
-        self.decoder = GINDecoder(n_latent, n_inputs, gen_nodes, n_blk)
+        if reconstruct == "window":
+            n_outputs = n_inputs * sum(RECEPTIVE_FIELD)
+            self.decoder = GINDecoder(n_latent, n_outputs, n_outputs // 4, n_blk)
+        else:
+            self.decoder = GINDecoder(n_latent, n_inputs, gen_nodes, n_blk)
 
     def posterior(self, context: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``q(z | x) p(z | u)`` of ``(batch, N, 10)`` windows and ``(batch, C)`` labels.
@@ -282,14 +341,16 @@ class PiVAENetwork(nn.Module):
         )
         return post_mean, post_logvar, prior_mean, prior_logvar
 
-    def loss(self, context: Tensor, u: Tensor, noise: Tensor | None = None) -> Tensor:
-        """Per-bin negative ELBO: Poisson NLL of the centre bin + KL(posterior || label prior).
+    def loss(self, context: Tensor, u: Tensor, noise: Tensor | None = None, inside: Tensor | None = None) -> Tensor:
+        """Per-bin negative ELBO: Poisson NLL of the centre bin (or the window) + KL(posterior || label prior).
 
         Args:
             context: ``(batch, N, 10)`` windows; the centre bin ``t`` is at position 5.
             u: ``(batch, C)`` labels.
             noise: ``(batch, d)`` standard normal draws for the reparameterised sample, or None
                 to decode the posterior mean (deterministic validation loss).
+            inside: ``(batch, 10)`` bool, the window positions that are real bins (not padding);
+                with ``reconstruct="window"`` only those count (None: all).
 
         Returns:
             ``(batch,)`` losses.
@@ -297,8 +358,16 @@ class PiVAENetwork(nn.Module):
         post_mean, post_logvar, prior_mean, prior_logvar = self.posterior(context, u)
         z = post_mean if noise is None else post_mean + torch.exp(0.5 * post_logvar) * noise
         rate = self.decoder(z)
-        counts = context[:, :, RECEPTIVE_FIELD[0]]
-        nll = F.poisson_nll_loss(rate, counts, log_input=False, full=False, eps=1e-7, reduction="none").sum(1)
+        if self.reconstruct == "window":
+            # the flat output is (10, N) bins x neurons, as Keras' Reshape((time_window, dim_x))
+            rate = rate.view(len(z), context.shape[2], context.shape[1]).transpose(1, 2)
+            nll = F.poisson_nll_loss(rate, context, log_input=False, full=False, eps=1e-7, reduction="none")
+            if inside is not None:
+                nll = nll * inside[:, None, :]
+            nll = nll.sum((1, 2))
+        else:
+            counts = context[:, :, RECEPTIVE_FIELD[0]]
+            nll = F.poisson_nll_loss(rate, counts, log_input=False, full=False, eps=1e-7, reduction="none").sum(1)
         return nll + gaussian_kl(post_mean, post_logvar, prior_mean, prior_logvar)
 
 
@@ -338,11 +407,16 @@ def _split_validation(lengths: list[int], n_val: int) -> tuple[list[int], list[i
     return train, val
 
 
+def _window_segments(windows: str, lengths: list[int]) -> list[int]:
+    """The sequences windows are cut from: each trial (``"within_trials"``) or all bins at once."""
+    return [sum(lengths)] if windows == "across_trials" and lengths else lengths
+
+
 @torch.no_grad()
 def _mean_loss(network: PiVAENetwork, x: Tensor, u: Tensor, lengths: list[int], inside: Tensor) -> float:
     """Deterministic (posterior-mean) loss averaged over all bins of ``x``."""
     total = sum(
-        float(network.loss(_context(x, idx, lengths, inside), u[idx]).sum())
+        float(network.loss(_context(x, idx, lengths, inside), u[idx], inside=inside[idx]).sum())
         for idx in torch.arange(x.shape[0], device=x.device).split(_CHUNK)
     )
     return total / x.shape[0]
@@ -360,8 +434,15 @@ class PiVAE(EmbeddingMethod):
         batch_size: contiguous bins per batch (200).
         learning_rate: Adam learning rate (2.5e-4).
         epochs: passes over the training bins (50).
-        validation_fraction: last fraction of the training bins held out to pick the best epoch
-            (0.25, i.e. the paper's 20 % of all trials when 80 % are training; 0 disables).
+        validation_fraction: last fraction of the training bins (``split="bins"``) or trials
+            (``split="trials"``) held out to pick the best epoch (0.25, i.e. the paper's 20 % of
+            all trials when 80 % are training; 0 disables).
+        protocol: ``"ours"`` or ``"paper"`` (the authors' split, windows, decoder and labels;
+            module docstring).
+        split: ``"bins"`` or ``"trials"``: how the validation part is cut (None: the protocol's).
+        windows: ``"within_trials"`` or ``"across_trials"`` (None: the protocol's).
+        reconstruct: ``"centre_bin"`` or ``"window"`` (None: the protocol's).
+        standardize_labels: standardise the labels before the prior MLP (None: the protocol's).
         seed: the one seed of every random choice.
         device: torch device to train and embed on (``"cpu"``, ``"cuda:0"``, ...).
         verbose: show a tqdm progress bar over epochs on stderr.
@@ -371,6 +452,9 @@ class PiVAE(EmbeddingMethod):
         loss_: ``(epochs * batches,)`` training loss of every iteration.
         val_loss_: ``(epochs,)`` validation loss after every epoch (empty without validation).
         best_epoch_: 1-based epoch whose weights were kept.
+        protocol_: the components used (``split``, ``windows``, ``reconstruct``, ``standardize_labels``).
+        n_train_bins_: the first bins of ``X``, those trained on.
+        n_validation_bins_: the last bins of ``X``, those that picked the epoch.
         training_seconds_: wall time of the training loop.
         n_features_in_: number of input features (neurons).
         n_labels_in_: number of label columns.
@@ -392,6 +476,11 @@ class PiVAE(EmbeddingMethod):
         learning_rate: float = 2.5e-4,
         epochs: int = 50,
         validation_fraction: float = 0.25,
+        protocol: str = "ours",
+        split: str | None = None,
+        windows: str | None = None,
+        reconstruct: str | None = None,
+        standardize_labels: bool | None = None,
         seed: int = 0,
         device: str = "cpu",
         verbose: bool = False,
@@ -405,6 +494,11 @@ class PiVAE(EmbeddingMethod):
         self.learning_rate = learning_rate
         self.epochs = epochs
         self.validation_fraction = validation_fraction
+        self.protocol = protocol
+        self.split = split
+        self.windows = windows
+        self.reconstruct = reconstruct
+        self.standardize_labels = standardize_labels
         self.seed = seed
         self.device = device
         self.verbose = verbose
@@ -419,9 +513,44 @@ class PiVAE(EmbeddingMethod):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         if not float(self.learning_rate) > 0.0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        self._components()
+
+    def _components(self) -> dict[str, str | bool]:
+        """The protocol's components with this estimator's overrides (ValueError on a bad value)."""
+        if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {self.protocol!r}")
+        parts = dict(PROTOCOLS[self.protocol])
+        for name, allowed in _COMPONENTS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            kind = (bool, np.bool_) if isinstance(allowed[0], bool) else str
+            if not isinstance(value, kind) or value not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)} or None (the protocol's), got {value!r}")
+            parts[name] = bool(value) if kind is not str else value
+        return parts
+
+    def _n_validation(self, lengths: list[int], split: str) -> int:
+        """Bins of the validation part (the last ones) for ``split``."""
+        fraction, n_bins = float(self.validation_fraction), sum(lengths)
+        if fraction == 0.0:
+            return 0
+        if split == "trials":
+            n_trials = round(fraction * len(lengths))
+            if not 1 <= n_trials < len(lengths):
+                raise ValueError(
+                    f"split 'trials' holds out whole trials: validation_fraction {fraction} of {len(lengths)} "
+                    f"trial(s) is {n_trials}, need 1 to {len(lengths) - 1} (pass lengths, or validation_fraction=0)"
+                )
+            return sum(lengths[-n_trials:])
+        n_val = int(round(fraction * n_bins))
+        if n_val and n_bins - n_val < 1:
+            raise ValueError(f"{n_bins} training bins leave none after holding out {n_val} for validation")
+        return n_val
 
     def _build_network(self, n_inputs: int, n_labels: int, init_seed: int) -> PiVAENetwork:
         # Weights and flow permutations from our own stream; the global RNG is restored afterwards.
+        reconstruct = self._components()["reconstruct"]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             return PiVAENetwork(
@@ -432,6 +561,7 @@ class PiVAE(EmbeddingMethod):
                 int(self.gen_nodes),
                 int(self.n_blk),
                 int(self.prior_hidden),
+                reconstruct,
             )
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None, *, lengths=None) -> PiVAE:
@@ -440,29 +570,32 @@ class PiVAE(EmbeddingMethod):
         Args:
             X: training inputs (smoothed spike counts per bin), trials concatenated.
             y: labels per bin (required), e.g. ``(10 vx, 10 vy, direction)``.
-            lengths: bins per trial, so context windows stay inside trials (None: one sequence).
+            lengths: bins per trial: the validation split of ``split="trials"`` and, with
+                ``windows="within_trials"``, the edges context windows stop at (None: one sequence).
 
         Returns:
             ``self``.
 
         Raises:
-            ValueError: bad inputs or parameters, or too few bins for the validation split.
+            ValueError: bad inputs or parameters, or too few bins or trials for the validation split.
         """
         self._check_params()
+        parts = self._components()
         X, y = check_inputs(X, y, need_y=True, estimator=self)
         seg = _segments(lengths, X.shape[0])
-        n_val = int(round(float(self.validation_fraction) * X.shape[0]))
-        if n_val and X.shape[0] - n_val < 1:
-            raise ValueError(f"{X.shape[0]} training bins leave none after holding out {n_val} for validation")
+        n_val = self._n_validation(seg, str(parts["split"]))
         train_seg, val_seg = _split_validation(seg, n_val)
+        train_seg = _window_segments(str(parts["windows"]), train_seg)
+        val_seg = _window_segments(str(parts["windows"]), val_seg)
         n_train = sum(train_seg)
 
         init_seed, order_seed, noise_seed = seed_streams(self.seed, 3)
         device = torch.device(self.device)
         network = self._build_network(X.shape[1], y.shape[1], init_seed)
-        scale = y[:n_train].std(0)
-        network.prior.label_mean.copy_(torch.from_numpy(y[:n_train].mean(0)))
-        network.prior.label_scale.copy_(torch.from_numpy(np.where(scale > 1e-8, scale, 1.0)))
+        if parts["standardize_labels"]:
+            scale = y[:n_train].std(0)
+            network.prior.label_mean.copy_(torch.from_numpy(y[:n_train].mean(0)))
+            network.prior.label_scale.copy_(torch.from_numpy(np.where(scale > 1e-8, scale, 1.0)))
         network.to(device).train()
 
         x_all = torch.from_numpy(X).to(device)
@@ -484,7 +617,7 @@ class PiVAE(EmbeddingMethod):
                 idx = torch.arange(start, min(start + int(self.batch_size), n_train), device=device)
                 context = _context(x_train, idx, train_seg, inside_train)
                 noise = torch.randn(len(idx), int(self.output_dimension), generator=noise_gen).to(device)
-                loss = network.loss(context, u_train[idx], noise).mean()
+                loss = network.loss(context, u_train[idx], noise, inside_train[idx]).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -503,6 +636,9 @@ class PiVAE(EmbeddingMethod):
         self.loss_ = torch.stack(losses).double().cpu().numpy()
         self.val_loss_ = np.asarray(val_losses, dtype=np.float64)
         self.best_epoch_ = best_epoch
+        self.protocol_ = parts
+        self.n_train_bins_ = n_train
+        self.n_validation_bins_ = n_val
         self.training_seconds_ = seconds
         self.n_features_in_ = X.shape[1]
         self.n_labels_in_ = y.shape[1]
@@ -515,13 +651,14 @@ class PiVAE(EmbeddingMethod):
         Args:
             X: inputs, trials concatenated.
             y: labels per bin (required: the posterior includes the label prior).
-            lengths: bins per trial (None: one sequence).
+            lengths: bins per trial, the edges windows stop at with ``windows="within_trials"``
+                (None: one sequence; ``"across_trials"`` cuts them from all bins at once).
         """
         self._check_fitted("network_")
         X, y = check_inputs(X, y, need_y=True, n_features=self.n_features_in_, estimator=self)
         if y.shape[1] != self.n_labels_in_:
             raise ValueError(f"y has {y.shape[1]} label columns but the model was fitted on {self.n_labels_in_}")
-        seg = _segments(lengths, X.shape[0])
+        seg = _window_segments(str(self._components()["windows"]), _segments(lengths, X.shape[0]))
         device = next(self.network_.parameters()).device
         x = torch.from_numpy(X).to(device)
         u = torch.from_numpy(y.astype(np.float32)).to(device)
@@ -548,6 +685,8 @@ class PiVAE(EmbeddingMethod):
                 "iterations": len(self.loss_),
                 "final_loss": float(self.loss_[-1]),
                 "best_epoch": int(self.best_epoch_),
+                "n_train_bins": int(self.n_train_bins_),
+                "n_validation_bins": int(self.n_validation_bins_),
                 "training_seconds": float(self.training_seconds_),
                 "n_features_in": int(self.n_features_in_),
                 "n_labels_in": int(self.n_labels_in_),
@@ -588,6 +727,9 @@ class PiVAE(EmbeddingMethod):
         model.n_features_in_ = int(fit["n_features_in"])
         model.n_labels_in_ = int(fit["n_labels_in"])
         model.best_epoch_ = int(fit["best_epoch"])
+        model.protocol_ = model._components()
+        model.n_train_bins_ = int(fit.get("n_train_bins", -1))  # -1: a checkpoint older than these fields
+        model.n_validation_bins_ = int(fit.get("n_validation_bins", -1))
         model.training_seconds_ = float(fit["training_seconds"])
         model.loss_ = load_array(folder / "loss.npy")
         model.val_loss_ = load_array(folder / "val_loss.npy")
