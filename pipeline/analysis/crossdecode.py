@@ -15,16 +15,20 @@ need nothing but the table. Column meanings: ``docs/tables.md``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from pipeline.analysis import labelfree
 from pipeline.analysis.alignment import ALIGNMENTS, Alignment, align
 from pipeline.analysis.decoding import Cell, DecoderSpec, Scores, fit, score, within_session
 from pipeline.errors import InputError
 
 __all__ = [
     "KEY_COLUMNS",
+    "NEW_SESSION_ALIGNMENTS",
+    "pair_alignment",
     "cross_decode",
     "decoder_specs",
     "pair_columns",
@@ -62,6 +66,73 @@ KEY_COLUMNS = (
     "n_train_trials",
     "n_test_trials",
 )
+
+
+#: variants that align a new session without its labels or with a few of them (:mod:`pipeline.analysis.labelfree`),
+#: besides the label-based :data:`pipeline.analysis.alignment.ALIGNMENTS`; ``few_shot_{k}`` takes any k >= 1
+NEW_SESSION_ALIGNMENTS = (
+    "none",
+    "label_free",
+    "label_free_consensus",
+    "few_shot_1",
+    "few_shot_2",
+    "few_shot_4",
+    "few_shot_8",
+)
+
+
+def _few_shot_k(variant: str) -> int | None:
+    prefix, _, k = variant.rpartition("_")
+    return int(k) if prefix == "few_shot" and k.isdigit() and int(k) >= 1 else None
+
+
+def pair_alignment(
+    a: Cell,
+    b: Cell,
+    variant: str,
+    *,
+    references: Sequence[Cell] = (),
+    force_direction: int | None = None,
+    seed: int = 0,
+) -> Alignment:
+    """The ``variant`` alignment of decoder cell ``a`` onto test cell ``b``, given exactly what it may read.
+
+    * ``paper``, ``joint``: every trial of both cells, with labels; ``leak_free``: their training trials
+      (:func:`pipeline.analysis.alignment.align`);
+    * ``none``: the identity;
+    * ``label_free``: ``a``'s training trials with their directions and ``b``'s embedding of every trial
+      (no label of ``b``: :func:`pipeline.analysis.labelfree.label_free` takes none);
+      ``label_free_consensus``: the same, with the training trials of the ``references`` (the group's
+      other cells, never ``a`` or ``b``) choosing the assignment;
+    * ``few_shot_{k}``: ``a``'s training-trial averages onto the averages of ``b``'s first ``k`` training
+      trials per direction (:func:`pipeline.analysis.labelfree.calibration_trials`): a calibration block
+      at the start of the session; only labels of ``b``'s trials up to its last calibration trial are
+      read (the shots, and the earlier trials of a direction already complete, to skip them), so
+      never those of the scored test trials.
+
+    Raises:
+        InputError: an unknown variant, a consensus without a reference cell, or what the variant's
+            function refuses (e.g. ``k`` above a direction's training trials).
+    """
+    if variant in ALIGNMENTS:
+        src, dst = (a.training_trials(), b.training_trials()) if variant == "leak_free" else (a, b)
+        forced = force_direction if variant == "paper" else None
+        return align(src.latent, src.classes, dst.latent, dst.classes, variant, force_direction=forced)
+    if variant == "none":
+        return labelfree.none(a.latent.shape[-1])
+    train = a.training_trials()
+    if variant in ("label_free", "label_free_consensus"):
+        others = [r.training_trials() for r in references if r.name not in (a.name, b.name)]
+        if variant == "label_free_consensus" and not others:
+            raise InputError(b.name, "alignment", "label_free_consensus needs a third labelled cell in the group")
+        refs = [(r.latent, r.classes) for r in others] if variant == "label_free_consensus" else ()
+        return labelfree.label_free(train.latent, train.classes, b.latent, references=refs, seed=seed)
+    k = _few_shot_k(variant)
+    if k is None:
+        known = [*ALIGNMENTS, *NEW_SESSION_ALIGNMENTS[:3], "few_shot_{k}"]
+        raise InputError(None, "alignment", f"unknown variant {variant!r}; choose from {known}")
+    shots = labelfree.calibration_trials(b.classes, b.train, k)
+    return labelfree.few_shot(train.latent, train.classes, b.latent, shots, b.classes[shots])
 
 
 def pair_columns(a: Cell, b: Cell) -> dict:
@@ -163,7 +234,7 @@ def cross_decode(
         cells: the group's cells (one method, one seed), in matrix order.
         specs: decoder families to run.
         group: comparison-group name written in every row.
-        alignments: alignment variants of the off-diagonal cells (:data:`pipeline.analysis.alignment.ALIGNMENTS`).
+        alignments: alignment variants of the off-diagonal cells (:func:`pair_alignment`).
         force_directions: ``{(train cell name, test cell name): direction}`` forces the ``paper``
             rotation of those pairs (to reproduce a run whose tie-break is known).
 
@@ -181,14 +252,17 @@ def cross_decode(
             if a.name == b.name:
                 continue
             for variant in alignments:
-                if variant == "leak_free":  # the test cell's test trials are not even passed in
-                    src, dst = a.training_trials(), b.training_trials()
-                else:
-                    src, dst = a, b
-                forced = force_directions.get((a.name, b.name)) if variant == "paper" else None
-                rotations[a.name, b.name, variant] = align(
-                    src.latent, src.classes, dst.latent, dst.classes, variant, force_direction=forced
+                if variant == "label_free_consensus" and len(cells) < 3:
+                    continue  # no reference cell: NaN rows with the reason below
+                alignment = pair_alignment(
+                    a,
+                    b,
+                    variant,
+                    references=cells,
+                    force_direction=force_directions.get((a.name, b.name)),
+                    seed=int(a.meta.get("seed", 0)),
                 )
+                rotations[a.name, b.name, variant] = replace(alignment, variant=variant)  # rows name the config's
     rows, curves = [], []
     for spec in specs:
         for a in cells:
@@ -204,7 +278,12 @@ def cross_decode(
                     continue
                 scored: dict[tuple, Scores] = {}  # variants that found the same rotation score once
                 for variant in alignments:
-                    alignment = rotations[a.name, b.name, variant]
+                    alignment = rotations.get((a.name, b.name, variant))
+                    if alignment is None:  # undefined for this group: every score NaN, with the reason
+                        result = _undefined(score(decoder, b, b.test), _NO_REFERENCE)
+                        r, c = _rows(result, _key(group, a, b, spec, "held_out", variant, result.n_trials), b.bin_time)
+                        rows += r
+                        continue
                     rotation = np.ascontiguousarray(alignment.rotation, dtype=np.float64)
                     key = (rotation.shape, rotation.tobytes())
                     if key not in scored:
@@ -214,6 +293,14 @@ def cross_decode(
                     rows += r
                     curves += c
     return _frames(rows, curves)
+
+
+_NO_REFERENCE = "label_free_consensus needs a third labelled cell in the group: this group has two"
+
+
+def _undefined(result: Scores, why: str) -> Scores:
+    """``result`` with every value NaN and ``why`` as the note of each (no accuracy curve)."""
+    return Scores({key: np.nan for key in result.values}, None, result.n_trials, {key: why for key in result.values})
 
 
 def decoder_specs(decoding: Mapping) -> list[DecoderSpec]:

@@ -45,7 +45,9 @@ def group_figures(
     alignment: str = "paper",
 ) -> None:
     """Decode-matrix heatmaps (velocity, position, direction), accuracy over time and block summary
-    of one comparison group, linear decoders, ``alignment`` variant (the paper's by default)."""
+    of one comparison group, linear decoders, ``alignment`` variant (the paper's by default), and the
+    scores of every new-session alignment variant against the labels they read
+    (:func:`pipeline.report.plots.plot_alignment_curve`)."""
     scores = read_tables(score_paths)
     if alignment not in set(scores["alignment"]):
         alignment = sorted(set(scores["alignment"]))[0]
@@ -56,6 +58,7 @@ def group_figures(
     )
     blocks = read_tables([blocks_path], "blocks")
     plots.plot_block_summary(blocks, outputs["blocks"], decoder="linear", alignment=alignment)
+    plots.plot_alignment_curve(scores, outputs["alignments"], decoder="linear")
 
 
 def latent_figure(

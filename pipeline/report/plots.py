@@ -42,6 +42,7 @@ __all__ = [
     "MAZE_SCORE_PANELS",
     "MATRIX_COLUMNS",
     "R2_FLOOR",
+    "plot_alignment_curve",
     "plot_similarity",
     "plot_speed_accuracy",
     "plot_velocity_coverage",
@@ -858,4 +859,56 @@ def plot_velocity_coverage(table: pd.DataFrame, out, *, seed=None) -> Path:
             )
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.suptitle("coverage of the velocity range: linear decoder's speed per quantile of the true speed")
+        return _save(fig, out)
+
+
+#: x positions of :func:`plot_alignment_curve`: variant -> label (few_shot_{k} are placed by k)
+_NEW_SESSION_AXIS = {"label_free": "0", "label_free_consensus": "0 + other\nsessions"}
+
+
+def plot_alignment_curve(scores: pd.DataFrame, out, *, decoder: str = "linear", seed=None) -> Path:
+    """Decoding a new session with few or none of its labels: the mean off-diagonal held-out score of
+    each method against the number of the new session's labelled trials per direction used to align
+    (0 = ``label_free``, k = ``few_shot_{k}``, all of its training trials = ``leak_free``), with the
+    paper's protocol (dashed) and no alignment (dotted) as references. Panels: velocity R² (correct,
+    not swapped), position R², peak direction accuracy.
+
+    Args:
+        scores: the tidy ``scores`` table of a comparison group (every alignment variant).
+        out: image path.
+        decoder, seed: row filters (None keeps all; seeds then pool).
+    """
+    rows = _filter(scores, "scores", decoder=decoder, evaluation="held_out", pair="off_diagonal", seed=seed)
+    few = sorted({int(v.rsplit("_", 1)[1]) for v in rows["alignment"] if v.startswith("few_shot_")})
+    axis = {**_NEW_SESSION_AXIS, **{f"few_shot_{k}": str(k) for k in few}, "leak_free": "all\n(leak-free)"}
+    present = [v for v in axis if v in set(rows["alignment"])]
+    if not present:
+        raise InputError("scores", "alignment", f"no new-session variant; available: {sorted(set(rows['alignment']))}")
+    panels = (
+        ("velocity", "r2", "velocity R² (correct)"),
+        ("position", "r2", "position R²"),
+        ("direction", "peak_accuracy", "peak accuracy (%)"),
+    )
+    order, palette = _method_order(rows["method"]), _palette(rows["method"])
+    with _theme("ticks"):
+        fig, axes = plt.subplots(1, 3, figsize=(min(16.0, 3.2 + 1.1 * len(present) * 3), 3.8), layout="constrained")
+        for ax, (target, metric, title) in zip(axes, panels):
+            sub = rows[(rows["target"] == target) & (rows["metric"] == metric)]
+            means = sub.groupby(["method", "alignment"])["value"].mean()
+            for method in order:
+                y = [means.get((method, v), np.nan) for v in present]
+                ax.plot(range(len(present)), y, marker="o", ms=4, color=palette[method], label=method)
+                for variant, style in (("paper", "--"), ("none", ":")):
+                    if (method, variant) in means.index:
+                        ax.axhline(means[method, variant], ls=style, lw=1, color=palette[method], alpha=0.8)
+            ax.set_xticks(range(len(present)), [axis[v] for v in present])
+            ax.set(title=title, xlabel="labelled trials per direction of the new session")
+            if metric == "r2":
+                low = np.nanmin([means.min(), 0.0])
+                ax.set_ylim(max(low, R2_FLOOR) - 0.05, 1.0)
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles += [Line2D([], [], ls="--", color="0.3"), Line2D([], [], ls=":", color="0.3")]
+        labels += ["paper protocol", "no alignment"]
+        axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        fig.suptitle(f"decoding a new session without its labels ({decoder}; mean over off-diagonal cells)")
         return _save(fig, out)

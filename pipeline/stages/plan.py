@@ -45,7 +45,7 @@ PATHS: dict[str, str] = {
     "maze_figures": "results/maze/figures",
 }
 #: the figures of one comparison group besides its latent figures (``figures_group``'s outputs)
-GROUP_FIGURES = ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks")
+GROUP_FIGURES = ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks", "alignments")
 #: the latent-dynamics analyses of one comparison group (config ``dynamics``): rule -> its tables
 DYNAMICS_TABLES = {
     "similarity": ("similarity", "similarity_tests", "similarity_blocks"),

@@ -256,6 +256,10 @@ def _check_decoding_and_report(work):
     assert ins.value.median() > 0.3  # the simulated M1 encodes velocity; 300 iterations recover part of it
     cross = pd.read_csv(work / "results/decoding/cross/m1_pmd_simc_2016/ner/seed0.scores.tsv", sep="\t")
     assert cross.train_cell.nunique() == 4 and cross.groupby("alignment").test_cell.nunique().eq(4).all()
+    assert {"none", "label_free", "label_free_consensus", "few_shot_1", "few_shot_8"} <= set(cross.alignment)
+    s1 = pd.read_csv(work / "results/decoding/cross/s1_simc/ner/seed0.scores.tsv", sep="\t")  # 2 cells: no reference
+    consensus = s1[(s1.alignment == "label_free_consensus") & (s1.pair == "off_diagonal")]
+    assert consensus.value.isna().all() and consensus.note.str.contains("third labelled cell").all()
     assert cross.cross_area.any() and not cross.cross_year.any()
     for method in DEMO_METHODS:  # every method's cross-session matrix over the three M1 cells
         m1 = pd.read_csv(work / f"results/decoding/cross/m1_simc/{method}/seed0.scores.tsv", sep="\t")
@@ -284,7 +288,8 @@ def _check_decoding_and_report(work):
         f"results/figures/{g}/{name}.png"
         for g in ("m1_simc", "m1_pmd_simc_2016", "s1_simc")
         for name in (
-            *("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks", "latents_ner"),
+            *("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks", "alignments"),
+            "latents_ner",
             *("similarity", "speed_accuracy", "velocity_coverage", "population"),
         )
     }

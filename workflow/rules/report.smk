@@ -69,6 +69,12 @@ rule figures_group:
             category="{group}",
             labels={"figure": "block summary"},
         ),
+        alignments=report(
+            f"{PATHS['figures']}/alignments.png",
+            caption="../report/alignments.rst",
+            category="{group}",
+            labels={"figure": "new session without its labels"},
+        ),
         provenance=f"{PATHS['figures']}/figures.provenance.json",
     log:
         "logs/figures/{group}.log",
