@@ -217,4 +217,6 @@ class Plan:
                 targets += self.dynamics_targets(group)
         if self.config["reproduction"]:
             targets.append(f"{PATHS['reproduction']}.md")
+        if self.config["published_embeddings"]:
+            targets.append("results/figures/published/alignments.png")
         return targets + self.maze_targets()

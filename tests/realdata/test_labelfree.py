@@ -258,3 +258,22 @@ def test_matrices_of_a_two_cell_group_give_the_consensus_as_nan_with_its_reason(
     assert off.loc[off.alignment == "none", "value"].notna().all()
     with pytest.raises(InputError, match="unknown variant 'few_shot_x'"):
         pair_alignment(cells[0], cells[1], "few_shot_x")
+
+
+def test_rule_published_alignment_decodes_every_pair_of_the_published_embeddings(tmp_path):
+    from pipeline.analysis.published import published_cell
+    from pipeline.stages.rules.published_alignment import run
+    from tests.support.authors import RESULTS
+
+    out = {"scores": tmp_path / "s.tsv", "figure": tmp_path / "f.png"}
+    scores = run(RESULTS, out, alignments=["label_free", "few_shot_1"], methods=["NER"])
+    off = scores[(scores.pair == "off_diagonal") & (scores.target == "velocity") & (scores.metric == "r2")]
+    assert off.groupby("alignment").size().eq(len(NER_DATES) * (len(NER_DATES) - 1)).all()
+    means = off.groupby("alignment").value.mean()
+    # benchmarks/bench_labelfree.py: label_free 0.124, few_shot_1 0.739 (mean over the 42 NER pairs)
+    assert means["label_free"] == pytest.approx(0.124, abs=0.002) and means["few_shot_1"] == pytest.approx(
+        0.739, abs=0.002
+    )
+    assert out["figure"].stat().st_size > 10_000
+    with pytest.raises(InputError, match="Subject"):
+        published_cell(tmp_path / "s.tsv")

@@ -50,3 +50,36 @@ rule cross_decode:
         code=fingerprint("cross_decode"),
     script:
         "../scripts/cross_decode.py"
+
+
+rule published_alignment:
+    output:
+        scores=report(
+            "results/decoding/published/alignments.scores.tsv",
+            caption="../report/published_alignment.rst",
+            category="Decoding a new session without its labels",
+            labels={"table": "the authors' embeddings, every alignment"},
+        ),
+        figure=report(
+            "results/figures/published/alignments.png",
+            caption="../report/published_alignment.rst",
+            category="Decoding a new session without its labels",
+            labels={"figure": "the authors' embeddings, every alignment"},
+        ),
+        provenance="results/decoding/published/alignments.provenance.json",
+    log:
+        "logs/published_alignment.log",
+    benchmark:
+        "results/benchmarks/published_alignment/published.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        folder=config["published_embeddings"],
+        alignments=config["decoding"]["alignments"],
+        code=fingerprint("published_alignment"),
+    script:
+        "../scripts/published_alignment.py"
