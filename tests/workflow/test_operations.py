@@ -70,12 +70,18 @@ def within_jobs(methods=DEMO_METHODS, decode=True):
     )
 
 
-def group_jobs(group, methods=None, latents=True):
+#: the latent-dynamics rules of a group; all but population read the embeddings (population: the recordings)
+DYNAMICS = ("similarity", "speed_accuracy", "velocity_coverage", "population")
+EMBEDDING_DYNAMICS = DYNAMICS[:3]
+
+
+def group_jobs(group, methods=None, latents=True, dynamics=DYNAMICS):
     methods = GROUPS[group] if methods is None else [m for m in methods if m in GROUPS[group]]
     jobs = {
         ("stats_group", f"results/stats/{group}/tests.tsv"),
         ("figures_group", f"results/figures/{group}/matrix_velocity.png"),
     }
+    jobs |= {(rule, f"results/dynamics/{group}/{rule}.tsv") for rule in dynamics}
     jobs |= {("cross_decode", f"results/decoding/cross/{group}/{m}/seed0.scores.tsv") for m in methods}
     if latents:
         jobs |= {("figures_latents", f"results/figures/{group}/latents_{m}.png") for m in methods}
@@ -153,7 +159,9 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     original = config.read_text()
     config.write_text(original.replace("max_iterations: 300", "max_iterations: 301", 1))  # methods.ner
     assert planned(work) == (
-        train_jobs(["ner"]) | within_jobs(["ner"]) | set().union(*(group_jobs(g, ["ner"]) for g in GROUPS))
+        train_jobs(["ner"])
+        | within_jobs(["ner"])
+        | set().union(*(group_jobs(g, ["ner"], dynamics=EMBEDDING_DYNAMICS) for g in GROUPS))
     )
     config.write_text(original)
     assert planned(work) == set()  # params are compared by value: reverting restores the up-to-date state
@@ -161,7 +169,9 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     # 4. a decoding-only module -> decoding and downstream; binning, training, latent figures untouched
     module = work / "pipeline/analysis/crossdecode.py"
     source = edit(module)
-    assert planned(work) == within_jobs() | set().union(*(group_jobs(g, latents=False) for g in GROUPS))
+    assert planned(work) == within_jobs() | set().union(
+        *(group_jobs(g, latents=False, dynamics=EMBEDDING_DYNAMICS) for g in GROUPS)
+    )
     module.write_text(source)
     # 5. the NER module -> NER training (maze included) and downstream, nothing before it
     module = work / "pipeline/embed/methods/ner.py"
@@ -170,7 +180,7 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
         train_jobs(["ner"])
         | within_jobs(["ner"])
         | maze_jobs(["ner"], prepare=False)
-        | set().union(*(group_jobs(g, ["ner"]) for g in GROUPS))
+        | set().union(*(group_jobs(g, ["ner"], dynamics=EMBEDDING_DYNAMICS) for g in GROUPS))
     )
     module.write_text(source)
     # 6. a module only binning imports -> every prepared store (maze too) and everything after; not
@@ -188,7 +198,7 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     module = work / "pipeline/analysis/stats.py"
     edit(module)
     expected = {("stats_within", "results/stats/within/tests.tsv"), ("all", "")} | {
-        (rule, out) for g in GROUPS for rule, out in group_jobs(g, [])
+        (rule, out) for g in GROUPS for rule, out in group_jobs(g, [], dynamics=("similarity",))
     }
     assert planned(work) == expected
     rerun = snakemake("--cores", "2", *demo_flags(), cwd=work, timeout=900)

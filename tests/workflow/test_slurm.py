@@ -38,6 +38,9 @@ PLANNED = {
     "maze_prepare": 1,
     "maze_train": 4,
     "maze_decode": 2,
+    "similarity": 3,
+    "velocity_coverage": 3,
+    "population": 3,
 }
 LOCAL = {
     "simulate",
@@ -46,6 +49,7 @@ LOCAL = {
     "figures_within",
     "figures_group",
     "figures_latents",
+    "speed_accuracy",
     "maze_figure_latents",
     "maze_figure_scores",
     "all",
@@ -58,6 +62,9 @@ RESOURCES = {
     "train": ("04:00:00", 8000),
     "decode_within": ("01:00:00", 4000),
     "cross_decode": ("02:00:00", 4000),
+    "similarity": ("00:30:00", 4000),
+    "velocity_coverage": ("00:30:00", 4000),
+    "population": ("00:30:00", 4000),
 }
 # What the SLURM run submits: an NER (GPU) and a PCA training of one cell, and the NER and PCA decoding
 # tables that read the new stores; the within-session statistics after them run locally.

@@ -1,10 +1,10 @@
 """rule population: PCA and dPCA views of every cell of one group (Fig. 11)."""
 
 from pipeline.stages.jobs import workflow_job
-from pipeline.stages.rules.dynamics import population
+from pipeline.stages.rules.population import run
 
 with workflow_job(snakemake):  # noqa: F821
-    population(
+    run(
         snakemake.params.cells,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
         anchor=snakemake.params.anchor,  # noqa: F821

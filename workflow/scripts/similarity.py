@@ -1,10 +1,10 @@
 """rule similarity: similarity of trial-averaged latent dynamics of one group (Tables 1 / 3)."""
 
 from pipeline.stages.jobs import workflow_job
-from pipeline.stages.rules.dynamics import similarity
+from pipeline.stages.rules.similarity import run
 
 with workflow_job(snakemake):  # noqa: F821
-    similarity(
+    run(
         snakemake.params.cells,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
         group=snakemake.wildcards.group,  # noqa: F821

@@ -1,10 +1,10 @@
 """rule speed_accuracy: direction accuracy over time against the hand-speed profiles (Figs 4b / 12b)."""
 
 from pipeline.stages.jobs import workflow_job
-from pipeline.stages.rules.dynamics import speed_accuracy
+from pipeline.stages.rules.speed_accuracy import run
 
 with workflow_job(snakemake):  # noqa: F821
-    speed_accuracy(
+    run(
         snakemake.input.accuracy,  # noqa: F821
         snakemake.params.cells,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821

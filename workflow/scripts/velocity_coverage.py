@@ -1,10 +1,10 @@
 """rule velocity_coverage: decoded vs true hand speed per speed quantile (Fig. 1a)."""
 
 from pipeline.stages.jobs import workflow_job
-from pipeline.stages.rules.dynamics import coverage
+from pipeline.stages.rules.velocity_coverage import run
 
 with workflow_job(snakemake):  # noqa: F821
-    coverage(
+    run(
         snakemake.params.cells,  # noqa: F821
         dict(snakemake.output.items()),  # noqa: F821
         group=snakemake.wildcards.group,  # noqa: F821
