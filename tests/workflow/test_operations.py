@@ -65,9 +65,11 @@ def within_jobs(methods=DEMO_METHODS, decode=True):
         ("figures_within", "results/figures/within/scores.png"),
         ("all", ""),
     }
-    return jobs | (
-        {("decode_within", f"results/decoding/within/{m}/seed0.scores.tsv") for m in methods} if decode else set()
-    )
+    if not decode:
+        return jobs
+    jobs |= {("decode_within", f"results/decoding/within/{m}/seed0.scores.tsv") for m in methods}
+    # every group's accuracy-vs-speed reads the rewritten within-session accuracy tables
+    return jobs | {("speed_accuracy", f"results/dynamics/{g}/speed_accuracy.tsv") for g in GROUPS}
 
 
 #: the latent-dynamics rules of a group; all but population read the embeddings (population: the recordings)
