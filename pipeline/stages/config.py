@@ -33,6 +33,11 @@ def _load_schema(name: str, schema_dir: Path | None = None) -> dict:
         return yaml.load(fh, Loader=YAML_LOADER)  # noqa: S506 (a safe loader)
 
 
+def config_schema() -> dict:
+    """The config's JSON schema (every key, its type, default and description)."""
+    return _load_schema("config.schema.yaml")
+
+
 def fill_defaults(instance: dict, schema: dict) -> dict:
     """Fill ``default`` values of ``schema['properties']`` into ``instance``, recursively, in place.
 
