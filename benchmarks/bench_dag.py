@@ -284,8 +284,8 @@ def main():
         demo = args.demo_dir.resolve()
         cfg = ["--configfile", *args.demo_config] if args.demo_config else []
         try:
-            if not (demo / "Snakefile").is_file():
-                raise RunFailed(f"{demo} has no Snakefile")
+            if not (demo / "workflow/Snakefile").is_file():
+                raise RunFailed(f"{demo} has no workflow/Snakefile")
             best, times, out = best_of(["-n", "--cores", "2", *cfg], demo, args.repeats)
             results.append(("no-op rerun, dry (-n --cores 2)", best, times, NOOP_GOAL_S))
             if "Nothing to be done" not in out:

@@ -65,10 +65,15 @@ def _validate(args: argparse.Namespace) -> int:
         for sid, row in sheet.iterrows():
             source = session_path(row, config["data_dir"])
             if not Path(source).is_file():
-                raise InputError(config["sessions"], f"{sid}.path", f"no recording at {source} (config data_dir + path)")
+                raise InputError(
+                    config["sessions"], f"{sid}.path", f"no recording at {source} (config data_dir + path)"
+                )
     groups = ", ".join(f"{g} ({len(cells)} cells)" for g, cells in plan.groups.items()) or "none"
     print(f"ok: {', '.join(args.configs)}")
-    print(f"  sessions  {len(sheet)} in {config['sessions']}" + (" (simulated)" if config["simulation"]["enabled"] else ""))
+    print(
+        f"  sessions  {len(sheet)} in {config['sessions']}"
+        + (" (simulated)" if config["simulation"]["enabled"] else "")
+    )
     print(f"  methods   {', '.join(plan.methods)}; seeds {plan.seeds}")
     print(f"  groups    {groups}")
     if plan.maze_sessions:

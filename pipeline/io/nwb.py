@@ -24,7 +24,7 @@ from pipeline.io.checks import direction_degrees, recording_file, unique_trial_i
 _VELOCITY_SERIES = ("hand_vel", "cursor_vel")
 _POSITION_SERIES = ("hand_pos", "cursor_pos")
 _VELOCITY_UNITS = {"cm/s": 1.0, "mm/s": 0.1, "m/s": 100.0, "cm s-1": 1.0, "mm s-1": 0.1, "m s-1": 100.0}
-_POSITION_UNITS = {"cm": 1.0, "mm": 0.1, "m": 100.0}
+_POSITION_UNITS = {"cm": 1.0, "mm": 0.1, "m": 100.0, "centimeters": 1.0, "millimeters": 0.1, "meters": 100.0}
 _AREA_ALIASES = {
     "m1": "M1",
     "pmd": "PMd",
@@ -124,7 +124,8 @@ def _read_series(path, label, ts, units_table) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(
             path, f"processing/behavior/{label}.unit", f"unknown unit {unit!r} (known: {sorted(units_table)})"
         )
-    data = np.asarray(ts.data[:], dtype=np.float64) * float(ts.conversion or 1.0) * units_table[unit]
+    # one factor (source unit -> cm), applied once: metres read back as x * 100, not x * 1.0 * 100
+    data = np.asarray(ts.data[:], dtype=np.float64) * (float(ts.conversion or 1.0) * units_table[unit])
     if data.ndim != 2 or data.shape[1] < 2:
         raise InputError(path, f"processing/behavior/{label}", f"expected (samples, >=2) data, got {data.shape}")
     if ts.timestamps is not None:

@@ -15,6 +15,10 @@ recording session of a macaque performing either
   the real files' caveat that ``units.electrodes`` holds the row *within* the
   96-channel array, so M1 units point at PMd rows of the 192-row table).
 
+Both layouts store distances in metres (``meters``, ``m/s``, ``m/s^2``: NWB's best practice; the real
+files use cm or mm), set ``units.resolution`` and, for the maze, observe every unit over the whole session,
+so that nwbinspector flags nothing but the subject's missing age (:mod:`pipeline.simulate.nwb`).
+
 Neural model (all areas), calibrated against real recordings (Chewie M1/PMd,
 Han area 2, MC_Maze, Chips; :mod:`pipeline.simulate.calibration`, docs/calibration.md).
 Each unit ``u`` has a drive ``h_u(t)`` built from the kinematics its area

@@ -1,5 +1,11 @@
 """The simulated session as an NWB file: the Miller-lab center-out layout and the NLB MC_Maze layout
 (electrodes, units, trials, behaviour).
+
+Distances are written in metres (``SpatialSeries`` unit ``meters``, velocity ``m/s``, acceleration
+``m/s^2``, maze ``target_pos`` in m), as NWB's best practices ask; the simulation itself works in cm
+(``pipeline.simulate.kinematics``, the truth archive) and :mod:`pipeline.io.nwb` converts what it reads
+back to cm and cm/s. Spike times are drawn in continuous time (not sampled), so ``units.resolution`` is
+the float64 spacing at the end of the session: the finest difference the stored times can hold.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ import numpy as np
 
 from pipeline.simulate.params import _AREA_LONG_NAME, N_CHANNELS
 from pipeline.simulate.units import _Units
+
+#: cm (the simulation's unit) -> m (the NWB file's)
+M_PER_CM = 0.01
 
 
 def _nwb_file(
@@ -111,6 +120,7 @@ def _set_units_table(
     unit_ids: np.ndarray,
     spikes: Sequence[np.ndarray],
     electrode_rows: np.ndarray,
+    observed_end: float,
     obs_intervals: np.ndarray | None = None,
     heldout: np.ndarray | None = None,
 ) -> None:
@@ -121,6 +131,8 @@ def _set_units_table(
         unit_ids: Unit ids (n,).
         spikes: Spike times per unit.
         electrode_rows: One electrodes-table row index per unit (n,).
+        observed_end: End of the simulated spike trains (s): every spike time is below it; sets
+            ``resolution`` (module docstring).
         obs_intervals: Optional (k, 2) intervals shared by every unit.
         heldout: Optional boolean ``heldout`` column (n,).
     """
@@ -174,7 +186,11 @@ def _set_units_table(
         name="units",
         id=np.asarray(unit_ids, dtype=np.int64),
         columns=columns,
-        description="Simulated sorted units (spike times in seconds)",
+        description=(
+            "Simulated sorted units (spike times in seconds, drawn in continuous time: resolution is the "
+            "float64 spacing at the end of the session)"
+        ),
+        resolution=float(np.spacing(np.float64(observed_end))),
     )
 
 
@@ -187,6 +203,7 @@ def _build_center_out_nwb(
     trials: Mapping[str, np.ndarray],
     behavior: Mapping[str, np.ndarray],
     rate: float,
+    observed_end: float,
 ) -> None:
     """Fill a center-out NWBFile in the Miller (DANDI 000688) layout.
 
@@ -197,15 +214,16 @@ def _build_center_out_nwb(
         units: Unit truth.
         spikes: Spike times per unit.
         trials: Trial arrays.
-        behavior: ``pos``/``vel``/``acc`` in cm units.
+        behavior: ``pos``/``vel``/``acc`` in cm units (written in metres).
         rate: Behaviour sampling rate (Hz).
+        observed_end: End of the simulated spike trains (s).
     """
     from pynwb import TimeSeries
     from pynwb.behavior import BehavioralTimeSeries, Position, SpatialSeries
 
     _add_arrays(nwbfile, areas, hemisphere, maze=False)
     v = units.values
-    _set_units_table(nwbfile, v["unit_id"], spikes, v["unit_nwb_electrode_row"])
+    _set_units_table(nwbfile, v["unit_id"], spikes, v["unit_nwb_electrode_row"], observed_end)
     nwbfile.add_trial_column("result", "trial outcome: R reward, A abort, F fail")
     nwbfile.add_trial_column("target_on_time", "time the outer target appeared (s)")
     nwbfile.add_trial_column("go_cue_time", "time of the go cue (s)")
@@ -231,9 +249,9 @@ def _build_center_out_nwb(
             spatial_series=SpatialSeries(
                 name="cursor_pos",
                 description="cursor position (x, y) relative to the center target",
-                data=behavior["pos"],
+                data=M_PER_CM * behavior["pos"],
                 reference_frame="center target at (0, 0); x right, y up",
-                unit="cm",
+                unit="meters",
                 **common,
             ),
         )
@@ -244,8 +262,8 @@ def _build_center_out_nwb(
             time_series=TimeSeries(
                 name="cursor_vel",
                 description="cursor velocity (x, y); derivative of cursor_pos",
-                data=behavior["vel"],
-                unit="cm/s",
+                data=M_PER_CM * behavior["vel"],
+                unit="m/s",
                 **common,
             ),
         )
@@ -256,8 +274,8 @@ def _build_center_out_nwb(
             time_series=TimeSeries(
                 name="cursor_acc",
                 description="cursor acceleration (x, y); derivative of cursor_vel",
-                data=behavior["acc"],
-                unit="cm/s^2",
+                data=M_PER_CM * behavior["acc"],
+                unit="m/s^2",
                 **common,
             ),
         )
@@ -274,6 +292,7 @@ def _build_maze_nwb(
     behavior: Mapping[str, np.ndarray],
     rate: float,
     cursor_latency_s: float,
+    observed_end: float,
 ) -> None:
     """Fill a maze NWBFile in the NLB MC_Maze (DANDI 000128/000140) layout.
 
@@ -287,23 +306,26 @@ def _build_maze_nwb(
         units: Unit truth.
         spikes: Spike times per unit.
         trials: Trial arrays.
-        target_pos_list: Per-trial (k, 2) target positions (cm).
-        behavior: ``pos``/``vel`` in cm units (converted to mm here).
+        target_pos_list: Per-trial (k, 2) target positions (cm; written in m).
+        behavior: ``pos``/``vel`` in cm units (written in m and m/s).
         rate: Behaviour sampling rate (Hz).
         cursor_latency_s: Display latency of the cursor behind the hand (s).
+        observed_end: End of the simulated spike trains (s): the one observation interval of every
+            unit is ``[0, observed_end]`` (the simulation observes the whole session; the real files'
+            intervals are their trial windows, which would leave the inter-trial spikes unobserved).
     """
     from pynwb import TimeSeries
     from pynwb.behavior import SpatialSeries
 
     _add_arrays(nwbfile, ("PMd", "M1"), hemisphere, maze=True)
-    intervals = np.stack([trials["start_time"], trials["stop_time"]], axis=1)
     v = units.values
     _set_units_table(
         nwbfile,
         v["unit_id"],
         spikes,
         v["unit_nwb_electrode_row"],
-        obs_intervals=intervals,
+        observed_end,
+        obs_intervals=np.array([[0.0, observed_end]]),
         heldout=np.zeros(len(units), dtype=bool),
     )
     columns = {
@@ -323,7 +345,7 @@ def _build_maze_nwb(
     }
     for name, desc in columns.items():
         nwbfile.add_trial_column(name, desc)
-    nwbfile.add_trial_column("target_pos", "target positions (x, y) in mm", index=True)
+    nwbfile.add_trial_column("target_pos", "target positions (x, y) in m", index=True)
     rt_ms = 1000.0 * trials["reaction_time"]
     delay_ms = 1000.0 * trials["instructed_delay"]
     for i in range(len(rt_ms)):
@@ -343,9 +365,9 @@ def _build_maze_nwb(
             num_targets=int(trials["num_targets"][i]),
             num_barriers=int(trials["num_barriers"][i]),
             success=bool(trials["success"][i]),
-            target_pos=(10.0 * target_pos_list[i]).tolist(),
+            target_pos=(M_PER_CM * target_pos_list[i]).tolist(),
         )
-    hand_pos = 10.0 * behavior["pos"]
+    hand_pos = M_PER_CM * behavior["pos"]
     lag = int(round(cursor_latency_s * rate))
     cursor_pos = np.concatenate([np.repeat(hand_pos[:1], lag, axis=0), hand_pos[: len(hand_pos) - lag]])
     module = nwbfile.create_processing_module("behavior", "Simulated hand and cursor kinematics")
@@ -357,7 +379,7 @@ def _build_maze_nwb(
             description="hand position (x, y)",
             data=hand_pos,
             reference_frame=frame,
-            unit="mm",
+            unit="meters",
             **common,
         )
     )
@@ -365,8 +387,8 @@ def _build_maze_nwb(
         TimeSeries(
             name="hand_vel",
             description="hand velocity (x, y); derivative of hand_pos",
-            data=10.0 * behavior["vel"],
-            unit="mm/s",
+            data=M_PER_CM * behavior["vel"],
+            unit="m/s",
             **common,
         )
     )
@@ -376,7 +398,7 @@ def _build_maze_nwb(
             description="cursor position (x, y)",
             data=cursor_pos,
             reference_frame=frame,
-            unit="mm",
+            unit="meters",
             **common,
         )
     )

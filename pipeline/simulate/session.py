@@ -191,8 +191,10 @@ def simulate_session(
         areas=ordered_areas,
         seed=int(seed),
     )
+    # the spike trains end where pipeline.simulate.spikes cut them: below the last whole dt_s bin's end
+    observed_end = int(np.ceil(duration / float(neu["dt_s"]))) * float(neu["dt_s"])
     if task == "center_out":
-        _build_center_out_nwb(nwbfile, ordered_areas, hemisphere, units, spikes, trials, behavior, rate)
+        _build_center_out_nwb(nwbfile, ordered_areas, hemisphere, units, spikes, trials, behavior, rate, observed_end)
     else:
         _build_maze_nwb(
             nwbfile,
@@ -204,6 +206,7 @@ def simulate_session(
             behavior,
             rate,
             float(cfg["cursor_latency_s"]),
+            observed_end,
         )
     truth = _truth_arrays(
         seed=int(seed),

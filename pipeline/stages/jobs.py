@@ -96,9 +96,48 @@ def workflow_job(job: Any, level: int = logging.INFO):
             yield log
             sidecar = dict(job.output.items()).get("provenance")
             record_provenance(record, [str(p) for p in job.output if str(p) != str(sidecar)], sidecar)
+            log.info("provenance: %s", json.dumps({k: record[k] for k in ("rule", "seed", "code_fingerprint")}))
     except InputError as exc:
         # bad input ends the job with its one line (file + field) as the last thing it prints: no
         # traceback through our own frames (the log file has the details)
         print(f"error in rule {job.rule}: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
-        log.info("provenance: %s", json.dumps({k: record[k] for k in ("rule", "seed", "code_fingerprint")}))
+
+
+def input_paths(value: Any, inputs: Any) -> Any:
+    """``value`` (a rule's ``params``: nested lists, tuples and dicts naming the job's input files) with every
+    path replaced by the job's own input file of that name.
+
+    Rules pass the structure of their inputs (which store pairs with which, under which key) as params,
+    written as the workflow names the files. Imported into another workflow as a module with a
+    ``prefix:``, Snakemake prefixes the job's inputs but not its params; reading the files from the job's
+    inputs keeps them right. Strings that name no input (session ids, areas: no ``/``) are left as they are.
+
+    Raises:
+        ValueError: a path-like string of ``value`` matches no input in more than one way (ambiguous).
+    """
+    files = [str(f) for f in inputs]
+    named = {}
+    for f in files:
+        for s in _suffixes(f):
+            named.setdefault(s, set()).add(f)
+
+    def swap(item):
+        if isinstance(item, str) and "/" in item:
+            found = named.get(item, set())
+            if len(found) > 1 and item not in found:
+                raise ValueError(f"{item!r} names several inputs of the job: {sorted(found)}")
+            return item if item in found or not found else next(iter(found))
+        if isinstance(item, dict):
+            return {k: swap(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return type(item)(swap(v) for v in item)
+        return item
+
+    return swap(value)
+
+
+def _suffixes(path: str) -> list[str]:
+    """``a/b/c`` -> ``[a/b/c, b/c, c]``: the names a path has under every prefix."""
+    parts = path.split("/")
+    return ["/".join(parts[i:]) for i in range(len(parts))]

@@ -43,9 +43,21 @@ PATHS: dict[str, str] = {
     "maze_model": "results/maze/models/{method}/{session}/{subset}/seed{seed}",
     "maze_decoding": "results/maze/decoding/{method}/seed{seed}",
     "maze_figures": "results/maze/figures",
+    "nwb": "results/nwb/{session}.nwb",
 }
 #: the figures of one comparison group besides its latent figures (``figures_group``'s outputs)
-GROUP_FIGURES = ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks", "alignments")
+GROUP_FIGURES = ("matrix_velocity", "matrix_position", "matrix_direction", "accuracy_time", "blocks")
+
+
+def draws_alignment_curve(alignments) -> bool:
+    """Whether config ``decoding.alignments`` holds a variant of the new-session figure (``alignments.png``:
+    :func:`pipeline.report.plots.plot_alignment_curve` draws label_free, label_free_consensus, few_shot_{k}
+    and leak_free); with only ``paper``/``joint``/``none`` the figure has nothing to draw and is not made."""
+    return any(
+        a in ("label_free", "label_free_consensus", "leak_free") or a.startswith("few_shot_") for a in alignments
+    )
+
+
 #: the latent-dynamics analyses of one comparison group (config ``dynamics``): rule -> its tables
 DYNAMICS_TABLES = {
     "similarity": ("similarity", "similarity_tests", "similarity_blocks"),
@@ -156,6 +168,16 @@ class Plan:
             for seed in self.seeds
         ]
 
+    def session_embeddings(self, session: str, kind: str = "embedding") -> list[str]:
+        """The ``kind`` (``embedding`` store or ``model`` folder) of every enabled method, area and seed
+        trained on ``session``, in the same order for both kinds (what its NWB export reads)."""
+        return [
+            path(kind, method=method, session=session, area=area, seed=seed)
+            for method in self.methods
+            for area in self.method_areas(method, session)
+            for seed in self.seeds
+        ]
+
     def within_tables(self, kind: str = "scores") -> list[str]:
         """The within-session ``kind`` tables (``scores`` or ``accuracy``) of every method and seed."""
         return [f"{path('within', method=m, seed=s)}.{kind}.tsv" for m in self.methods for s in self.seeds]
@@ -171,7 +193,16 @@ class Plan:
     def group_figures(self, group: str) -> list[str]:
         folder = path("figures", group=group)
         figures = [f"{folder}/{name}.png" for name in GROUP_FIGURES]
-        return figures + [f"{folder}/latents_{m}.png" for m in self.group_methods(group)]
+        if draws_alignment_curve(self.config["decoding"]["alignments"]):
+            figures.append(f"{folder}/alignments.png")
+        figures += [f"{folder}/latents_{m}.png" for m in self.group_methods(group)]
+        return figures + [f"{folder}/latents_3d.html"]  # every method's latents, interactive (rule latents_3d)
+
+    def latents_3d_pairs(self, group: str) -> dict[str, list[tuple[str, str]]]:
+        """method -> the ``(embedding, prepared)`` pairs of ``group``'s cells at the first seed, for every
+        method cross-decoded in it: what the interactive 3-D latent page reads (the static latent figures read
+        the same cells)."""
+        return {m: self.cross_pairs(group, m, self.seeds[0]) for m in self.group_methods(group)}
 
     def dynamics_targets(self, group: str) -> list[str]:
         """The tables and figures of the latent-dynamics analyses of ``group`` (none when
@@ -219,4 +250,6 @@ class Plan:
             targets.append(f"{PATHS['reproduction']}.md")
         if self.config["published_embeddings"]:
             targets.append("results/figures/published/alignments.png")
+        if self.config["export_nwb"]["enabled"]:
+            targets += [path("nwb", session=sid) for sid in self.sessions]
         return targets + self.maze_targets()

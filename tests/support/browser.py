@@ -8,9 +8,20 @@ content pane shows an ``<img src="data:...">``. A file that exists is no proof t
 :func:`render_report` therefore clicks through the report the way a person would and asks the
 browser whether each image decoded.
 
+An HTML result (the interactive 3-D latent pages) is shown by the report in an ``<iframe>`` whose
+``src`` is the page's ``data:`` URI; ``render_report(..., open_html=[...])`` shows the named ones and
+takes a screenshot of the frame until its plot has drawn. :func:`render_page` opens one HTML page on its
+own (``file://``), waits until it is ready, runs optional steps (e.g. picking a dropdown entry), takes a
+screenshot after each, and records every request the page made besides itself (a page that must work
+offline makes none); :func:`colourful_pixels` says how much of a screenshot is drawn in colour.
+Headless Chromium draws WebGL with SwiftShader (software) even under ``--disable-gpu``: measured with
+Chromium 156, ``WEBGL_debug_renderer_info`` reports "ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device
+(Subzero)), SwiftShader driver)" without any extra flag.
+
 Chromium is driven over the DevTools protocol on ``--remote-debugging-pipe`` (fd 3 in, fd 4 out,
 NUL-terminated JSON), so this module needs only the standard library and a Chromium binary
-(Debian: ``apt-get install chromium``, see envs/apt.txt); no browser is downloaded.
+(Debian: ``apt-get install chromium``, see envs/apt.txt); no browser is downloaded. The pixel checks use
+Pillow and numpy, imported when called.
 """
 
 from __future__ import annotations
@@ -32,6 +43,9 @@ from pathlib import Path
 
 __all__ = [
     "BrowserError",
+    "PageRender",
+    "colourful_pixels",
+    "render_page",
     "ReportEntry",
     "ReportRender",
     "chromium_path",
@@ -42,6 +56,7 @@ __all__ = [
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")  # shown by the report as <img>
+HTML_TYPE = "text/html"  # shown by the report in an <iframe src="data:text/html;...">
 VIEWPORT = (1400, 1000)
 
 
@@ -106,6 +121,9 @@ class ReportRender:
     entries: the results reached by clicking through the navigation, in order.
     figures: result path -> (naturalWidth, naturalHeight) of each image result (png, jpeg, svg)
         once displayed, or None when it did not decode, was blank, or could not be reached.
+    frames: for each HTML result named in ``open_html``: (colourful pixels, distinct colours) of the
+        report's screenshot inside the frame that shows it (:func:`colourful_pixels`), or None when it
+        could not be shown or stayed without colour.
     errors: JavaScript exceptions, console errors, browser log errors, and problems met on the
         way (an entry that is not reachable, an image that failed), as readable strings.
     screenshots: result path -> PNG file of the page showing it (only with screenshot_dir).
@@ -117,10 +135,13 @@ class ReportRender:
     errors: list[str] = field(default_factory=list)
     screenshots: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
+    frames: dict[str, tuple[int, int] | None] = field(default_factory=dict)
 
     @property
     def failed_figures(self) -> list[str]:
-        return [p for p, size in self.figures.items() if size is None]
+        return [p for p, size in self.figures.items() if size is None] + [
+            p for p, drawn in self.frames.items() if drawn is None
+        ]
 
     @property
     def ok(self) -> bool:
@@ -132,6 +153,10 @@ class ReportRender:
             f"({len(self.failed_figures)} failed), {len(self.errors)} errors, {self.seconds:.1f} s"
         ]
         lines += [f"  figure {p}: {s[0]}x{s[1]}" if s else f"  figure {p}: FAILED" for p, s in self.figures.items()]
+        lines += [
+            f"  frame {p}: {d[0]} colourful pixels, {d[1]} colours" if d else f"  frame {p}: FAILED"
+            for p, d in self.frames.items()
+        ]
         lines += [f"  error: {e}" for e in self.errors]
         return "\n".join(lines)
 
@@ -302,14 +327,15 @@ class _Chromium:
 class _Page:
     """One tab, attached with a flat session, with helpers to evaluate, wait and click."""
 
-    def __init__(self, browser: _Chromium, deadline: float):
+    def __init__(self, browser: _Chromium, deadline: float, *, network: bool = False):
         self.b = browser
         self.deadline = deadline
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Inspector"):
+        for domain in ("Page", "Runtime", "Log", "Inspector", *(["Network"] if network else [])):
             self.cmd(f"{domain}.enable")
         self.errors: list[str] = []
+        self.requests: list[str] = []  # URLs the page requested (with network=True)
 
     def check_time(self):
         if time.monotonic() > self.deadline:
@@ -334,6 +360,8 @@ class _Page:
                 entry = p["entry"]
                 where = f" ({entry['url'][:200]})" if entry.get("url") else ""
                 self.errors.append(f"browser {entry.get('source', 'log')} error: {entry.get('text', '')[:500]}{where}")
+            elif method == "Network.requestWillBeSent":
+                self.requests.append(p.get("request", {}).get("url", "")[:300])
             elif method in ("Inspector.targetCrashed", "Target.targetCrashed"):
                 raise BrowserError("the report's tab crashed")
 
@@ -407,9 +435,22 @@ class _Page:
                 if attempt == tries - 1:
                     raise _Timeout(f"clicked {what} {tries} times, but the report did not react") from None
 
-    def screenshot(self, path: Path):
-        data = self.cmd("Page.captureScreenshot", {"format": "png"})["data"]
-        path.write_bytes(base64.b64decode(data))
+    def screenshot(self, path: Path | None = None, clip: dict | None = None) -> bytes:
+        """A PNG of the page (of ``clip``: a DOMRect-like dict in CSS pixels), written to ``path`` if given."""
+        params = {"format": "png"}
+        if clip:
+            params["clip"] = {k: float(clip[k]) for k in ("x", "y", "width", "height")} | {"scale": 1}
+        png = base64.b64decode(self.cmd("Page.captureScreenshot", params)["data"])
+        if path is not None:
+            path.write_bytes(png)
+        return png
+
+    def rect(self, selector_js: str) -> dict | None:
+        """The bounding rectangle (CSS pixels) of the element a JS expression returns, or None."""
+        return self.js(
+            f"(() => {{ const el = ({selector_js}); if (!el) return null; const r = el.getBoundingClientRect();"
+            " return {x: r.left, y: r.top, width: r.width, height: r.height}; })()"
+        )
 
 
 class _JSFailed(Exception):
@@ -537,9 +578,13 @@ def render_report(
     chromium: str | None = None,
     no_sandbox: bool | None = None,
     extra_args=(),
+    open_html=(),
+    frame_timeout_s: float = 30,
 ) -> ReportRender:
     """Open a Snakemake HTML report in headless Chromium, click through every category,
-    subcategory and result row, and record for each image result whether it rendered.
+    subcategory and result row, and record for each image result whether it rendered; the HTML results
+    named in ``open_html`` are shown too, and their frame must draw in colour within ``frame_timeout_s``
+    (``ReportRender.frames``).
 
     Raises BrowserError when Chromium is missing or fails, or the report's app never comes up;
     problems with single entries end up in ``ReportRender.errors`` / ``figures[path] is None``.
@@ -579,7 +624,7 @@ def render_report(
         })""")
         unreached = "in the report's data but not reachable through its navigation"
         try:
-            _walk(page, data, out, shots)
+            _walk(page, data, out, shots, (set(open_html), frame_timeout_s))
         except _OutOfTime:
             page.errors.append(f"gave up after timeout_s={timeout_s} s")
             unreached = "not checked: time ran out"
@@ -590,6 +635,9 @@ def render_report(
                 page.errors.append(f"{path}: {unreached}")
                 if mime in IMAGE_TYPES:
                     out.figures.setdefault(path, None)
+        for path in set(open_html) - set(data["mime"]):
+            page.errors.append(f"{path}: not in the report")
+            out.frames[path] = None
         out.errors = page.errors
     finally:
         browser.close()
@@ -597,7 +645,7 @@ def render_report(
     return out
 
 
-def _walk(page: _Page, data: dict, out: ReportRender, shots: Path | None):
+def _walk(page: _Page, data: dict, out: ReportRender, shots: Path | None, open_html: tuple[set[str], float]):
     categories: dict = data["categories"]
     single = len(categories) == 1
     for cat in sorted(categories, key=str.casefold):
@@ -621,7 +669,7 @@ def _walk(page: _Page, data: dict, out: ReportRender, shots: Path | None):
                     if data["mime"][path] in IMAGE_TYPES:
                         out.figures[path] = None
                 continue
-            _table(page, data, cat, sub, out, shots)
+            _table(page, data, cat, sub, out, shots, open_html)
             page.collect_errors()
 
 
@@ -631,7 +679,15 @@ def _go_home(page: _Page):
     page.click("__srt.homeLink()", "the breadcrumb home link", until="__srt.atMenu()")
 
 
-def _table(page: _Page, data: dict, cat: str, sub: str, out: ReportRender, shots: Path | None):
+def _table(
+    page: _Page,
+    data: dict,
+    cat: str,
+    sub: str,
+    out: ReportRender,
+    shots: Path | None,
+    open_html: tuple[set[str], float],
+):
     paths = data["categories"][cat][sub]
     header = page.js("__srt.header()")
     toggles = page.js("__srt.toggles()") or []
@@ -658,6 +714,9 @@ def _table(page: _Page, data: dict, cat: str, sub: str, out: ReportRender, shots
                 continue
             mime = data["mime"][path]
             out.entries.append(ReportEntry(path, cat, sub, tuple(row["cells"]), mime))
+            if mime == HTML_TYPE and path in open_html[0]:
+                out.frames[path] = _show_frame(page, i, path, where, shots, open_html[1])
+                continue
             if mime not in IMAGE_TYPES:
                 continue
             if row["href"] != "#":
@@ -712,6 +771,136 @@ def _show_image(page: _Page, row: int, path: str, where: str):
         page.errors.append(f"{path}: image decoded but is drawn with zero size")
         return None
     return (int(m["w"]), int(m["h"]))
+
+
+def _show_frame(page: _Page, row: int, path: str, where: str, shots: Path | None, timeout: float = 30.0):
+    """Show an HTML result (the report puts it in an <iframe src="data:...">) and take screenshots of the
+    frame until its content draws in colour: (colourful pixels, distinct colours), or None. The frame's
+    document has an opaque origin, so the report's script cannot look inside: the pixels are the proof."""
+    try:
+        page.click(f"__srt.eye({row})", f"the view button of {where!r}", until=f"__srt.shows({_js_str(path)})")
+    except _Timeout as exc:
+        page.errors.append(f"{path}: {exc}")
+        return None
+    end = min(page.deadline, time.monotonic() + timeout)
+    drawn = (0, 0)
+    while time.monotonic() < end:
+        rect = page.rect("__srt.shown()")
+        if rect and rect["width"] > 0 and rect["height"] > 0:
+            png = page.screenshot(clip=rect)
+            drawn = colourful_pixels(png)
+            if drawn[0] >= FRAME_MIN_PIXELS:
+                if shots:
+                    (shots / (re.sub(r"[^A-Za-z0-9._-]+", "_", path) + ".png")).write_bytes(png)
+                return drawn
+        time.sleep(0.5)
+    page.errors.append(f"{path}: its frame drew {drawn[0]} colourful pixels in {timeout:.0f} s")
+    return None
+
+
+#: colourful pixels a frame must show before it counts as drawn
+FRAME_MIN_PIXELS = 2000
+
+
+def colourful_pixels(png: bytes, *, min_saturation: float = 0.35, min_value: float = 0.5) -> tuple[int, int]:
+    """(pixels, distinct RGB colours among them) of a PNG that are drawn in colour: HSV saturation at least
+    ``min_saturation`` and value at least ``min_value``. A white page, grey grid lines, black text and a
+    pale plot background all count 0; coloured lines count, and antialiased coloured lines give many
+    distinct values."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
+    high, low = rgb.max(axis=2), rgb.min(axis=2)
+    colourful = (high >= 255 * min_value) & ((high - low) >= min_saturation * np.maximum(high, 1))
+    pixels = rgb[colourful]
+    distinct = len(np.unique(pixels[:, 0] << 16 | pixels[:, 1] << 8 | pixels[:, 2])) if len(pixels) else 0
+    return int(colourful.sum()), int(distinct)
+
+
+@dataclass
+class PageRender:
+    """What a browser made of one HTML page (:func:`render_page`).
+
+    html: the page.
+    ready: the value of the ``ready`` expression once it held.
+    screenshots: a PNG (bytes) after loading and after each step, of ``clip``'s element (or the viewport).
+    values: the value each step returned.
+    errors: JavaScript exceptions, console errors and browser log errors (a blocked request included).
+    requests: every URL the page requested besides the page itself and ``data:``/``blob:`` URIs.
+    seconds: wall time, browser start to close.
+    """
+
+    html: Path
+    ready: object = None
+    screenshots: list[bytes] = field(default_factory=list)
+    values: list[object] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def render_page(
+    html_path,
+    *,
+    ready: str,
+    steps=(),
+    clip: str | None = None,
+    settle_s: float = 0.3,
+    timeout_s: float = 60,
+    chromium: str | None = None,
+    no_sandbox: bool | None = None,
+    extra_args=(),
+) -> PageRender:
+    """Open one HTML page (``file://``) in headless Chromium, wait until the JS expression ``ready`` is
+    true, then take a screenshot; run each JS expression of ``steps`` (awaited when it returns a promise)
+    and take a screenshot after each. Screenshots are taken ``settle_s`` after two animation frames, of the
+    element that the JS expression ``clip`` returns (else of the viewport).
+
+    Raises:
+        BrowserError: Chromium is missing or fails, the page never becomes ready, or a step throws.
+    """
+    t0 = time.monotonic()
+    html = Path(html_path).resolve()
+    if not html.is_file():
+        raise FileNotFoundError(html)
+    exe = chromium or chromium_path()
+    if exe is None:
+        raise BrowserError(_SKIP_REASON)
+    out = PageRender(html=html)
+    browser = _Chromium(exe, timeout_s=timeout_s, no_sandbox=no_sandbox, extra_args=extra_args)
+    try:
+        page = _Page(browser, deadline=t0 + timeout_s, network=True)
+
+        def shot():
+            page.js("new Promise(ok => requestAnimationFrame(() => requestAnimationFrame(ok)))", await_promise=True)
+            time.sleep(settle_s)
+            out.screenshots.append(page.screenshot(clip=page.rect(clip) if clip else None))
+
+        nav = page.cmd("Page.navigate", {"url": html.as_uri()})
+        if nav.get("errorText"):
+            raise BrowserError(f"cannot open {html}: {nav['errorText']}")
+        try:
+            out.ready = page.wait(ready, "the page to be ready", timeout=timeout_s)
+        except _Timeout as exc:
+            page.collect_errors()
+            raise BrowserError(f"{exc}; page errors: {page.errors}") from exc
+        shot()
+        for step in steps:
+            try:
+                out.values.append(page.js(step, await_promise=True))
+            except _JSFailed as exc:
+                raise BrowserError(f"step {step[:200]!r} failed: {exc}") from exc
+            shot()
+        page.collect_errors()
+        out.errors = page.errors
+        out.requests = [u for u in page.requests if u != html.as_uri() and not u.startswith(("data:", "blob:"))]
+    finally:
+        browser.close()
+    out.seconds = time.monotonic() - t0
+    return out
 
 
 if __name__ == "__main__":  # python tests/support/browser.py results/report.html [screenshot_dir]

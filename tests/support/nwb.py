@@ -1,4 +1,5 @@
-"""Small NWB files written with pynwb for the reader and prepare tests."""
+"""Small NWB files written with pynwb for the reader and prepare tests, and nwbinspector's verdict on a file
+(the simulated recordings and the NWB exports)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,31 @@ def write_nwb(
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return path
+
+
+#: nwbinspector checks that only flag metadata a source itself lacks (never filled in by us): the README's
+#: "Export to NWB (DANDI)" lists them. The real MC_Maze file has no subject age; the .mat sources have no
+#: subject metadata at all (the sheet gives the subject id only).
+SOURCE_LACKS = {
+    "check_subject_age": "the subject's age / date of birth",
+    "check_subject_sex": "the subject's sex",
+    "check_subject_species_exists": "the subject's species",
+}
+
+
+def inspector_problems(path) -> dict[str, list[str]]:
+    """``{check: [messages]}`` of every nwbinspector message of ``path`` at BEST_PRACTICE_VIOLATION or above
+    (CRITICAL, PYNWB_VALIDATION, and ERROR: a check that failed to run). Suggestions are left out."""
+    import warnings
+
+    from nwbinspector import Importance, inspect_nwbfile
+
+    found: dict[str, list[str]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for m in inspect_nwbfile(nwbfile_path=str(path)):
+            if m.importance.value >= Importance.BEST_PRACTICE_VIOLATION.value:
+                found.setdefault(m.check_function_name, []).append(
+                    f"{m.importance.name} {m.object_type}/{m.object_name}: {m.message[:200]}"
+                )
+    return found

@@ -72,7 +72,7 @@ def keyed(value: str) -> dict[str, str]:
 def make_workflow_copy(parent: Path) -> Path:
     """A private working copy of the workflow in ``parent/wf`` (so runs write results/ and logs/ there).
 
-    profiles/ and envs/ are symlinked; the Snakefile, Makefile, workflow/, config/ and pipeline/ are copied so
+    profiles/ and envs/ are symlinked; the Makefile, workflow/ (with the Snakefile), config/ and pipeline/ are copied so
     that the copy imports and fingerprints its own package, and a test may edit any of them.
     """
     import shutil
@@ -81,8 +81,7 @@ def make_workflow_copy(parent: Path) -> Path:
     work.mkdir()
     for name in ("profiles", "envs"):
         (work / name).symlink_to(ROOT / name)
-    for name in ("Snakefile", "Makefile"):
-        shutil.copy(ROOT / name, work / name)
+    shutil.copy(ROOT / "Makefile", work / "Makefile")
     for name in ("workflow", "config", "pipeline"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
     return work

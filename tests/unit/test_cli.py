@@ -67,7 +67,11 @@ def test_methods_lists_the_registry_with_the_schema_defaults(capsys):
     assert main(["methods", "ner"]) == 0
     assert ner["precision"]["description"] in capsys.readouterr().out
     assert main(["methods", "nerf"]) == 2
-    assert capsys.readouterr().err.strip().endswith("registered: ner, cebra, cebra16d, pivae, pca, dpca, umap, umap_labels")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("registered: ner, cebra, cebra16d, pivae, pca, dpca, umap, umap_labels")
+    )
 
 
 def test_validate_the_shipped_configs_and_a_lab_config(recording, tmp_path, capsys, monkeypatch):

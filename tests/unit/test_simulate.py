@@ -9,6 +9,7 @@ from pynwb import NWBHDF5IO
 from pipeline import simulate
 from pipeline.errors import InputError
 from pipeline.simulate import DEFAULT_PARAMS, simulate_session
+from tests.support.nwb import inspector_problems
 
 pytestmark = pytest.mark.xdist_group("simulate")  # one pytest worker: its module fixtures run once
 
@@ -66,9 +67,11 @@ def _read_center_out(path):
             "units_meta": (pos_ts.unit, vel_ts.unit, acc_ts.unit),
             "rate": vel_ts.rate,
             "starting_time": pos_ts.starting_time,
-            "pos": pos_ts.data[:],
-            "vel": vel_ts.data[:],
-            "acc": acc_ts.data[:],
+            # the file stores metres (NWB best practice); the tests below reason in cm
+            "pos": 100.0 * pos_ts.data[:],
+            "vel": 100.0 * vel_ts.data[:],
+            "acc": 100.0 * acc_ts.data[:],
+            "resolution": units.resolution,
         }
     return out
 
@@ -99,9 +102,11 @@ def _read_maze(path):
             "hand_vel_unit": hand_vel.unit,
             "cursor_pos_unit": beh["cursor_pos"].unit,
             "rate": hand_vel.rate,
-            "hand_pos": beh["hand_pos"].data[:],
-            "hand_vel": hand_vel.data[:],
-            "cursor_pos": beh["cursor_pos"].data[:],
+            # the file stores metres (NWB best practice); the tests below reason in mm, as MC_Maze does
+            "hand_pos": 1000.0 * beh["hand_pos"].data[:],
+            "hand_vel": 1000.0 * hand_vel.data[:],
+            "cursor_pos": 1000.0 * beh["cursor_pos"].data[:],
+            "resolution": units.resolution,
         }
     return out
 
@@ -233,7 +238,8 @@ def test_center_out_trials_and_truth(co):
 def test_center_out_behaviour(co):
     """Cursor series units, derivative consistency and reach end points."""
     nwb, truth, _ = co
-    assert nwb["units_meta"] == ("cm", "cm/s", "cm/s^2")
+    assert nwb["units_meta"] == ("meters", "m/s", "m/s^2")
+    assert 0 < nwb["resolution"] < 1e-10  # continuous-time spikes: the float64 spacing at the session's end
     assert nwb["rate"] == 500.0 and nwb["starting_time"] == 0.0
     pos, vel, acc = nwb["pos"], nwb["vel"], nwb["acc"]
     assert pos.shape[1] == 2 and pos.shape == vel.shape == acc.shape
@@ -367,9 +373,11 @@ def test_maze_layout_and_electrodes_caveat(maze):
     assert set(np.array(nwb["unit_elec_location"])[is_m1]) == {"PMd"}
     np.testing.assert_array_equal(nwb["unit_rows"] + 96 * is_m1, truth["unit_electrode_row"])
     np.testing.assert_array_equal(nwb["elec_location"][truth["unit_electrode_row"]], truth["unit_area"])
-    windows = nwb["trials"][["start_time", "stop_time"]].to_numpy()
-    for obs in nwb["obs"]:
-        np.testing.assert_allclose(obs, windows)
+    # one observation interval per unit, the whole simulated session: every spike lies inside it
+    for obs, spikes in zip(nwb["obs"], nwb["spikes"]):
+        assert obs.shape == (1, 2) and obs[0, 0] == 0.0
+        assert np.all(spikes <= obs[0, 1]) and obs[0, 1] >= nwb["trials"]["stop_time"].max()
+    assert 0 < nwb["resolution"] < 1e-10
 
 
 def test_maze_trials_and_truth(maze):
@@ -417,7 +425,7 @@ def test_maze_trials_and_truth(maze):
     for i, targets in enumerate(tr["target_pos"]):
         targets = np.asarray(targets)
         assert targets.shape == (tr["num_targets"].iloc[i], 2)
-        np.testing.assert_allclose(targets[tr["active_target"].iloc[i]], 10 * truth["target_pos_cm"][i])
+        np.testing.assert_allclose(targets[tr["active_target"].iloc[i]], 0.01 * truth["target_pos_cm"][i])
         ang = np.rad2deg(
             np.arctan2(
                 targets[tr["active_target"].iloc[i], 1],
@@ -451,13 +459,22 @@ def test_maze_trials_and_truth(maze):
     assert required <= set(truth)
 
 
+def test_simulated_files_pass_nwbinspector(co, maze):
+    """Both layouts meet NWB's best practices (distances in metres, units' resolution set, every maze spike
+    inside its unit's observation interval): the one message at BEST_PRACTICE_VIOLATION or above is the subject's
+    age, which the simulation does not give (as the real MC_Maze file; README: Export to NWB)."""
+    for _, _, (path, _) in (co, maze):
+        problems = inspector_problems(path)
+        assert set(problems) == {"check_subject_age"}, problems
+
+
 def test_maze_behaviour_curved_paths(maze):
-    """Hand kinematics in mm; curved reaches leave the straight line, straight ones do not."""
+    """Hand kinematics in metres; curved reaches leave the straight line, straight ones do not."""
     nwb, truth, _ = maze
     assert (nwb["hand_pos_unit"], nwb["hand_vel_unit"], nwb["cursor_pos_unit"]) == (
-        "mm",
-        "mm/s",
-        "mm",
+        "meters",
+        "m/s",
+        "meters",
     )
     rate = nwb["rate"]
     pos, vel = nwb["hand_pos"], nwb["hand_vel"]

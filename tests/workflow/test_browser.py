@@ -1,8 +1,10 @@
 """The HTML report, opened in a real headless browser: figures must render, not merely exist.
 
-A tiny throwaway workflow (two matplotlib PNGs of known pixel size and one TSV, each marked for
-the report) is run once; its report is clicked through in Chromium (tests/support/browser.py). A copy of
-the report built after one PNG was overwritten with garbage must be caught. Skipped when no
+A tiny throwaway workflow (two matplotlib PNGs of known pixel size, one TSV and two HTML pages, each
+marked for the report) is run once; its report is clicked through in Chromium (tests/support/browser.py).
+A copy of the report built after one PNG was overwritten with garbage must be caught; so must an HTML
+page too large for the report's frame (Chromium shows no ``data:`` URL over 2 MiB: the reason the
+interactive latent pages are kept under 1.5 MB, pipeline/report/interactive.py). Skipped when no
 Chromium is installed (Debian: the packages listed in envs/apt.txt).
 """
 
@@ -26,6 +28,20 @@ SNAKEFILE = textwrap.dedent(
             "results/fig_a.png",
             "results/fig_b.png",
             "results/table.tsv",
+            "results/page.html",
+            "results/big_page.html",
+
+
+    rule pages:
+        output:
+            small=report("results/page.html", caption="report/fig.rst", category="Pages"),
+            big=report("results/big_page.html", caption="report/fig.rst", category="Pages"),
+        run:
+            box = "<div style='width:400px;height:300px;background:rgb(200,40,40)'></div>"
+            with open(output.small, "w") as f:
+                f.write(f"<!doctype html><html><body>{box}</body></html>")
+            with open(output.big, "w") as f:  # 2.3 MB as the report's base64 data: URL
+                f.write(f"<!doctype html><html><body>{box}<!--{'x' * 1_700_000}--></body></html>")
 
 
     rule plots:
@@ -60,6 +76,7 @@ SNAKEFILE = textwrap.dedent(
     """
 )
 FIG_A, FIG_B, TABLE = "results/fig_a.png", "results/fig_b.png", "results/table.tsv"
+PAGE, BIG_PAGE = "results/page.html", "results/big_page.html"
 SIZES = {FIG_A: (200, 150), FIG_B: (150, 100)}  # figsize (inches) x 50 dpi
 
 
@@ -86,14 +103,17 @@ def reports(tmp_path_factory):
 
 def test_report_figures_render_in_a_browser(reports, tmp_path):
     good, _ = reports
-    render = render_report(good, timeout_s=60, screenshot_dir=tmp_path / "shots")
+    render = render_report(good, timeout_s=60, screenshot_dir=tmp_path / "shots", open_html=[PAGE])
     assert render.errors == [], render.summary()
-    assert {e.path for e in render.entries} == {FIG_A, FIG_B, TABLE}, render.summary()
+    assert {e.path for e in render.entries} == {FIG_A, FIG_B, TABLE, PAGE, BIG_PAGE}, render.summary()
     assert {e.path: (e.category, e.subcategory) for e in render.entries} == {
         FIG_A: ("Figures", "Labelled"),
         FIG_B: ("Figures", "Plain"),
         TABLE: ("Tables", "Other"),
+        PAGE: ("Pages", "Other"),
+        BIG_PAGE: ("Pages", "Other"),
     }
+    assert render.frames[PAGE][0] > 100_000, render.summary()  # the red box, drawn in the report's frame
     assert next(e for e in render.entries if e.path == FIG_A).row == ("rising line",)
     assert render.figures == SIZES, render.summary()
     assert render.ok
@@ -109,6 +129,14 @@ def test_a_corrupt_figure_is_caught(reports):
     assert render.figures[FIG_B] is None, render.summary()
     assert render.failed_figures == [FIG_B]
     assert any(FIG_B in e and "did not render" in e for e in render.errors), render.summary()
+
+
+def test_an_html_result_over_2_mib_shows_as_a_blank_frame(reports):
+    good, _ = reports
+    render = render_report(good, timeout_s=60, open_html=[PAGE, BIG_PAGE], frame_timeout_s=3)
+    assert render.frames[PAGE] is not None and render.frames[BIG_PAGE] is None, render.summary()
+    assert render.failed_figures == [BIG_PAGE]
+    assert any(BIG_PAGE in e and "colourful pixels" in e for e in render.errors), render.summary()
 
 
 def test_javascript_errors_are_reported(tmp_path):

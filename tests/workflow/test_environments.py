@@ -112,8 +112,10 @@ def test_every_rule_with_a_script_is_checked():
         "cross_decode",
         "stats_within",
         "figures_latents",
+        "latents_3d",
         "maze_train",
         "maze_decode",
+        "export_nwb",
         "reproduction",
     } <= names
 

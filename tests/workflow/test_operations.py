@@ -87,7 +87,15 @@ def group_jobs(group, methods=None, latents=True, dynamics=DYNAMICS):
     jobs |= {("cross_decode", f"results/decoding/cross/{group}/{m}/seed0.scores.tsv") for m in methods}
     if latents:
         jobs |= {("figures_latents", f"results/figures/{group}/latents_{m}.png") for m in methods}
+        # the interactive page reads every method's latents of the group
+        jobs |= {("latents_3d", f"results/figures/{group}/latents_3d.html")} if methods else set()
     return jobs
+
+
+def export_jobs(sessions=SESSIONS):
+    """The NWB export of every session: each reads every within-session table (its rows of them), so any
+    rewritten table reruns them all."""
+    return {("export_nwb", f"results/nwb/{sid}.nwb") for sid in sessions}
 
 
 def maze_jobs(methods=MAZE_METHODS, prepare=True):
@@ -125,6 +133,7 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
         within_jobs(),
         *(group_jobs(g) for g in GROUPS),
         maze_jobs(),
+        export_jobs(),
     )
     assert jobs_of(demo_run[1]) == everything  # what `make demo` ran, in the shared completed run
 
@@ -146,7 +155,7 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
         areas=["M1"],
         seed=8,
     )
-    assert planned(work) == session_jobs(sid) | within_jobs() | group_jobs("m1_simc")
+    assert planned(work) == session_jobs(sid) | within_jobs() | group_jobs("m1_simc") | export_jobs()
     shutil.copytree(
         demo_run[0] / "resources/simulated",
         work / "resources/simulated",
@@ -164,6 +173,7 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
         train_jobs(["ner"])
         | within_jobs(["ner"])
         | set().union(*(group_jobs(g, ["ner"], dynamics=EMBEDDING_DYNAMICS) for g in GROUPS))
+        | export_jobs()
     )
     config.write_text(original)
     assert planned(work) == set()  # params are compared by value: reverting restores the up-to-date state
@@ -171,7 +181,7 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
     # 4. a decoding-only module -> decoding and downstream; binning, training, latent figures untouched
     module = work / "pipeline/analysis/crossdecode.py"
     source = edit(module)
-    assert planned(work) == within_jobs() | set().union(
+    assert planned(work) == within_jobs() | export_jobs() | set().union(
         *(group_jobs(g, latents=False, dynamics=EMBEDDING_DYNAMICS) for g in GROUPS)
     )
     module.write_text(source)
@@ -183,6 +193,7 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
         | within_jobs(["ner"])
         | maze_jobs(["ner"], prepare=False)
         | set().union(*(group_jobs(g, ["ner"], dynamics=EMBEDDING_DYNAMICS) for g in GROUPS))
+        | export_jobs()
     )
     module.write_text(source)
     # 6. a module only binning imports -> every prepared store (maze too) and everything after; not
@@ -219,7 +230,13 @@ def test_reruns_exactly_the_affected_jobs(demo_run, demo_done):
         ("prepare", "results/prepared/SimC-20161005.zarr"),
     }
     chain |= {("train", f"results/embeddings/{m}/SimC-20161005/M1/seed0.zarr") for m in DEMO_METHODS}
-    assert planned(work) == chain | within_jobs() | group_jobs("m1_simc") | group_jobs("m1_pmd_simc_2016")
+    assert planned(work) == (
+        chain
+        | within_jobs()
+        | group_jobs("m1_simc")
+        | group_jobs("m1_pmd_simc_2016")
+        | export_jobs([*SESSIONS, "SimC-20161005"])
+    )
 
 
 # --- GPU slots ------------------------------------------------------------------------------------

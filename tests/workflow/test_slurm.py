@@ -41,6 +41,7 @@ PLANNED = {
     "similarity": 3,
     "velocity_coverage": 3,
     "population": 3,
+    "export_nwb": 4,
 }
 LOCAL = {
     "simulate",
@@ -49,6 +50,7 @@ LOCAL = {
     "figures_within",
     "figures_group",
     "figures_latents",
+    "latents_3d",
     "speed_accuracy",
     "maze_figure_latents",
     "maze_figure_scores",
@@ -65,6 +67,7 @@ RESOURCES = {
     "similarity": ("00:30:00", 4000),
     "velocity_coverage": ("00:30:00", 4000),
     "population": ("00:30:00", 4000),
+    "export_nwb": ("00:30:00", 4000),
 }
 # What the SLURM run submits: an NER (GPU) and a PCA training of one cell, and the NER and PCA decoding
 # tables that read the new stores; the within-session statistics after them run locally.

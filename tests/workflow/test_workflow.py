@@ -60,7 +60,7 @@ def test_lint_and_format():
         proc = subprocess.run(ruff, cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, f"ruff {' '.join(args)}:\n{proc.stdout}{proc.stderr}"
     fmt = subprocess.run(
-        [str(Path(sys.executable).with_name("snakefmt")), "--check", "Snakefile", "workflow"],
+        [str(Path(sys.executable).with_name("snakefmt")), "--check", "workflow"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -281,9 +281,20 @@ def _check_decoding_and_report(work):
     population = pd.read_csv(work / "results/dynamics/m1_simc/population.tsv", sep="\t")
     assert set(population.view) >= {"pca_single_trial", "dpca_t", "dpca_s", "dpca_st"}
     assert (work / "results/report.html").stat().st_size > 100_000  # `make demo` ends with the report
+    # the interactive 3-D latents: one page per group; the demo's UMAPs are 2-D and said to be left out
+    groups = ("m1_simc", "m1_pmd_simc_2016", "s1_simc")
+    pages = {f"results/figures/{g}/latents_3d.html" for g in groups}
+    m1_page = (work / "results/figures/m1_simc/latents_3d.html").read_text()
+    drawn = ", ".join(f"{m} (3 cells)" for m in DEMO_METHODS if DIMS.get(m, 3) >= 3)
+    assert f"<p>Methods drawn: {drawn}.</p>" in m1_page
+    assert "umap: 2-D latents, not drawn here" in m1_page and "cebra16d: 16-D latents on the first 3" in m1_page
     if chromium_path() is None:
         pytest.skip("chromium is not installed (make test installs envs/apt.txt): report not opened")
-    render = render_report(work / "results/report.html", timeout_s=240)
+    render = render_report(
+        work / "results/report.html", timeout_s=240, open_html=["results/figures/m1_simc/latents_3d.html"]
+    )
+    assert {e.path for e in render.entries if e.mime_type == "text/html"} == pages, render.summary()
+    assert render.frames["results/figures/m1_simc/latents_3d.html"] is not None, render.summary()  # drawn in the report
     expected = {
         f"results/figures/{g}/{name}.png"
         for g in ("m1_simc", "m1_pmd_simc_2016", "s1_simc")
@@ -326,6 +337,12 @@ def test_plan_of_the_demo_config():
     targets = plan.final_targets()
     assert len(targets) == len(set(targets))
     assert "results/figures/m1_simc/latents_cebra16d.png" in targets and "results/maze/figures/scores.png" in targets
+    assert {f"results/figures/{g}/latents_3d.html" for g in plan.groups} <= set(targets)  # one page per group
+    assert list(plan.latents_3d_pairs("m1_simc")) == plan.methods  # every method's cells on m1_simc's page
+    # one NWB export per session, reading every embedding of the session with its checkpoint, in one order
+    assert {f"results/nwb/{sid}.nwb" for sid in plan.sessions} <= set(targets)
+    stores, models = plan.session_embeddings("SimC-20161007"), plan.session_embeddings("SimC-20161007", "model")
+    assert len(stores) == 10 and [m.replace("models", "embeddings") + ".zarr" for m in models] == stores
     patterns = [re.sub(r"\\{\w+\\}", "[^/]+", re.escape(p)) for p in PATHS.values()]
     unmatched = [t for t in targets if not any(re.match(p, t) for p in patterns)]
     assert not unmatched, unmatched  # every target is built from the one path table

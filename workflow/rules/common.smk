@@ -16,7 +16,7 @@ from pipeline.stages.config import (
 )
 from pipeline.errors import InputError
 from pipeline.embed.methods import GPU_METHODS, METHODS
-from pipeline.stages.plan import PATHS, Plan
+from pipeline.stages.plan import PATHS, Plan, draws_alignment_curve
 from pipeline.stages.provenance import code_fingerprint
 
 validate_config(config, source=", ".join(map(str, workflow.configfiles)) or "config")
@@ -48,7 +48,8 @@ wildcard_constraints:
 # package module it reaches (pipeline.stages.provenance.import_closure), so that editing a module reruns
 # exactly the jobs whose code imports it. Training adds the module of its {method} (the method
 # registry imports it by name at run time).
-_SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+# (this file's folder, not workflow.basedir: imported as a module, basedir is the importing workflow's)
+_SCRIPTS = Path(workflow.current_basedir).parent / "scripts"
 _FINGERPRINTS = {}
 
 
@@ -76,8 +77,12 @@ def row(wildcards):
 
 
 def source_file(wildcards):
-    """The recording file of {session} (sheet `path` under config `data_dir`)."""
-    return str(session_path(row(wildcards), DATA_DIR))
+    """The recording file of {session} (sheet `path` under config `data_dir`).
+
+    Flagged ``local``: the lab's recordings stay where config `data_dir` says (relative to the working
+    directory) when this workflow is imported as a module with a ``prefix:``, which moves only its results.
+    """
+    return local(str(session_path(row(wildcards), DATA_DIR)))
 
 
 def preprocessing(wildcards):

@@ -33,12 +33,25 @@ rule figures_within:
         "../scripts/figures_within.py"
 
 
+# alignments.png only when config decoding.alignments has a variant to draw (plan.draws_alignment_curve)
 rule figures_group:
     input:
         scores=lambda wc: PLAN.cross_tables(wc.group),
         accuracy=lambda wc: PLAN.cross_tables(wc.group, "accuracy"),
         blocks=f"{PATHS['stats']}/blocks.tsv",
     output:
+        **(
+            {
+                "alignments": report(
+                    f"{PATHS['figures']}/alignments.png",
+                    caption="../report/alignments.rst",
+                    category="{group}",
+                    labels={"figure": "new session without its labels"},
+                )
+            }
+            if draws_alignment_curve(config["decoding"]["alignments"])
+            else {}
+        ),
         velocity=report(
             f"{PATHS['figures']}/matrix_velocity.png",
             caption="../report/matrix.rst",
@@ -68,12 +81,6 @@ rule figures_group:
             caption="../report/blocks.rst",
             category="{group}",
             labels={"figure": "block summary"},
-        ),
-        alignments=report(
-            f"{PATHS['figures']}/alignments.png",
-            caption="../report/alignments.rst",
-            category="{group}",
-            labels={"figure": "new session without its labels"},
         ),
         provenance=f"{PATHS['figures']}/figures.provenance.json",
     log:
@@ -114,6 +121,39 @@ rule figures_latents:
         code=fingerprint("figures_latents"),
     script:
         "../scripts/figures_latents.py"
+
+
+rule latents_3d:
+    input:
+        lambda wc: sorted(
+            {
+                f
+                for pairs in PLAN.latents_3d_pairs(wc.group).values()
+                for f in flat(pairs)
+            }
+        ),
+    output:
+        page=report(
+            f"{PATHS['figures']}/latents_3d.html",
+            caption="../report/latents_3d.rst",
+            category="{group}",
+            labels={"figure": "latents in 3-D, interactive"},
+        ),
+        provenance=f"{PATHS['figures']}/latents_3d.provenance.json",
+    log:
+        "logs/figures/{group}/latents_3d.log",
+    benchmark:
+        "results/benchmarks/latents_3d/{group}.tsv"
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        cells=lambda wc: PLAN.latents_3d_pairs(wc.group),
+        anchor=config["figures"]["anchor"],
+        max_trials=config["figures"]["latents_3d_trials_per_direction"],
+        code=fingerprint("latents_3d"),
+    script:
+        "../scripts/latents_3d.py"
 
 
 rule reproduction:

@@ -3,9 +3,10 @@ if SIMULATED:
 
     rule simulate:
         output:
-            nwb=f"{DATA_DIR}/{{session}}.nwb",
-            truth=f"{DATA_DIR}/{{session}}_truth.npz",
-            provenance=f"{DATA_DIR}/{{session}}.provenance.json",
+            # local: written where config `data_dir` says, unprefixed when imported as a module (common.smk)
+            nwb=local(f"{DATA_DIR}/{{session}}.nwb"),
+            truth=local(f"{DATA_DIR}/{{session}}_truth.npz"),
+            provenance=local(f"{DATA_DIR}/{{session}}.provenance.json"),
         log:
             "logs/simulate/{session}.log",
         benchmark:
