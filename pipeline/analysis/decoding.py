@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from os import PathLike
 
@@ -160,6 +161,11 @@ class Cell:
         emb = open_store(embedding)
         validate_embedding(emb, embedding)
         return cls.from_stores(emb, open_store(prepared), source=str(embedding))
+
+    @classmethod
+    def load_all(cls, pairs: Iterable[tuple[str | PathLike, str | PathLike]]) -> list[Cell]:
+        """:meth:`load` every ``(embedding store, prepared store)`` pair, in order."""
+        return [cls.load(embedding, prepared) for embedding, prepared in pairs]
 
     def trials(self, mask: np.ndarray) -> Cell:
         """A copy holding only the trials in ``mask``."""

@@ -258,8 +258,8 @@ def icp(
     """
     k, bins, dim = source_avg.shape
     src, dst = source_avg.reshape(k, -1), target_means.reshape(k, -1)
-    best = None
-    for rotation in _starts(dim, n_random, seed):
+
+    def refine(rotation):
         previous = None
         for _ in range(max_iter):
             moved = (source_avg @ rotation).reshape(k, -1)
@@ -270,8 +270,18 @@ def icp(
             previous = assignment
             rotation = orthogonal_procrustes(src.reshape(-1, dim), dst[assignment].reshape(-1, dim))[0]
         total = float(np.sum((source_avg @ rotation - target_means[previous]) ** 2))
-        if best is None or total < best.cost - 1e-12:
-            best = Hypothesis(rotation, previous, total)
+        return total, Hypothesis(rotation, previous, total)
+
+    return _lowest(refine(start) for start in _starts(dim, n_random, seed))
+
+
+def _lowest(results):
+    """The value of the first ``(cost, value)`` result that no later one beats by more than 1e-12 (the
+    best over an optimiser's starts, ties kept in start order)."""
+    best_cost, best = np.inf, None
+    for cost, value in results:
+        if best is None or cost < best_cost - 1e-12:
+            best_cost, best = cost, value
     return best
 
 
@@ -297,19 +307,18 @@ def _moments(source: np.ndarray, target: np.ndarray, seed: int, n_random: int = 
     def cost(rotation):
         return np.sum((mean_s @ rotation - mean_t) ** 2) + np.sum((rotation.T @ cov_s @ rotation - cov_t) ** 2)
 
-    best, best_cost = None, np.inf
-    for start in _starts(source.shape[-1], n_random, seed):
+    def refine(start):
         sign = np.diag([1.0, 1.0, np.sign(np.linalg.det(start))])  # proper part times a fixed reflection
         proper = start @ sign
 
-        def f(w, proper=proper, sign=sign):
+        def f(w):
             return cost(Rotation.from_rotvec(w).as_matrix() @ proper @ sign)
 
         w = minimize(f, np.zeros(3), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10}).x
         rotation = Rotation.from_rotvec(w).as_matrix() @ proper @ sign
-        if (c := cost(rotation)) < best_cost - 1e-12:
-            best, best_cost = rotation, c
-    return best
+        return cost(rotation), rotation
+
+    return _lowest(refine(start) for start in _starts(source.shape[-1], n_random, seed))
 
 
 def _transport(
@@ -322,8 +331,8 @@ def _transport(
     dst = target[np.sort(rng.choice(len(target), m, replace=False))]
     dim = source.shape[-1]
     flat_dst = dst.reshape(m, -1)
-    best, best_cost = None, np.inf
-    for rotation in _starts(dim, n_random, seed):
+
+    def refine(rotation):
         previous = None
         for _ in range(max_iter):
             moved = (src @ rotation).reshape(m, -1)
@@ -333,10 +342,9 @@ def _transport(
                 break
             previous = match
             rotation = orthogonal_procrustes(src.reshape(-1, dim), dst[match].reshape(-1, dim))[0]
-        total = float(np.sum((src @ rotation - dst[previous]) ** 2))
-        if total < best_cost - 1e-12:
-            best, best_cost = rotation, total
-    return best
+        return float(np.sum((src @ rotation - dst[previous]) ** 2)), rotation
+
+    return _lowest(refine(start) for start in _starts(dim, n_random, seed))
 
 
 def label_free(

@@ -147,7 +147,7 @@ def latent_figure(
         stores: each cell's ``(embedding store, prepared store)``.
         anchor: ``"session/area"`` of the anchor cell; the first cell when None or not in the group.
     """
-    cells = [Cell.load(embedding, prepared) for embedding, prepared in stores]
+    cells = Cell.load_all(stores)
     aligned = aligned_latents(cells, anchor)
     method = cells[0].meta.get("method", "")
     title = f"{method}: training trials aligned to {aligned.reference}"

@@ -4,7 +4,7 @@ The page shows, for every method of a group and every cell of it, the training t
 the group's anchor cell exactly as the static latent figures do (:func:`pipeline.report.figures.aligned_latents`:
 the paper's Procrustes pick onto the anchor's direction averages; latents of more than 3 dimensions on the
 anchor's first 3 principal axes), coloured by reach direction with the static figures' colours
-(:data:`pipeline.report.plots._DIRECTION_COLOURS`): thin translucent single trials, thick direction
+(:data:`pipeline.report.plots.DIRECTION_COLOURS`): thin translucent single trials, thick direction
 averages, a dot at the start of each average. A dropdown selects the method and cell (one trace set per
 method/cell; selecting one makes only its traces visible); the scene can be rotated, zoomed and hovered,
 and a click on a legend entry hides a direction.
@@ -46,7 +46,7 @@ from pipeline.analysis.decoding import Cell
 from pipeline.data.atomic import atomic_path
 from pipeline.errors import InputError
 from pipeline.report.figures import aligned_latents
-from pipeline.report.plots import _DIRECTION_COLOURS
+from pipeline.report.plots import DIRECTION_COLOURS
 
 __all__ = [
     "DEFAULT_TRIALS_PER_DIRECTION",
@@ -99,7 +99,7 @@ def _cell_traces(latent: np.ndarray, classes: np.ndarray, max_trials: int | None
     """The traces of one cell (single trials and average of each direction, start dots), the number of
     single trials drawn and of training trials with a known direction."""
     traces, starts, start_colours, drawn, known = [], [], [], 0, 0
-    for d, colour in enumerate(_DIRECTION_COLOURS):
+    for d, colour in enumerate(DIRECTION_COLOURS):
         idx = np.flatnonzero(classes == d)
         if idx.size == 0:
             continue
@@ -475,7 +475,7 @@ def latents_3d_page(
     Args:
         stores: method -> its cells' ``(embedding store, prepared store)`` pairs.
     """
-    cells = {method: [Cell.load(e, p) for e, p in pairs] for method, pairs in stores.items()}
+    cells = {method: Cell.load_all(pairs) for method, pairs in stores.items()}
     _, text = sized_page(
         cells, anchor=anchor, max_trials_per_direction=max_trials_per_direction, title=title, max_bytes=max_bytes
     )

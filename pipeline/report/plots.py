@@ -46,6 +46,9 @@ __all__ = [
     "plot_similarity",
     "plot_speed_accuracy",
     "plot_velocity_coverage",
+    "DIRECTION_COLOURS",
+    "theme",
+    "save_figure",
 ]
 
 DPI = 120
@@ -53,12 +56,13 @@ METHOD_ORDER = ("ner", "cebra", "cebra16d", "pivae", "pca", "dpca", "umap", "uma
 CHANCE_PERCENT = 100.0 / 8
 _DEFAULT_METRIC = {"position": "r2", "direction": "peak_accuracy"}
 _METADATA = {".png": {"Software": None}, ".pdf": {"CreationDate": None}, ".svg": {"Date": None}}
-_DIRECTION_COLOURS = sns.color_palette("husl", 8)
+#: the colour of each of the 8 direction classes (0°, 45°, ...), shared by every figure and the 3-D pages
+DIRECTION_COLOURS = sns.color_palette("husl", 8)
 
 
 # ----------------------------------------------------------------------------- shared helpers
 @contextmanager
-def _theme(style="ticks"):
+def theme(style="ticks"):
     """Apply a seaborn style + ``paper`` context for the duration of one figure only."""
     rc = {
         **sns.axes_style(style),
@@ -71,7 +75,8 @@ def _theme(style="ticks"):
         yield
 
 
-def _save(fig, out) -> Path:
+def save_figure(fig, out) -> Path:
+    """Save ``fig`` to ``out`` atomically, without the metadata that differs between runs, and close it."""
     out = Path(out)
     try:
         with atomic_path(out) as tmp:  # the temporary name keeps the suffix: matplotlib reads the format off it
@@ -296,8 +301,8 @@ def plot_decode_matrices(
     seeds = sorted(rows["seed"].unique().tolist())
     seed_txt = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of {len(seeds)} seeds {seeds}"
     title = f"{target} {' and '.join(metrics)}, {decoder} decoder, held-out, alignment={alignment}, {seed_txt}"
-    with _theme("white"):
-        return _save(_decode_matrix_figure(blocks, title), out)
+    with theme("white"):
+        return save_figure(_decode_matrix_figure(blocks, title), out)
 
 
 # ----------------------------------------------------------------------------- accuracy over time
@@ -323,7 +328,7 @@ def plot_accuracy_time(
     rows = rows.groupby(keys, as_index=False)["accuracy"].mean()
     pairs = [p for p in ("diagonal", "off_diagonal") if p in set(rows["pair"])]
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
-    with _theme("ticks"):
+    with theme("ticks"):
         fig, axes = plt.subplots(
             1, len(pairs), figsize=(4.2 * len(pairs) + 1.2, 3.4), sharey=True, squeeze=False, layout="constrained"
         )
@@ -350,7 +355,7 @@ def plot_accuracy_time(
             )
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.suptitle(f"direction decoding, {decoder}, {evaluation}, alignment={alignment}")
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 # ----------------------------------------------------------------------------- score distributions
@@ -397,7 +402,7 @@ def plot_score_distributions(
     _check_unique(rows, ["method", "seed", "target", "metric", "train_cell", "test_cell"], "scores", "value")
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     rng = np.random.default_rng(0)
-    with _theme("ticks"):
+    with theme("ticks"):
         fig, axes = plt.subplots(
             1, len(panels), figsize=(0.55 * len(order) * len(panels) + 2.5, 3.4), squeeze=False, layout="constrained"
         )
@@ -422,7 +427,7 @@ def plot_score_distributions(
             ax.set(title=name, ylabel=name)
             ax.tick_params(axis="x", rotation=30)
         fig.suptitle(f"{pair.replace('_', '-')} cells, {evaluation}, {decoder} decoder")
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 # ----------------------------------------------------------------------------- latents
@@ -470,12 +475,12 @@ def plot_latents(
     panels = _latent_panels(latents)
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
-    with _theme("white"):
+    with theme("white"):
         fig = plt.figure(figsize=(3.6 * ncols + 1.0, 3.4 * nrows + 0.4), layout="constrained")
         for k, (name, lat, dirs) in enumerate(panels):
             dim = lat.shape[2]
             ax = fig.add_subplot(nrows, ncols, k + 1, **({"projection": "3d"} if dim == 3 else {}))
-            for d, colour in enumerate(_DIRECTION_COLOURS):
+            for d, colour in enumerate(DIRECTION_COLOURS):
                 idx = np.flatnonzero(dirs == d)
                 if idx.size == 0:
                     continue
@@ -491,12 +496,12 @@ def plot_latents(
             if dim == 3:
                 ax.view_init(elev=20, azim=-60)
                 ax.tick_params(labelsize=5)
-        handles = [Line2D([], [], color=c, lw=2.2, label=f"{45 * d}°") for d, c in enumerate(_DIRECTION_COLOURS)]
+        handles = [Line2D([], [], color=c, lw=2.2, label=f"{45 * d}°") for d, c in enumerate(DIRECTION_COLOURS)]
         handles.append(Line2D([], [], ls="", marker="o", color="w", markeredgecolor="k", label="start"))
         fig.legend(handles=handles, loc="outside right center", frameon=False, title="direction")
         if title:
             fig.suptitle(title)
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 # ----------------------------------------------------------------------------- block summary
@@ -545,7 +550,7 @@ def plot_block_summary(
     panel_width = max(3.2, 0.15 * len(order) * rows["block"].nunique() + 1.2)
     n_cols = max(1, min(len(panels), int(16 // panel_width)))
     n_rows = -(-len(panels) // n_cols)
-    with _theme("ticks"):
+    with theme("ticks"):
         fig, axes = plt.subplots(
             n_rows,
             n_cols,
@@ -578,7 +583,7 @@ def plot_block_summary(
                 title += " (axis cut at -1; values in the table)"
             ax.set(title=title, ylabel=f"{met} (mean ± sd)")
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="method")
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 # ----------------------------------------------------------------------------- maze analysis
@@ -611,7 +616,7 @@ def plot_maze_latents(panels, out, *, max_trials_per_condition=10, ncols=None, t
     colours = dict(zip(types, sns.color_palette("husl", max(len(types), 2))))
     ncols = ncols or min(len(panels), 4)
     nrows = -(-len(panels) // ncols)
-    with _theme("white"):
+    with theme("white"):
         fig = plt.figure(figsize=(3.4 * ncols + 1.2, 3.3 * nrows + 0.5), layout="constrained")
         for k, (name, lat, trial_type, version) in enumerate(panels):
             lat = np.asarray(lat, dtype=float)
@@ -651,7 +656,7 @@ def plot_maze_latents(panels, out, *, max_trials_per_condition=10, ncols=None, t
         fig.legend(handles=handles, loc="outside right center", frameon=False, title="condition")
         if title:
             fig.suptitle(title)
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 def plot_maze_scores(scores: pd.DataFrame, out, *, decoder="linear") -> Path:
@@ -672,7 +677,7 @@ def plot_maze_scores(scores: pd.DataFrame, out, *, decoder="linear") -> Path:
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     width = 0.8 / len(order)
     x = np.arange(len(subsets))
-    with _theme("ticks"):
+    with theme("ticks"):
         fig, axes = plt.subplots(
             2,
             3,
@@ -704,7 +709,7 @@ def plot_maze_scores(scores: pd.DataFrame, out, *, decoder="linear") -> Path:
             ax.set_title(panel_title, fontsize=9)
         handles, labels = axes[0, 2].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside right center", frameon=False)
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 # ------------------------------------------------------------------------- latent dynamics (Tables 1/3, Figs 1a, 4b)
@@ -724,7 +729,7 @@ def plot_similarity(table: pd.DataFrame, out, *, seed=None) -> Path:
     titles = {"r": "correlation r (leak-free Procrustes)", "consistency_r2": "CEBRA consistency_score (R²)"}
     pairs = {"diagonal": (-0.2, "0.95", "o"), "off_diagonal": (0.2, "0.8", "^")}
     rng = np.random.default_rng(0)
-    with _theme("ticks"):
+    with theme("ticks"):
         fig, axes = plt.subplots(
             1,
             len(metrics),
@@ -766,7 +771,7 @@ def plot_similarity(table: pd.DataFrame, out, *, seed=None) -> Path:
         ]
         axes[0, -1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.suptitle("trial-averaged latent dynamics: training vs test averages")
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 def plot_speed_accuracy(curves: pd.DataFrame, correlations: pd.DataFrame, out) -> Path:
@@ -783,7 +788,7 @@ def plot_speed_accuracy(curves: pd.DataFrame, correlations: pd.DataFrame, out) -
     palette = _palette(methods.values())
     ncols = min(MATRIX_COLUMNS, len(series))
     nrows = -(-len(series) // ncols)
-    with _theme("ticks"):
+    with theme("ticks"):
         fig, axes = plt.subplots(
             nrows, ncols, figsize=(3.6 * ncols + 0.8, 2.9 * nrows + 0.6), squeeze=False, layout="constrained"
         )
@@ -813,7 +818,7 @@ def plot_speed_accuracy(curves: pd.DataFrame, correlations: pd.DataFrame, out) -
             ax.set_title(f"{method} (seed {seed})\n{text}")
         twin.legend(loc="lower right", frameon=False, fontsize="small")
         fig.suptitle("direction accuracy over time against the hand-speed profiles")
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 def plot_velocity_coverage(table: pd.DataFrame, out, *, seed=None) -> Path:
@@ -823,7 +828,7 @@ def plot_velocity_coverage(table: pd.DataFrame, out, *, seed=None) -> Path:
     rows = _filter(table, "velocity_coverage", seed=seed)
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     evaluations = [e for e in ("in_sample", "held_out") if e in set(rows["evaluation"])]
-    with _theme("ticks"):
+    with theme("ticks"):
         fig, axes = plt.subplots(
             1,
             len(evaluations),
@@ -859,7 +864,7 @@ def plot_velocity_coverage(table: pd.DataFrame, out, *, seed=None) -> Path:
             )
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.suptitle("coverage of the velocity range: linear decoder's speed per quantile of the true speed")
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 #: x positions of :func:`plot_alignment_curve`: variant -> label (few_shot_{k} are placed by k)
@@ -890,7 +895,7 @@ def plot_alignment_curve(scores: pd.DataFrame, out, *, decoder: str = "linear", 
         ("direction", "peak_accuracy", "peak accuracy (%)"),
     )
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
-    with _theme("ticks"):
+    with theme("ticks"):
         fig, axes = plt.subplots(1, 3, figsize=(min(16.0, 3.2 + 1.1 * len(present) * 3), 3.8), layout="constrained")
         for ax, (target, metric, title) in zip(axes, panels):
             sub = rows[(rows["target"] == target) & (rows["metric"] == metric)]
@@ -911,4 +916,4 @@ def plot_alignment_curve(scores: pd.DataFrame, out, *, decoder: str = "linear", 
         labels += ["paper protocol", "no alignment"]
         axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.suptitle(f"decoding a new session without its labels ({decoder}; mean over off-diagonal cells)")
-        return _save(fig, out)
+        return save_figure(fig, out)

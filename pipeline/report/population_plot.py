@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from pipeline.analysis.population import MARGINALIZATIONS, PopulationViews  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
-from pipeline.report.plots import _DIRECTION_COLOURS, _save, _theme  # noqa: E402
+from pipeline.report.plots import DIRECTION_COLOURS, save_figure, theme  # noqa: E402
 
 __all__ = ["plot_population"]
 
@@ -34,7 +34,7 @@ def _percent(value: float) -> str:
 def _trajectories(ax, latent, classes, *, max_trials=None, averages=False):
     """Per direction: ``max_trials`` single trials thin (the first ones), or one thick line each
     (``averages``: ``latent`` is (direction, bin, 3)); the start marked with a black-edged dot."""
-    for d, colour in enumerate(_DIRECTION_COLOURS):
+    for d, colour in enumerate(DIRECTION_COLOURS):
         if averages:
             lines, lw, alpha = latent[d : d + 1], 2.2, 1.0
         else:
@@ -87,7 +87,7 @@ def plot_population(
         )
     ratio = {key: views.dpca_ratio[i] for i, key in enumerate(MARGINALIZATIONS)}
     time = views.bin_time
-    with _theme("white"):
+    with theme("white"):
         fig = plt.figure(figsize=(15.5, 8.6), layout="constrained")
         grid = fig.add_gridspec(2, 12, height_ratios=[1.25, 1.0])
         panels = [
@@ -124,7 +124,7 @@ def plot_population(
             ax = fig.add_subplot(grid[1, 3 * i : 3 * i + 3], sharey=share)
             share = ax
             component = views.marginalization(key)[..., 0]  # (direction, bin)
-            for d, colour in enumerate(_DIRECTION_COLOURS):
+            for d, colour in enumerate(DIRECTION_COLOURS):
                 ax.plot(time, component[d], color=colour, lw=1.6)
             ax.axhline(0, color="0.6", lw=0.6)
             ax.set_title(
@@ -166,11 +166,11 @@ def plot_population(
         ax.set_title("dPCA explained variance\n(components 1 dark → 3 light)", fontsize=9)
         sns.despine(ax=ax)
 
-        handles = [Line2D([], [], color=c, lw=2.2, label=f"{45 * d}°") for d, c in enumerate(_DIRECTION_COLOURS)]
+        handles = [Line2D([], [], color=c, lw=2.2, label=f"{45 * d}°") for d, c in enumerate(DIRECTION_COLOURS)]
         handles.append(Line2D([], [], ls="", marker="o", color="w", markeredgecolor="k", label="start"))
         fig.legend(handles=handles, loc="outside right center", frameon=False, title="direction")
         fig.suptitle(title)
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 def _shade(colour, k: int, n: int):

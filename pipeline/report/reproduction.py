@@ -125,23 +125,14 @@ def paper_values() -> pd.DataFrame:
     evaluation, block, paper, source)."""
     rows = []
 
+    def add(scope, *, session="", group="", method, decoder="linear", target, metric, evaluation, block, paper, source):
+        rows.append(dict(scope=scope, session=session, group=group, method=method, decoder=decoder, target=target,
+                         metric=metric, evaluation=evaluation, block=block, paper=paper, source=source))  # fmt: skip
+
     def fig4(scope, session, method, metrics, values, block, source):
         for (target, metric, evaluation), value in zip(metrics, values):
-            rows.append(
-                dict(
-                    scope=scope,
-                    session=session,
-                    group="",
-                    method=method,
-                    decoder="linear",
-                    target=target,
-                    metric=metric,
-                    evaluation=evaluation,
-                    block=block,
-                    paper=value,
-                    source=source,
-                )
-            )
+            add(scope, session=session, method=method, target=target, metric=metric, evaluation=evaluation,
+                block=block, paper=value, source=source)  # fmt: skip
 
     for method, per_session in _FIG4.items():
         for session, values in zip(_SESSIONS, per_session):
@@ -150,27 +141,13 @@ def paper_values() -> pd.DataFrame:
     for area, methods in _AREA_MEDIANS.items():
         for method, values in methods.items():
             fig4("area", area, method, area_metrics, values, "median", _AREA_SOURCES[area])
+    cross_metrics = (("velocity", "r2_swapped"), ("position", "r2"), ("direction", "peak_accuracy"))
     for (group, decoder), methods in _GROUPS.items():
         for method, triples in methods.items():
-            for (target, metric), pair in zip(
-                (("velocity", "r2_swapped"), ("position", "r2"), ("direction", "peak_accuracy")), triples
-            ):
+            for (target, metric), pair in zip(cross_metrics, triples):
                 for block, value in zip(("diagonal", "off_diagonal"), pair):
-                    rows.append(
-                        dict(
-                            scope="cross",
-                            session="",
-                            group=group,
-                            method=method,
-                            decoder=decoder,
-                            target=target,
-                            metric=metric,
-                            evaluation="held_out",
-                            block=block,
-                            paper=value,
-                            source=_SOURCES[group],
-                        )
-                    )
+                    add("cross", group=group, method=method, decoder=decoder, target=target, metric=metric,
+                        evaluation="held_out", block=block, paper=value, source=_SOURCES[group])  # fmt: skip
     return pd.DataFrame(rows)
 
 

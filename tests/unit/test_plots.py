@@ -350,7 +350,7 @@ def test_block_summary_wraps_wide_panels_and_cuts_r2_axes_at_minus_one(tmp_path,
         for b in blocks
     ]
     drawn = {}
-    monkeypatch.setattr(plots, "_save", lambda fig, out: drawn.setdefault("fig", fig))
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.setdefault("fig", fig))
     fig = plots.plot_block_summary(pd.DataFrame(rows), tmp_path / "b.png")
     try:
         assert fig.get_size_inches()[0] <= 16 + 1.4 and fig.get_size_inches()[1] > 3.1 * 3

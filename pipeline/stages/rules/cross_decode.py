@@ -23,7 +23,7 @@ def run(
     (:func:`pipeline.analysis.crossdecode.cross_decode`); ``cells`` in matrix order."""
     specs = crossdecode.decoder_specs(decoding)
     scores, accuracy = crossdecode.cross_decode(
-        [Cell.load(embedding, prepared) for embedding, prepared in cells],
+        Cell.load_all(cells),
         specs,
         group=group,
         alignments=decoding["alignments"],

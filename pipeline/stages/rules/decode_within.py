@@ -21,9 +21,7 @@ def run(
     """rule decode_within: every cell of one method and seed, in-sample and held-out
     (:func:`pipeline.analysis.crossdecode.within_table`); ``cells`` holds each cell's (embedding store,
     prepared store) (:meth:`pipeline.stages.plan.Plan.within_pairs`)."""
-    scores, accuracy = within_table(
-        [Cell.load(embedding, prepared) for embedding, prepared in cells], decoder_specs(decoding)
-    )
+    scores, accuracy = within_table(Cell.load_all(cells), decoder_specs(decoding))
     write_table(scores, scores_out)
     write_table(accuracy, accuracy_out)
     return scores

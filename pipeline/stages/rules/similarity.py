@@ -14,10 +14,6 @@ from pipeline.data.tables import write_table
 from pipeline.report import plots
 
 
-def _load(pairs: Sequence[tuple[str | PathLike, str | PathLike]]) -> list[Cell]:
-    return [Cell.load(embedding, prepared) for embedding, prepared in pairs]
-
-
 def run(
     cells: Mapping[str, Sequence[tuple[str | PathLike, str | PathLike]]],
     outputs: Mapping[str, str | PathLike],
@@ -33,7 +29,9 @@ def run(
         outputs: paths ``table``, ``tests``, ``blocks``, ``figure``.
         group: the comparison group.
     """
-    table = pd.concat([similarity_table(_load(pairs), group=group) for pairs in cells.values()], ignore_index=True)
+    table = pd.concat(
+        [similarity_table(Cell.load_all(pairs), group=group) for pairs in cells.values()], ignore_index=True
+    )
     source = str(outputs["table"])
     write_table(table, outputs["table"])
     write_table(all_statistics(table, source=source), outputs["tests"])

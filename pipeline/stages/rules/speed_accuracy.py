@@ -13,10 +13,6 @@ from pipeline.data.tables import read_tables, write_table
 from pipeline.report import plots
 
 
-def _load(pairs: Sequence[tuple[str | PathLike, str | PathLike]]) -> list[Cell]:
-    return [Cell.load(embedding, prepared) for embedding, prepared in pairs]
-
-
 def run(
     accuracy_paths: Sequence[str | PathLike],
     cells: Sequence[tuple[str | PathLike, str | PathLike]],
@@ -37,7 +33,9 @@ def run(
         evaluation: ``in_sample`` (the paper) or ``held_out`` curves.
     """
     accuracy = read_tables(accuracy_paths, "accuracy")
-    correlations, curves = accuracy_speed_correlation(accuracy, _load(cells), group=group, evaluation=evaluation)
+    correlations, curves = accuracy_speed_correlation(
+        accuracy, Cell.load_all(cells), group=group, evaluation=evaluation
+    )
     write_table(correlations, outputs["table"])
     write_table(curves, outputs["profiles"])
     plots.plot_speed_accuracy(curves, correlations, outputs["figure"])

@@ -13,10 +13,6 @@ from pipeline.data.tables import write_table
 from pipeline.report import plots
 
 
-def _load(pairs: Sequence[tuple[str | PathLike, str | PathLike]]) -> list[Cell]:
-    return [Cell.load(embedding, prepared) for embedding, prepared in pairs]
-
-
 def run(
     cells: Mapping[str, Sequence[tuple[str | PathLike, str | PathLike]]],
     outputs: Mapping[str, str | PathLike],
@@ -37,7 +33,7 @@ def run(
         [
             velocity_coverage(cell, group=group, quantiles=quantiles)
             for pairs in cells.values()
-            for cell in _load(pairs)
+            for cell in Cell.load_all(pairs)
         ],
         ignore_index=True,
     )
