@@ -570,6 +570,18 @@ def _js_str(s: str) -> str:
     return json.dumps(s)
 
 
+def _page_and_browser(html_path, chromium) -> tuple[Path, str]:
+    """The page as an absolute path (FileNotFoundError when absent) and the Chromium binary to open it
+    (BrowserError with the skip reason when none is installed)."""
+    html = Path(html_path).resolve()
+    if not html.is_file():
+        raise FileNotFoundError(html)
+    exe = chromium or chromium_path()
+    if exe is None:
+        raise BrowserError(_SKIP_REASON)
+    return html, exe
+
+
 def render_report(
     html_path,
     *,
@@ -590,12 +602,7 @@ def render_report(
     problems with single entries end up in ``ReportRender.errors`` / ``figures[path] is None``.
     """
     t0 = time.monotonic()
-    html = Path(html_path).resolve()
-    if not html.is_file():
-        raise FileNotFoundError(html)
-    exe = chromium or chromium_path()
-    if exe is None:
-        raise BrowserError(_SKIP_REASON)
+    html, exe = _page_and_browser(html_path, chromium)
     shots = Path(screenshot_dir) if screenshot_dir else None
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
@@ -863,12 +870,7 @@ def render_page(
         BrowserError: Chromium is missing or fails, the page never becomes ready, or a step throws.
     """
     t0 = time.monotonic()
-    html = Path(html_path).resolve()
-    if not html.is_file():
-        raise FileNotFoundError(html)
-    exe = chromium or chromium_path()
-    if exe is None:
-        raise BrowserError(_SKIP_REASON)
+    html, exe = _page_and_browser(html_path, chromium)
     out = PageRender(html=html)
     browser = _Chromium(exe, timeout_s=timeout_s, no_sandbox=no_sandbox, extra_args=extra_args)
     try:
