@@ -99,3 +99,24 @@ def test_several_seeds_give_mean_sd_and_whether_the_paper_is_inside_two_sd():
     assert "| seed_sd | n_seeds |" in markdown and "within 2 seed sd" in markdown
     one = reproduction_table(within, blocks, seed=1)
     assert (one.n_seeds == 1).all() and one.seed_sd.isna().all() and set(one.within_2sd) == {""}
+
+
+def test_differences_beyond_tolerance_carry_their_reason_or_say_unexplained():
+    within, blocks = _ours_from_paper({"ner": 0.05, "pivae": 0.05, "cebra": 0.02})
+    table = reproduction_table(within, blocks)
+    ner, pivae, cebra = (table[table.method == m] for m in ("ner", "pivae", "cebra"))
+    assert set(cebra.beyond_tolerance) == {""} and set(cebra.why) == {""}  # 0.02 is inside 0.03
+    r2 = ner[ner.metric != "peak_accuracy"]
+    assert set(r2.beyond_tolerance) == {"yes"}  # 0.05 > 0.03 on every R2
+    assert set(r2[r2.group == "m1_pmd_chewie_2016"].why) == {"fewer dates"}
+    assert set(r2[(r2.scope == "within")].why) == {"unexplained"}  # nothing we know explains NER's own
+    assert set(ner[ner.metric == "peak_accuracy"].beyond_tolerance) == {""}  # 0.05 points
+    assert set(pivae[(pivae.scope == "within") & (pivae.metric != "peak_accuracy")].why) == {"pivae protocol"}
+    markdown = to_markdown(table)
+    assert "`unexplained`" in markdown and "| why |" in markdown
+    # a difference inside 2 seed sd is the seed's
+    parts = [_ours_from_paper({"ner": d}, seed=s) for s, d in enumerate((0.0, 0.1, 0.2))]
+    seeded = reproduction_table(
+        pd.concat([w for w, _ in parts], ignore_index=True), pd.concat([b for _, b in parts], ignore_index=True)
+    )
+    assert set(seeded.loc[(seeded.method == "ner") & (seeded.metric == "r2"), "why"]) == {"seed"}
