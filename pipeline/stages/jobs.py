@@ -111,13 +111,13 @@ def input_paths(value: Any, inputs: Any) -> Any:
     Rules pass the structure of their inputs (which store pairs with which, under which key) as params,
     written as the workflow names the files. Imported into another workflow as a module with a
     ``prefix:``, Snakemake prefixes the job's inputs but not its params; reading the files from the job's
-    inputs keeps them right. Strings that name no input (session ids, areas: no ``/``) are left as they are.
+    inputs keeps them right. Strings without a ``/`` (session ids, areas) are left as they are.
 
     Raises:
-        ValueError: a path-like string of ``value`` matches no input in more than one way (ambiguous).
+        ValueError: a path of ``value`` names no input of the job, or several.
     """
     files = [str(f) for f in inputs]
-    named = {}
+    named: dict[str, set[str]] = {}
     for f in files:
         for s in _suffixes(f):
             named.setdefault(s, set()).add(f)
@@ -125,9 +125,11 @@ def input_paths(value: Any, inputs: Any) -> Any:
     def swap(item):
         if isinstance(item, str) and "/" in item:
             found = named.get(item, set())
-            if len(found) > 1 and item not in found:
-                raise ValueError(f"{item!r} names several inputs of the job: {sorted(found)}")
-            return item if item in found or not found else next(iter(found))
+            if item in found:
+                return item
+            if len(found) != 1:
+                raise ValueError(f"{item!r} names {len(found)} inputs of the job: {sorted(found)}")
+            return next(iter(found))
         if isinstance(item, dict):
             return {k: swap(v) for k, v in item.items()}
         if isinstance(item, (list, tuple)):

@@ -163,3 +163,23 @@ def test_digest_lists_tables_and_arrays_and_names_what_changed(tmp_path, capsys)
     assert "nowhere: not a folder" in capsys.readouterr().err
     assert main(["digest", str(results), "--compare", str(tmp_path / "absent.tsv")]) == 2
     assert "absent.tsv: no such file" in capsys.readouterr().err
+
+
+def test_input_paths_reads_the_jobs_own_input_files_as_a_module_prefix_moves_them():
+    from pipeline.stages.jobs import input_paths
+
+    cells = {
+        "ner/seed0": [("results/embeddings/ner/A/M1/seed0.zarr", "results/prepared/A.zarr")],
+        "pca/seed0": [("results/embeddings/pca/A/M1/seed0.zarr", "results/prepared/A.zarr")],
+    }
+    files = [f for pairs in cells.values() for pair in pairs for f in pair]
+    assert input_paths(cells, files) == cells  # run as the main workflow: unchanged
+    prefixed = input_paths(cells, [f"lab/ner/{f}" for f in files])
+    assert prefixed["pca/seed0"] == [
+        ("lab/ner/results/embeddings/pca/A/M1/seed0.zarr", "lab/ner/results/prepared/A.zarr")
+    ]
+    assert input_paths([("A", "M1", "results/prepared/A.zarr")], ["x/results/prepared/A.zarr"]) == [
+        ("A", "M1", "x/results/prepared/A.zarr")  # ids without a '/' stay as they are
+    ]
+    with pytest.raises(ValueError, match="names 0 inputs"):
+        input_paths(cells, files[:2])  # a path the job does not read is an error, not a silent wrong file
