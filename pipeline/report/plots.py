@@ -526,7 +526,9 @@ def plot_block_summary(
             sd, n.
         out: Image path.
         group, decoder, target, metric, evaluation, alignment, seed: Row filters (None keeps all); afterwards
-            each (target, metric, block, method) must be one row.
+            each (target, metric, block, method) must be one row, or one row per seed: ``seed=None`` with
+            several seeds draws the mean over seeds of each block's mean and sd (as the matrices average
+            seeds), and the titles say so.
 
     Returns:
         Path: ``out``.
@@ -542,7 +544,13 @@ def plot_block_summary(
         alignment=alignment,
         seed=seed,
     )
-    _check_unique(rows, ["target", "metric", "block", "method"], "block summary", "mean")
+    keys, over_seeds = ["target", "metric", "block", "method"], ""
+    n_seeds = rows["seed"].nunique() if "seed" in rows else 1
+    if seed is None and n_seeds > 1:
+        _check_unique(rows, [*keys, "seed"], "block summary", "mean")
+        rows = rows.groupby(keys, as_index=False, sort=False).agg(mean=("mean", "mean"), sd=("sd", "mean"))
+        over_seeds = f", mean over {n_seeds} seeds"
+    _check_unique(rows, keys, "block summary", "mean")
     panels = list(dict.fromkeys(zip(rows["target"], rows["metric"])))
     order, palette = _method_order(rows["method"]), _palette(rows["method"])
     width = 0.8 / len(order)
@@ -577,7 +585,7 @@ def plot_block_summary(
                 )
             ax.set_xticks(np.arange(len(blocks)), blocks, rotation=30, ha="right")
             ax.axhline(0, color="0.3", lw=0.6)
-            title = f"{tgt} {met}"
+            title = f"{tgt} {met}{over_seeds}"
             if met in ("r2", "r2_swapped") and data["mean"].min() < R2_FLOOR:
                 ax.set_ylim(R2_FLOOR - 0.05, 1.05)  # bars below -1 run off the axis, as in the matrices
                 title += " (axis cut at -1; values in the table)"

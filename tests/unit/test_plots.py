@@ -364,6 +364,25 @@ def test_block_summary_wraps_wide_panels_and_cuts_r2_axes_at_minus_one(tmp_path,
         plt.close(fig)
 
 
+def test_block_summary_of_several_seeds_draws_their_mean(tmp_path, summary, monkeypatch):
+    """A run with seeds [0, 1, 2] gave figures_group a block table with one row per seed, which it refused:
+    the bars are now the mean over seeds (as the matrices), and the titles say so."""
+    seeds = pd.concat([summary.assign(seed=s, mean=summary["mean"] + s) for s in (0, 1, 2)], ignore_index=True)
+    drawn = {}
+    monkeypatch.setattr(plots, "save_figure", lambda fig, out: drawn.setdefault("fig", fig))
+    fig = plots.plot_block_summary(seeds, tmp_path / "b.png")
+    try:
+        titles = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
+        assert titles and all("mean over 3 seeds" in t for t in titles)
+        heights = sorted(p.get_height() for ax in fig.axes for p in ax.patches if p.get_height() != 0)
+        expected = sorted(v + 1 for v in summary["mean"] if v != -1)  # mean of v, v + 1, v + 2
+        np.testing.assert_allclose(heights, expected)
+    finally:
+        plt.close(fig)
+    one = plots.plot_block_summary(seeds, tmp_path / "one.png", seed=2)  # a chosen seed: that seed only
+    plt.close(one)
+
+
 def test_plot_block_summary(tmp_path, summary):
     _check_png(_render_twice(tmp_path, plots.plot_block_summary, summary))
     with pytest.raises(InputError, match="decoder='knn'; available: \\['linear'\\]"):
