@@ -66,6 +66,7 @@ __all__ = [
     "accuracy_over_time",
     "direction_classes",
     "fit",
+    "fit_velocity",
     "integrate",
     "score",
     "within_session",
@@ -230,13 +231,25 @@ class FittedDecoder:
     direction_note: str = ""  # why there is no direction decoder although the cell has direction labels
 
 
-def fit(cell: Cell, spec: DecoderSpec) -> FittedDecoder:
-    """Fit ``spec``'s velocity and direction decoders on the training bins of ``cell``."""
+def _training_bins(cell: Cell) -> tuple[Cell, np.ndarray]:
+    """The training trials of ``cell`` and their latents as ``(bin, dim)`` rows."""
     train = cell.training_trials()
     if len(train.latent) == 0:
         raise InputError(cell.name, "split", "no training trials to fit a decoder on")
-    x = train.latent.reshape(-1, train.latent.shape[-1])
-    velocity = spec.regressor(len(x)).fit(x, train.velocity.reshape(-1, 2))
+    return train, train.latent.reshape(-1, train.latent.shape[-1])
+
+
+def fit_velocity(cell: Cell, spec: DecoderSpec):
+    """Fit only ``spec``'s velocity regressor on the training bins of ``cell`` (the half of :func:`fit`
+    a velocity read-out needs; the direction classifier is the costly half)."""
+    train, x = _training_bins(cell)
+    return spec.regressor(len(x)).fit(x, train.velocity.reshape(-1, 2))
+
+
+def fit(cell: Cell, spec: DecoderSpec) -> FittedDecoder:
+    """Fit ``spec``'s velocity and direction decoders on the training bins of ``cell``."""
+    train, x = _training_bins(cell)
+    velocity = fit_velocity(cell, spec)
     direction, note = None, ""
     if (train.classes >= 0).all() and len(np.unique(train.classes)) > 1:
         y = np.repeat(train.classes, train.latent.shape[1])

@@ -60,7 +60,7 @@ import xarray as xr
 
 from pipeline import __version__
 from pipeline.analysis.crossdecode import decoder_specs
-from pipeline.analysis.decoding import Cell, DecoderSpec
+from pipeline.analysis.decoding import Cell, DecoderSpec, fit_velocity
 from pipeline.data.atomic import atomic_path
 from pipeline.data.origin import sha256_file
 from pipeline.data.store import as_object_strings, validate_embedding, validate_prepared
@@ -170,13 +170,9 @@ def session_clock(prepared: xr.Dataset, ingest: xr.Dataset | None, source: str |
 
 def decoded_velocity(cell: Cell, spec: DecoderSpec) -> np.ndarray:
     """The velocity ``spec``'s within-session decoder predicts for every bin of ``cell``: its velocity
-    regressor fitted on the cell's training bins exactly as :func:`pipeline.analysis.decoding.fit` fits it
-    (without the direction classifier; ``(trial, bin, 2)`` float64, the labels' unit, cm/s)."""
-    train = cell.training_trials()
-    if len(train.latent) == 0:
-        raise InputError(cell.name, "split", "no training trials to fit a decoder on")
-    x = train.latent.reshape(-1, train.latent.shape[-1])
-    regressor = spec.regressor(len(x)).fit(x, train.velocity.reshape(-1, 2))
+    regressor (:func:`pipeline.analysis.decoding.fit_velocity`, the one :func:`~pipeline.analysis.decoding.fit`
+    fits) on the cell's training bins; ``(trial, bin, 2)`` float64, the labels' unit, cm/s."""
+    regressor = fit_velocity(cell, spec)
     every = cell.latent.reshape(-1, cell.latent.shape[-1])
     return np.asarray(regressor.predict(every), dtype=np.float64).reshape(*cell.latent.shape[:2], 2)
 

@@ -15,6 +15,7 @@ from pipeline.analysis.decoding import (
     accuracy_over_time,
     direction_classes,
     fit,
+    fit_velocity,
     integrate,
     score,
     within_session,
@@ -79,6 +80,11 @@ def test_linear_velocity_and_position_r2_by_hand():
     assert held[("position", "r2")] == pytest.approx(
         1 - ((ptrue - ppred) ** 2).sum() / ((ptrue - ptrue.mean()) ** 2).sum()
     )
+    # the velocity half of fit, alone: the same line, fitted on the training trials only
+    regressor = fit_velocity(cell, DecoderSpec("linear"))
+    np.testing.assert_allclose(regressor.coef_, [[2.0], [2.0]])
+    np.testing.assert_allclose(regressor.intercept_, [1.0, 1.0], atol=1e-12)
+    np.testing.assert_array_equal(regressor.coef_, fit(cell, DecoderSpec("linear")).velocity.coef_)
 
 
 def test_direction_decoder_peaks_when_the_reach_is_fastest():
