@@ -198,7 +198,9 @@ def _permutations(k: int) -> np.ndarray:
     return np.array(list(itertools.permutations(range(k))), dtype=np.int64)
 
 
-def assignment_costs(source_avg: np.ndarray, target_means: np.ndarray, extra: np.ndarray | None = None) -> tuple:
+def assignment_costs(
+    source_avg: np.ndarray, target_means: np.ndarray, extra: np.ndarray | None = None, *, rotations: bool = True
+) -> tuple:
     """Procrustes cost and map of **every** assignment of target clusters to source directions.
 
     For assignment ``p`` (``p[a]`` = cluster of direction ``a``), ``R_p = argmin ‖Ā R − C_p‖`` over
@@ -210,9 +212,11 @@ def assignment_costs(source_avg: np.ndarray, target_means: np.ndarray, extra: np
         target_means: ``(k, bin, dim)`` target cluster means.
         extra: optional ``(k, bin, dim)`` target trajectories already labelled by direction (e.g.
             few-shot averages): fixed correspondences ``Ā_a → extra_a`` added to every assignment.
+        rotations: False: only the costs (singular values without vectors, ~2.5× cheaper on 16-D);
+            the rotations come back as None.
 
     Returns:
-        ``(costs (k!,), rotations (k!, dim, dim), permutations (k!, k))``, permutations in
+        ``(costs (k!,), rotations (k!, dim, dim) or None, permutations (k!, k))``, permutations in
         lexicographic order.
     """
     k, _, dim = source_avg.shape
@@ -226,6 +230,8 @@ def assignment_costs(source_avg: np.ndarray, target_means: np.ndarray, extra: np
         present = np.isfinite(extra).all(axis=(1, 2))
         m = m + np.einsum("atd,ate->de", source_avg[present], extra[present])
         const = const + np.sum(source_avg[present] ** 2) + np.sum(extra[present] ** 2)
+    if not rotations:
+        return const - 2.0 * np.linalg.svd(m, compute_uv=False).sum(axis=1), None, perms
     u, s, vt = np.linalg.svd(m)
     return const - 2.0 * s.sum(axis=1), u @ vt, perms
 
@@ -292,7 +298,7 @@ def _consensus(source_avg, reference_avgs, target_means) -> np.ndarray:
     """The assignment minimising ``Σ_r c_r(p) / min c_r²`` over the source and the references."""
     total = None
     for avg in [source_avg, *reference_avgs]:
-        costs, _, perms = assignment_costs(avg, target_means)
+        costs, _, perms = assignment_costs(avg, target_means, rotations=False)
         term = costs / max(costs.min(), 1e-12) ** 2
         total = term if total is None else total + term
     return perms[int(np.argmin(total))]

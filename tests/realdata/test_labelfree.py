@@ -123,6 +123,9 @@ def test_exhaustive_match_is_the_icp_optimum(ner):
     assert costs.min() <= best.cost + 1e-9
     assert np.allclose(rotations[np.argmin(costs)], best.rotation, atol=1e-8)
     assert np.allclose(np.sum((avg @ rotations[0] - means[perms[0]]) ** 2), costs[0])
+    only, none_, same = assignment_costs(avg, means, rotations=False)  # the cheaper costs-only path
+    assert none_ is None and np.array_equal(same, perms)
+    np.testing.assert_allclose(only, costs, rtol=1e-12, atol=1e-9)
 
 
 def test_label_free_on_a_real_pair(ner):
