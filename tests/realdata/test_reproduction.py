@@ -79,6 +79,9 @@ def test_a_shift_that_swaps_methods_is_reported_as_a_different_order():
     assert "no" in set(table["same_order"])
     missing = reproduction_table(within[within.method != "pivae"], blocks[blocks.method != "pivae"])
     assert missing.loc[missing.method == "pivae", "ours"].isna().all()
+    assert "Method ordering as the paper's in" in to_markdown(table)
+    only_ner = reproduction_table(within[within.method == "ner"], blocks[blocks.method == "ner"])
+    assert set(only_ner.same_order) == {""} and "(not rated)" in to_markdown(only_ner)
 
 
 def test_several_seeds_give_mean_sd_and_whether_the_paper_is_inside_two_sd():
@@ -112,6 +115,9 @@ def test_differences_beyond_tolerance_carry_their_reason_or_say_unexplained():
     assert set(r2[(r2.scope == "within")].why) == {"unexplained"}  # nothing we know explains NER's own
     assert set(ner[ner.metric == "peak_accuracy"].beyond_tolerance) == {""}  # 0.05 points
     assert set(pivae[(pivae.scope == "within") & (pivae.metric != "peak_accuracy")].why) == {"pivae protocol"}
+    diagonal = pivae[(pivae.block == "diagonal") & (pivae.metric != "peak_accuracy")]
+    assert len(diagonal) and set(diagonal.why) == {"pivae protocol"}  # a cell's own test trials: within-session
+    assert "unexplained" in set(pivae[pivae.block == "off_diagonal"].why)  # across sessions: not measured
     markdown = to_markdown(table)
     assert "`unexplained`" in markdown and "| why |" in markdown
     # a difference inside 2 seed sd is the seed's
