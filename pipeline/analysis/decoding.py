@@ -239,17 +239,20 @@ def _training_bins(cell: Cell) -> tuple[Cell, np.ndarray]:
     return train, train.latent.reshape(-1, train.latent.shape[-1])
 
 
+def _fit_velocity(train: Cell, x: np.ndarray, spec: DecoderSpec):
+    return spec.regressor(len(x)).fit(x, train.velocity.reshape(-1, 2))
+
+
 def fit_velocity(cell: Cell, spec: DecoderSpec):
     """Fit only ``spec``'s velocity regressor on the training bins of ``cell`` (the half of :func:`fit`
     a velocity read-out needs; the direction classifier is the costly half)."""
-    train, x = _training_bins(cell)
-    return spec.regressor(len(x)).fit(x, train.velocity.reshape(-1, 2))
+    return _fit_velocity(*_training_bins(cell), spec)
 
 
 def fit(cell: Cell, spec: DecoderSpec) -> FittedDecoder:
     """Fit ``spec``'s velocity and direction decoders on the training bins of ``cell``."""
     train, x = _training_bins(cell)
-    velocity = fit_velocity(cell, spec)
+    velocity = _fit_velocity(train, x, spec)
     direction, note = None, ""
     if (train.classes >= 0).all() and len(np.unique(train.classes)) > 1:
         y = np.repeat(train.classes, train.latent.shape[1])
