@@ -216,7 +216,9 @@ def _decode_matrix_figure(blocks: list[tuple[str, dict[str, pd.DataFrame]]], sup
     n_cells = max(next(iter(blocks[0][1].values())).shape)
     annotate = n_cells <= 12
     side = max(2.6, 0.45 * n_cells + 1.4)
-    height = (side + 0.6) * rows_per_block * len(blocks) + 0.6
+    # the bottom row of each block carries the test cells' names, rotated: room for the longest one
+    longest = max(len(str(name)) for _, frames in blocks for f in frames.values() for name in f.columns)
+    height = (side + 0.6) * rows_per_block * len(blocks) + len(blocks) * 0.075 * longest + 0.6
     fig = plt.figure(figsize=(side * n_cols + 1.2, height), layout="constrained")
     grid = fig.add_gridspec(rows_per_block * len(blocks), n_cols + 1, width_ratios=[1] * n_cols + [0.06])
     for b, (metric, frames) in enumerate(blocks):

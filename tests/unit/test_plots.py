@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import matplotlib.image as mpimg
@@ -255,6 +256,30 @@ def test_r2_below_minus_one_is_clipped_and_said_and_panels_wrap_in_rows():
         fig2 = plots._decode_matrix_figure([("peak_accuracy", accuracy)], "t")  # not an R²: never clipped
         assert all("≤" not in t.get_text() for ax in fig2.axes for t in ax.texts)
         plt.close(fig2)
+    finally:
+        plt.close(fig)
+
+
+def test_long_cell_names_leave_room_for_the_next_blocks_titles():
+    """Real cell names ("Chewie-20150629/M1") rotated under a block's bottom row once ran into the
+    titles of the block below (paper run, 8 methods, swapped R² + R²): no label may overlap a title."""
+    cells = [f"Chewie-2015062{i}/M1" for i in range(4)]
+    values = np.where(np.eye(4, dtype=bool), 0.7, -3.0)  # clipped below -1, as the peers' swapped R²
+    frames = {m: pd.DataFrame(values, index=cells, columns=cells) for m in plots.METHOD_ORDER}
+    with plots.theme("white"):  # as plot_decode_matrices draws it
+        fig = plots._decode_matrix_figure([("r2_swapped", frames), ("r2", frames)], "t")
+    try:
+        fig.savefig(io.BytesIO(), dpi=plots.DPI)
+        renderer = fig.canvas.get_renderer()
+        heat = [ax for ax in fig.axes if ax.get_title()]
+        titles = [ax.title.get_window_extent(renderer) for ax in heat]
+        labels = [
+            text.get_window_extent(renderer)
+            for ax in heat
+            for text in [ax.xaxis.label, *ax.get_xticklabels()]
+            if text.get_visible() and text.get_text()
+        ]
+        assert len(labels) > 8 and not [(a, b) for a in labels for b in titles if a.overlaps(b)]
     finally:
         plt.close(fig)
 
