@@ -573,13 +573,17 @@ def plot_block_summary(
         for ax, (tgt, met) in zip(axes.ravel(), panels):
             data = rows[(rows["target"] == tgt) & (rows["metric"] == met)]
             blocks = list(dict.fromkeys(data["block"]))
+            cut = met in ("r2", "r2_swapped") and data["mean"].min() < R2_FLOOR
             for j, m in enumerate(order):
                 sub = data[data["method"] == m].set_index("block").reindex(blocks)
+                # a bar that runs off a cut axis gets no error bar: from a mean of -60 its sd would draw a
+                # line through the whole panel
+                sd = sub["sd"].where(~(cut & (sub["mean"] < R2_FLOOR)), 0).fillna(0)
                 ax.bar(
                     np.arange(len(blocks)) + (j - (len(order) - 1) / 2) * width,
                     sub["mean"],
                     width,
-                    yerr=sub["sd"].fillna(0),
+                    yerr=sd,
                     capsize=2,
                     color=palette[m],
                     label=m,
@@ -588,9 +592,9 @@ def plot_block_summary(
             ax.set_xticks(np.arange(len(blocks)), blocks, rotation=30, ha="right")
             ax.axhline(0, color="0.3", lw=0.6)
             title = f"{tgt} {met}{over_seeds}"
-            if met in ("r2", "r2_swapped") and data["mean"].min() < R2_FLOOR:
+            if cut:
                 ax.set_ylim(R2_FLOOR - 0.05, 1.05)  # bars below -1 run off the axis, as in the matrices
-                title += " (axis cut at -1; values in the table)"
+                title += " (axis cut at -1, no sd for bars below; values in the table)"
             ax.set(title=title, ylabel=f"{met} (mean ± sd)")
         axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="method")
         return save_figure(fig, out)

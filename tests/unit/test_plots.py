@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import BarContainer
 
 from pipeline.errors import InputError
 from pipeline.report import plots
@@ -369,7 +370,8 @@ def test_block_summary_wraps_wide_panels_and_cuts_r2_axes_at_minus_one(tmp_path,
     panels = [("velocity", "r2_swapped"), ("velocity", "r2"), ("position", "r2"), ("direction", "peak_accuracy")]
     rows = [
         {"group": "g", "method": m, "decoder": "linear", "target": t, "metric": k, "evaluation": "held_out"}
-        | {"alignment": "paper", "seed": 0, "block": b, "mean": -45.0 if m == "umap" else 0.5, "sd": 0.1, "n": 3}
+        | {"alignment": "paper", "seed": 0, "block": b}
+        | ({"mean": -45.0, "sd": 100.0, "n": 3} if m == "umap" else {"mean": 0.5, "sd": 0.1, "n": 3})
         for m in plots.METHOD_ORDER
         for t, k in panels
         for b in blocks
@@ -383,6 +385,15 @@ def test_block_summary_wraps_wide_panels_and_cuts_r2_axes_at_minus_one(tmp_path,
         assert len(visible) == 4
         r2 = next(ax for ax in visible if ax.get_title().startswith("velocity r2_swapped"))
         assert r2.get_ylim() == (plots.R2_FLOOR - 0.05, 1.05) and "axis cut at -1" in r2.get_title()
+        # the bar off the cut axis has no error bar (its sd of 100 would cross the panel); the others keep theirs
+        spans = {
+            bars.get_label(): {
+                round(y1 - y0, 9) for seg in bars.errorbar.lines[2][0].get_segments() for (_, y0), (_, y1) in [seg]
+            }
+            for bars in r2.containers
+            if isinstance(bars, BarContainer)
+        }
+        assert spans["umap"] == {0.0} and spans["ner"] == {0.2}
         accuracy = next(ax for ax in visible if ax.get_title().startswith("direction"))
         assert "cut" not in accuracy.get_title()
     finally:
