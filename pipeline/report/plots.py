@@ -11,6 +11,7 @@ the values that are available.
 
 from __future__ import annotations
 
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,12 +76,14 @@ def theme(style="ticks"):
         yield
 
 
-def save_figure(fig, out) -> Path:
-    """Save ``fig`` to ``out`` atomically, without the metadata that differs between runs, and close it."""
+def save_figure(fig, out, *, tight: bool = False) -> Path:
+    """Save ``fig`` to ``out`` atomically, without the metadata that differs between runs, and close it.
+    ``tight``: grow or crop the page to the drawn artists (nothing a layout pushed off the edge is cut)."""
     out = Path(out)
+    extra = {"bbox_inches": "tight", "pad_inches": 0.1} if tight else {}
     try:
         with atomic_path(out) as tmp:  # the temporary name keeps the suffix: matplotlib reads the format off it
-            fig.savefig(tmp, dpi=DPI, metadata=_METADATA.get(out.suffix.lower()))
+            fig.savefig(tmp, dpi=DPI, metadata=_METADATA.get(out.suffix.lower()), **extra)
     finally:
         plt.close(fig)
     return out
@@ -216,10 +219,15 @@ def _decode_matrix_figure(blocks: list[tuple[str, dict[str, pd.DataFrame]]], sup
     n_cells = max(next(iter(blocks[0][1].values())).shape)
     annotate = n_cells <= 12
     side = max(2.6, 0.45 * n_cells + 1.4)
-    # the bottom row of each block carries the test cells' names, rotated: room for the longest one
-    longest = max(len(str(name)) for _, frames in blocks for f in frames.values() for name in f.columns)
-    height = (side + 0.6) * rows_per_block * len(blocks) + len(blocks) * 0.075 * longest + 0.6
-    fig = plt.figure(figsize=(side * n_cols + 1.2, height), layout="constrained")
+    width = side * n_cols + 1.2
+    # heights in inches from the cell names (~0.08 in a character): the square panels are as wide as the
+    # width left of the train cells' names and the colour bar allows; the bottom row of each block carries
+    # the test cells' names, rotated, and needs room for the longest
+    names = [str(n) for _, frames in blocks for f in frames.values() for n in (*f.index, *f.columns)]
+    longest = max(map(len, names))
+    square = min(side, (width - (0.08 * longest + 0.4) - 0.7) / n_cols)
+    height = (square + 0.65) * rows_per_block * len(blocks) + (0.08 * longest + 0.7) * len(blocks) + 0.7
+    fig = plt.figure(figsize=(width, height), layout="constrained")
     grid = fig.add_gridspec(rows_per_block * len(blocks), n_cols + 1, width_ratios=[1] * n_cols + [0.06])
     for b, (metric, frames) in enumerate(blocks):
         short, long = _METRIC_LABELS.get(metric, (metric, metric))
@@ -255,7 +263,7 @@ def _decode_matrix_figure(blocks: list[tuple[str, dict[str, pd.DataFrame]]], sup
             ax.tick_params(labelbottom=bottom, labelleft=left)
             ax.set_xlabel("test cell" if bottom else "")
             ax.set_ylabel("train cell" if left else "")
-    fig.suptitle(suptitle)
+    fig.suptitle(textwrap.fill(suptitle, max(40, int(11 * fig.get_size_inches()[0]))))  # a narrow figure wraps it
     return fig
 
 
@@ -304,7 +312,7 @@ def plot_decode_matrices(
     seed_txt = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of {len(seeds)} seeds {seeds}"
     title = f"{target} {' and '.join(metrics)}, {decoder} decoder, held-out, alignment={alignment}, {seed_txt}"
     with theme("white"):
-        return save_figure(_decode_matrix_figure(blocks, title), out)
+        return save_figure(_decode_matrix_figure(blocks, title), out, tight=True)
 
 
 # ----------------------------------------------------------------------------- accuracy over time
