@@ -293,11 +293,11 @@ def to_markdown(table: pd.DataFrame) -> str:
     firsts = table.drop_duplicates(["scope", "session", "group", "decoder", "target", "metric", "evaluation", "block"])[
         "same_order"
     ]
-    rated = int((firsts != "").sum())
+    n_ordered = int((firsts != "").sum())
     summary = (
-        f"\nMethod ordering as the paper's in {int((firsts == 'yes').sum())} of {rated} comparisons with every "
-        "method present.\n"
-        if rated
+        f"\nMethod ordering as the paper's in {int((firsts == 'yes').sum())} of {n_ordered} comparisons with "
+        "every method present.\n"
+        if n_ordered
         else "\nMethod ordering: no comparison has every one of the paper's methods (not rated).\n"
     )
     beyond = table[table["beyond_tolerance"] == "yes"]
